@@ -1,0 +1,91 @@
+"""The interface shared by the tree index and its dense brute-force twin.
+
+An *active-set index* answers one question for every training sample ``x_i``:
+which neurons ``r`` fire, i.e. have a pre-activation ``<w_r, x_i>`` strictly
+greater than the threshold ``b``. The Gauss-Newton solver only talks to this
+interface, so it cannot tell a :class:`TreeIndex` from a :class:`DenseIndex`.
+
+Exactness contract
+------------------
+Both implementations return *identical* answers for identical weights: the
+firing decision and the returned pre-activation values come from one shared
+float64 routine applied pair by pair (see ``_exact.py``); the float32 structures
+an index keeps are only filters, widened by a rigorous rounding margin so that
+they never drop a firing pair.
+"""
+
+from abc import ABC, abstractmethod
+
+
+class BaseIndex(ABC):
+    """Active sets of a two-layer shifted-ReLU network over fixed training rows.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), dtype float64
+        Training rows. Kept by reference and never modified.
+    threshold : float
+        Shift ``b``: neuron ``r`` fires for sample ``i`` iff ``<w_r, x_i> > b``.
+    n_jobs : int, default=None
+        Number of jobs for builds and rebuilds (joblib threads).
+    """
+
+    def __init__(self, X, threshold, *, n_jobs=None):
+        self.X = X
+        self.threshold = threshold
+        self.n_jobs = n_jobs
+
+    @classmethod
+    @abstractmethod
+    def estimate_nbytes(cls, n_samples, n_features, n_neurons, **params):
+        """Bytes the index would hold for these sizes, computed before allocating."""
+
+    @abstractmethod
+    def build(self, W):
+        """Index weights ``W`` (ndarray (n_neurons, n_features), float64); return self.
+
+        The index keeps a reference to ``W``; callers pass a new array (or the same
+        array after :meth:`update`) and never modify it behind the index's back.
+        """
+
+    @abstractmethod
+    def query(self):
+        """Firing neurons of every training sample.
+
+        Returns
+        -------
+        active : scipy.sparse.csr_array of shape (n_samples, n_neurons)
+            Row ``i`` holds the neurons firing for sample ``i`` (sorted column
+            indices) with their exact float64 pre-activations ``<w_r, x_i>`` as
+            data; every stored value is ``> threshold``.
+        """
+
+    @abstractmethod
+    def update(self, W, changed, coef=None):
+        """Move the index to new weights where only some neurons changed.
+
+        Parameters
+        ----------
+        W : ndarray of shape (n_neurons, n_features), float64
+            The new weights (all of them). Rows not in ``changed`` equal the
+            previous weights exactly.
+        changed : ndarray of int
+            Sorted, unique indices of the neurons whose rows changed.
+        coef : sparse matrix of shape (len(changed), n_samples), default=None
+            Optional "implicit weights": ``W[changed] - W_old[changed] == coef @ X``.
+            Lets the index get ``<Δw_r, x_j>`` from the data Gram ``X X^T``.
+
+        Returns
+        -------
+        action : str
+            What was done, e.g. ``"update"`` or ``"rebuild"``, for progress logs.
+        """
+
+    @abstractmethod
+    def rebuild(self, rows=None):
+        """Recompute the structures of the samples in ``rows`` (all if None)."""
+
+    @property
+    @abstractmethod
+    def nbytes(self):
+        """Bytes currently held by the index structures (not X or W)."""
