@@ -1,0 +1,956 @@
+"""Scikit-learn estimators: wide two-layer shifted-ReLU networks trained by
+Gauss-Newton over an index of firing neurons (arXiv 2208.04508)."""
+
+import os
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.special import expit, log_expit, log_softmax, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._network import LOSSES, InputTransform, TwoLayerNetwork, threshold_from_sparsity
+from ._solvers import GaussNewton
+from ._tree_index import make_index
+
+# Up to this many weighted training rows, solver="auto" forms the n x n Gram and
+# factors it; beyond, the matrix-free conjugate gradient is faster.
+CHOLESKY_MAX_SAMPLES = 4000
+# Fitting refuses to start if its estimated peak memory exceeds this fraction of
+# the physical memory.
+MEMORY_FRACTION = 0.75
+
+
+def _total_memory():
+    """Physical memory in bytes (None where sysconf cannot tell)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gib(nbytes):
+    return f"{nbytes / 2**30:.3g} GiB"
+
+
+class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
+    """Base class of the sublinear Gauss-Newton network estimators.
+
+    Warning: This class should not be used directly. Use derived classes instead.
+    """
+
+    _parameter_constraints = {
+        "n_neurons": [Interval(Integral, 2, None, closed="left")],
+        "sparsity": [Interval(Real, 0, 1, closed="neither")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "index": [StrOptions({"auto", "tree", "dense"})],
+        "solver": [StrOptions({"auto", "cholesky", "cg"})],
+        "batch_size": [None, Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [None, Integral],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+    }
+
+    _doc_link_module = "sklearn_sublinear"
+    _doc_link_template = (
+        "https://sklearn-sublinear.readthedocs.io/en/latest/generated/"
+        "{estimator_module}.{estimator_name}.html"
+    )
+
+    @abstractmethod
+    def __init__(
+        self,
+        n_neurons,
+        *,
+        sparsity,
+        alpha,
+        max_iter,
+        tol,
+        index,
+        solver,
+        batch_size,
+        n_jobs,
+        random_state,
+        verbose,
+        early_stopping,
+        validation_fraction,
+        n_iter_no_change,
+        warm_start,
+    ):
+        self.n_neurons = n_neurons
+        self.sparsity = sparsity
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.tol = tol
+        self.index = index
+        self.solver = solver
+        self.batch_size = batch_size
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+
+    # -- subclass hooks -------------------------------------------------------
+    @abstractmethod
+    def _encode_targets(self, y, sample_weight, state=None):
+        """Return ``(Y, loss_name, state)``.
+
+        ``state`` holds the target encoding (classes, or mean and scale); it is
+        learned from ``y`` when None and reused otherwise.
+        """
+
+    @abstractmethod
+    def _fitted_target_state(self):
+        """The target encoding of the previous fit (for warm starts)."""
+
+    @abstractmethod
+    def _validation_scorer(self, Y_val, sample_weight_val, state):
+        """Callable mapping raw validation outputs to a score (higher is better)."""
+
+    def _stratify(self, y):
+        return None
+
+    # -- fitting --------------------------------------------------------------
+    def _fit(self, X, y, sample_weight):
+        warm = self.warm_start and hasattr(self, "coefs_")
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=not warm,
+            dtype=[np.float64, np.float32],
+            multi_output=self._multi_output_y,
+            y_numeric=not isinstance(self, ClassifierMixin),
+        )
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        if not np.sum(sample_weight) > 0:
+            raise ValueError("sample_weight must have a positive sum.")
+
+        n_samples = X.shape[0]
+        train = np.arange(n_samples)
+        val = None
+        if self.early_stopping:
+            train, val = train_test_split(
+                train,
+                test_size=self.validation_fraction,
+                random_state=check_random_state(self.random_state).randint(2**31 - 1),
+                stratify=self._stratify(y),
+            )
+            train, val = np.sort(train), np.sort(val)
+            if not np.sum(sample_weight[train]) > 0:
+                raise ValueError(
+                    "The training part of the early-stopping split has zero total "
+                    "sample weight; change validation_fraction or random_state."
+                )
+
+        Y, loss_name, state = self._encode_targets(
+            y[train],
+            sample_weight[train],
+            self._fitted_target_state() if warm else None,
+        )
+        if val is not None:
+            Y_val, _, _ = self._encode_targets(y[val], sample_weight[val], state)
+
+        if warm:
+            transform = InputTransform()
+            transform.mean_, transform.scale_ = self.input_mean_, self.input_scale_
+        else:
+            transform = InputTransform().fit(X[train], sample_weight[train])
+        rows = train if val is None else np.concatenate([train, val])
+        X_index = transform.transform(X[rows])
+        weights = np.zeros(rows.size)
+        weights[: train.size] = sample_weight[train]
+
+        n_neurons, n_inputs, n_outputs = self.n_neurons, X_index.shape[1], Y.shape[1]
+        n_weighted = int(np.count_nonzero(weights))
+        solver = self.solver
+        if solver == "auto":
+            solver = "cholesky" if n_weighted <= CHOLESKY_MAX_SAMPLES else "cg"
+        threshold = threshold_from_sparsity(n_neurons, self.sparsity)
+        # Unbuilt: allocates nothing yet, and resolves index="auto".
+        index = make_index(
+            self.index, X_index, threshold, n_neurons, n_jobs=self.n_jobs
+        )
+        self._check_memory(index, n_weighted, n_outputs, solver)
+        if warm:
+            W = np.array(self.coefs_[0].T, dtype=np.float64, order="C")
+            signs = np.sign(self.coefs_[1])
+            intercept = (self.intercepts_[1] - state["y_mean"]) / state["y_scale"]
+            if W.shape[0] != n_neurons:
+                raise ValueError(
+                    f"warm_start=True needs n_neurons={W.shape[0]} as in the "
+                    f"previous fit, got n_neurons={n_neurons}."
+                )
+        else:
+            rng = check_random_state(self.random_state)
+            W = rng.standard_normal((n_neurons, n_inputs))
+            signs = (2 * rng.randint(0, 2, size=(n_neurons, n_outputs)) - 1).astype(
+                np.float64
+            )
+            intercept = np.zeros(n_outputs)
+        network = TwoLayerNetwork(W, signs, threshold, intercept)
+        gauss_newton = GaussNewton(
+            alpha=self.alpha,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            linear_solver=solver,
+            verbose=self.verbose,
+            random_state=self.random_state,
+        )
+        validation = None
+        if val is not None:
+            scorer = self._validation_scorer(Y_val, sample_weight[val], state)
+            validation = (np.arange(train.size, rows.size), scorer)
+        Y_index = np.zeros((rows.size, n_outputs))
+        Y_index[: train.size] = Y
+        network, history, _ = gauss_newton.solve(
+            network,
+            LOSSES[loss_name](),
+            index,
+            X_index,
+            Y_index,
+            weights,
+            validation=validation,
+        )
+        del index
+
+        # Everything above used locals only; assign the fitted state at once.
+        y_scale, y_mean = state["y_scale"], state["y_mean"]
+        self.input_mean_ = transform.mean_
+        self.input_scale_ = transform.scale_
+        self.threshold_ = threshold
+        self.coefs_ = [network.W.T, signs * (network.scale * y_scale)]
+        self.intercepts_ = [
+            np.full(n_neurons, -threshold),
+            network.intercept * y_scale + y_mean,
+        ]
+        self.n_outputs_ = n_outputs
+        self.n_layers_ = 3
+        self.out_activation_ = state["out_activation"]
+        self.solver_ = solver
+        for key, value in state.get("attributes", {}).items():
+            setattr(self, key, value)
+        if warm and hasattr(self, "history_"):
+            for key, values in history.items():
+                self.history_.setdefault(key, []).extend(values)
+            self.n_iter_ += len(history["loss"])
+        else:
+            self.history_ = history
+            self.n_iter_ = len(history["loss"])
+        self.loss_curve_ = list(self.history_["loss"])
+        if val is not None:
+            self.validation_scores_ = list(self.history_["validation_score"])
+            self.best_validation_score_ = max(self.validation_scores_)
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
+        return self
+
+    def _check_memory(self, index, n_weighted, n_outputs, solver):
+        """Refuse sizes whose estimated peak memory exceeds the machine's."""
+        n_rows, n_inputs = index.X.shape
+        m = float(self.n_neurons)
+        per_sample = max(m ** (1.0 - self.sparsity), 1.0)
+        parts = {
+            "index": float(
+                type(index).estimate_nbytes(
+                    n_rows, n_inputs, self.n_neurons, n_jobs=self.n_jobs
+                )
+            ),
+            # W, the rows saved for a rejected step, the best weights of early
+            # stopping, and the signs.
+            "weights": 8.0 * m * ((2 + self.early_stopping) * n_inputs + n_outputs),
+            # Two query results alive plus their coordinate copies.
+            "active sets": 48.0 * n_rows * per_sample,
+        }
+        if solver == "cholesky":
+            parts["Gram"] = 4 * 8.0 * n_weighted**2
+        total = sum(parts.values())
+        limit = _total_memory()
+        if limit is not None and total > MEMORY_FRACTION * limit:
+            detail = ", ".join(f"{k} {_gib(v)}" for k, v in parts.items())
+            raise ValueError(
+                f"Fitting needs about {_gib(total)} ({detail}), more than "
+                f"{MEMORY_FRACTION:.0%} of this machine's {_gib(limit)}. Reduce "
+                "n_neurons, increase sparsity, use solver='cg' (no n x n Gram) "
+                "or fit on fewer samples."
+            )
+
+    # -- prediction -----------------------------------------------------------
+    def _raw_output(self, X):
+        """Network outputs (original target scale) in chunks of bounded memory."""
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, reset=False, dtype=[np.float64, np.float32], ensure_2d=True
+        )
+        transform = InputTransform()
+        transform.mean_, transform.scale_ = self.input_mean_, self.input_scale_
+        m = self.coefs_[0].shape[1]
+        batch_size = self.batch_size
+        if batch_size is None:
+            batch_size = max(1, 2**26 // (8 * m))
+        out = np.empty((X.shape[0], self.n_outputs_))
+        for start in range(0, X.shape[0], batch_size):
+            chunk = transform.transform(X[start : start + batch_size])
+            hidden = chunk @ self.coefs_[0]
+            hidden += self.intercepts_[0]
+            np.maximum(hidden, 0, out=hidden)
+            out[start : start + batch_size] = hidden @ self.coefs_[1]
+        out += self.intercepts_[1]
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+_PARAMS_DOC = """
+    n_neurons : int, default={n_neurons}
+        Number of hidden neurons ``m`` (at least 2).
+
+    sparsity : float, default={sparsity}
+        Exponent ``alpha_s`` in (0, 1) of the shift
+        ``b = Phi^-1(1 - m^-alpha_s)``: about ``m^(1 - alpha_s)`` neurons fire per
+        sample at initialization. Larger values give sparser, cheaper iterations.
+
+    alpha : float, default={alpha}
+        Strength of the L2 (Levenberg-Marquardt) damping of every Gauss-Newton
+        step, relative to the trace of the weighted sample-space Gram matrix.
+        It is the lowest damping the solver uses; larger values give shorter,
+        more regularized steps.
+
+    max_iter : int, default={max_iter}
+        Maximum number of Gauss-Newton iterations.
+
+    tol : float, default={tol}
+        Tolerance: an iteration improves when it lowers the training loss by at
+        least this fraction of the best loss so far (with ``early_stopping``,
+        when it raises the validation score by at least ``tol``).
+
+    index : {{"auto", "tree", "dense"}}, default="auto"
+        Active-set index over the training rows. ``"tree"`` keeps one max-tree
+        of pre-activations per sample and updates only changed neurons,
+        ``"dense"`` recomputes all products per query, ``"auto"`` chooses from
+        the problem size. Both give identical active sets.
+
+    solver : {{"auto", "cholesky", "cg"}}, default="auto"
+        Linear solver of the damped Gauss-Newton system: ``"cholesky"`` forms and
+        factors the ``n x n`` Gram matrix, ``"cg"`` runs a preconditioned
+        conjugate gradient that never forms it. ``"auto"`` uses ``"cholesky"``
+        up to 4000 weighted training samples.
+
+    batch_size : int, default=None
+        Rows per chunk in prediction; by default chunks hold about 64 MiB of
+        hidden activations.
+
+    n_jobs : int, default=None
+        Number of jobs to run in parallel for index builds and rebuilds.
+        ``None`` means 1 unless in a :obj:`joblib.parallel_backend` context.
+        ``-1`` means using all processors.
+
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initial weights, the output signs, the early-stopping split
+        and the preconditioner sketch. Pass an int for reproducible results.
+
+    verbose : int, default=0
+        0 is silent; 1 prints one line per iteration (loss, active neurons per
+        sample, index action, changed neurons, seconds); 2 also prints every
+        damping trial and the conjugate-gradient iterations.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, stop when the
+        validation score has not improved by ``tol`` for ``n_iter_no_change``
+        iterations and keep the best weights. The held-out rows stay in the
+        index with weight zero, so their predictions cost no extra pass.
+
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out when ``early_stopping=True``.
+
+    n_iter_no_change : int, default={n_iter_no_change}
+        Number of consecutive iterations without improvement (see ``tol``) that
+        stops the fit.
+
+    warm_start : bool, default=False
+        Continue from the weights, input scaling and target scaling of the
+        previous fit instead of a new random initialization."""
+
+_ATTRIBUTES_DOC = """
+    coefs_ : list of ndarray
+        ``coefs_[0]`` of shape (n_features + 1, n_neurons) holds the trained
+        first-layer weights ``W.T``, acting on the preprocessed rows ``x'``
+        (see Notes); ``coefs_[1]`` of shape (n_neurons, n_outputs) holds the fixed
+        random signs scaled by ``1 / sqrt(m)``{coef_scale}.
+
+    intercepts_ : list of ndarray
+        ``intercepts_[0]`` of shape (n_neurons,) is ``-threshold_`` for every
+        neuron; ``intercepts_[1]`` of shape (n_outputs,) is the trained output
+        intercept{intercept_scale}.
+
+    threshold_ : float
+        Shift ``b`` of the activations.
+
+    input_mean_ : ndarray of shape (n_features,)
+        Weighted mean of the training features.
+
+    input_scale_ : ndarray of shape (n_features,)
+        Weighted standard deviation of the training features (1 where zero).
+
+    n_outputs_ : int
+        Number of network outputs.
+
+    n_layers_ : int
+        Number of layers (3: input, hidden, output).
+
+    out_activation_ : str
+        Output link: {out_activation}.
+
+    solver_ : str
+        Linear solver used, ``"cholesky"`` or ``"cg"``.
+
+    n_iter_ : int
+        Number of Gauss-Newton iterations run (accumulated over warm starts).
+
+    loss_curve_ : list of float
+        Training loss after each iteration{loss_scale}.
+
+    best_loss_ : float or None
+        Lowest value of ``loss_curve_`` (None if no iteration ran).
+
+    history_ : dict of list
+        Per-iteration records: ``"loss"``, ``"seconds"`` (wall time),
+        ``"active_per_sample"`` (mean number of firing neurons per row),
+        ``"changed_neurons"`` (neurons moved by the step), ``"index_action"``
+        (what the index did), ``"damping"`` (damping after the step),
+        ``"damping_tries"``, ``"inner_iterations"`` (conjugate-gradient
+        iterations) and, with early stopping, ``"validation_score"``.
+
+    validation_scores_ : list of float or None
+        Validation {score_name} after each iteration with ``early_stopping``,
+        else None.
+
+    best_validation_score_ : float or None
+        Best of ``validation_scores_`` (None without early stopping).
+
+    n_features_in_ : int
+        Number of features seen during :term:`fit`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :term:`fit`. Defined only when `X`
+        has feature names that are all strings."""
+
+_NOTES_DOC = """
+    Each sample ``x`` is first standardized with the weighted mean and standard
+    deviation of the training data, then a constant 1 is appended and the row is
+    scaled to unit length: ``x' = [(x - mu) / sigma, 1] / ||[(x - mu) / sigma, 1]||``.
+    The network is
+
+    .. math::
+
+        f_o(x) = \\frac{{1}}{{\\sqrt{{m}}}} \\sum_{{r=1}}^m a_{{ro}}
+                 \\max(\\langle w_r, x' \\rangle - b, 0) + \\beta_o
+
+    with ``w_r ~ N(0, I)`` at start, fixed random signs ``a_ro`` and
+    ``b = Phi^-1(1 - m^-sparsity)``, so only about ``m^(1 - sparsity)`` neurons
+    fire per sample. Only ``W`` and ``beta`` are trained. An index over the
+    training rows returns the firing set ``S_i`` of every sample; the Gram
+    matrix ``G = (X' X'^T) * (A A^T) / m + 1 1^T`` (``A`` the 0/1 firing
+    pattern) follows exactly from the overlaps ``|S_i & S_j|``. Each
+    Levenberg-Marquardt Gauss-Newton step
+
+    .. math::
+
+        \\Delta = -J^T D^{{1/2}} (D^{{1/2}} G D^{{1/2}} + \\lambda I)^{{-1}}
+                  D^{{-1/2}} S g
+
+    (``S`` the normalized sample weights, ``D = S H`` with ``H`` the loss
+    curvature, ``g`` the loss gradient with respect to the outputs) moves only
+    the neurons that fire for some sample; it is accepted if the training loss
+    decreases, else the damping ``lambda >= alpha * trace(D^{{1/2}} G D^{{1/2}})``
+    grows and the step is retried. Integer sample weights are equivalent to
+    repeated rows.{extra}"""
+
+_REFERENCES_DOC = """
+    .. [1] Y. Deng, H. Hu, Z. Song, O. Weinstein and D. Zhuo, "Training
+       Overparametrized Neural Networks in Sublinear Time", arXiv:2208.04508.
+
+    .. [2] J. van den Brand, B. Peng, Z. Song and O. Weinstein, "Training
+       (Overparametrized) Neural Networks in Near-Linear Time", ITCS 2021.
+
+    .. [3] T. Cai, R. Gao, J. Hou, S. Chen, D. Wang, D. He, Z. Zhang and L. Wang,
+       "Gram-Gauss-Newton Method: Learning Overparameterized Neural Networks for
+       Regression Problems", arXiv:1905.11675."""
+
+DEFAULTS = {
+    "n_neurons": 4096,
+    "sparsity": 0.5,
+    "alpha": 0.01,
+    "max_iter": 50,
+    "tol": 1e-3,
+    "n_iter_no_change": 2,
+}
+
+
+class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
+    __doc__ = (
+        """Wide two-layer shifted-ReLU network regressor trained by Gauss-Newton.
+
+    The network has many hidden neurons of which only a few fire per sample; an
+    index of firing neurons makes each Gauss-Newton iteration cost about the
+    number of firing (sample, neuron) pairs instead of ``n_samples *
+    n_neurons`` [1]_. Single- and multi-output targets are supported; targets
+    are centered and scaled by their weighted mean and standard deviation.
+
+    Parameters
+    ----------"""
+        + _PARAMS_DOC.format(**DEFAULTS)
+        + """
+
+    Attributes
+    ----------"""
+        + _ATTRIBUTES_DOC.format(
+            coef_scale=" and the target standard deviation",
+            intercept_scale=", in target units",
+            out_activation='``"identity"``',
+            loss_scale=(
+                " (half the weighted mean squared error of the standardized targets)"
+            ),
+            score_name="R2 score",
+        )
+        + """
+
+    See Also
+    --------
+    SublinearNewtonClassifier : Classifier with the same network and solver.
+    sklearn.neural_network.MLPRegressor : Multi-layer perceptron trained by
+        stochastic gradients.
+    sklearn.kernel_ridge.KernelRidge : The kernel view of a wide network.
+
+    Notes
+    -----"""
+        + _NOTES_DOC.format(
+            extra=(
+                " The loss is half the squared error of the standardized targets "
+                "(curvature ``H = I``)."
+            )
+        )
+        + """
+
+    References
+    ----------"""
+        + _REFERENCES_DOC
+        + """
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_friedman1
+    >>> from sklearn_sublinear import SublinearNewtonRegressor
+    >>> X, y = make_friedman1(n_samples=300, random_state=0)
+    >>> reg = SublinearNewtonRegressor(n_neurons=1024, random_state=0).fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    >>> bool(reg.score(X, y) > 0.8)
+    True
+    """
+    )
+
+    def __init__(
+        self,
+        n_neurons=DEFAULTS["n_neurons"],
+        *,
+        sparsity=DEFAULTS["sparsity"],
+        alpha=DEFAULTS["alpha"],
+        max_iter=DEFAULTS["max_iter"],
+        tol=DEFAULTS["tol"],
+        index="auto",
+        solver="auto",
+        batch_size=None,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=DEFAULTS["n_iter_no_change"],
+        warm_start=False,
+    ):
+        super().__init__(
+            n_neurons,
+            sparsity=sparsity,
+            alpha=alpha,
+            max_iter=max_iter,
+            tol=tol,
+            index=index,
+            solver=solver,
+            batch_size=batch_size,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            verbose=verbose,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start,
+        )
+
+    _multi_output_y = True
+
+    def _fitted_target_state(self):
+        return {"y_mean": self._y_mean, "y_scale": self._y_scale}
+
+    def _encode_targets(self, y, sample_weight, state=None):
+        Y = np.asarray(y, dtype=np.float64)
+        if Y.ndim == 1:
+            Y = Y[:, None]
+        if state is not None:
+            y_mean, y_scale = state["y_mean"], state["y_scale"]
+            if Y.shape[1] != y_mean.size:
+                raise ValueError(
+                    f"warm_start=True needs {y_mean.size} target column(s) as "
+                    f"in the previous fit, got {Y.shape[1]}."
+                )
+        else:
+            sw = sample_weight / np.sum(sample_weight)
+            y_mean = sw @ Y
+            y_scale = np.sqrt(sw @ (Y - y_mean) ** 2)
+            tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(y_mean), 1.0)
+            y_scale[y_scale <= tiny] = 1.0
+        state = {
+            "y_mean": y_mean,
+            "y_scale": y_scale,
+            "out_activation": "identity",
+            "attributes": {
+                "_y_mean": y_mean,
+                "_y_scale": y_scale,
+                "_y_ndim": np.ndim(y),
+            },
+        }
+        return (Y - y_mean) / y_scale, "squared_error", state
+
+    def _validation_scorer(self, Y_val, sample_weight_val, state):
+        def score(raw):
+            return r2_score(Y_val, raw, sample_weight=sample_weight_val)
+
+        return score
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights; integer weights are equivalent to
+            repeated rows.
+
+        Returns
+        -------
+        self : SublinearNewtonRegressor
+            Fitted estimator.
+        """
+        return self._fit(X, y, sample_weight)
+
+    def predict(self, X):
+        """Predict with the trained network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predicted values.
+        """
+        out = self._raw_output(X)
+        return out[:, 0] if self._y_ndim == 1 else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+
+class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
+    __doc__ = (
+        """Wide two-layer shifted-ReLU network classifier trained by Gauss-Newton.
+
+    The network has many hidden neurons of which only a few fire per sample; an
+    index of firing neurons makes each Gauss-Newton iteration cost about the
+    number of firing (sample, neuron) pairs instead of ``n_samples *
+    n_neurons`` [1]_. Binary problems use one logit and the logistic loss,
+    multiclass problems one output per class and the softmax cross-entropy;
+    class labels may be of any type.
+
+    Parameters
+    ----------"""
+        + _PARAMS_DOC.format(**DEFAULTS)
+        + """
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels."""
+        + _ATTRIBUTES_DOC.format(
+            coef_scale="",
+            intercept_scale="",
+            out_activation='``"logistic"`` (binary) or ``"softmax"``',
+            loss_scale=" (weighted mean cross-entropy)",
+            score_name="accuracy",
+        )
+        + """
+
+    See Also
+    --------
+    SublinearNewtonRegressor : Regressor with the same network and solver.
+    sklearn.neural_network.MLPClassifier : Multi-layer perceptron trained by
+        stochastic gradients.
+    sklearn.svm.SVC : Kernel classifier.
+
+    Notes
+    -----"""
+        + _NOTES_DOC.format(
+            extra=(
+                " The curvature of the logistic loss is bounded by 1/4 and that of "
+                "the softmax cross-entropy by 1/2 (``H = I / 4`` or ``I / 2``), "
+                "so the quadratic model majorizes the loss of the linearized "
+                "network and one ``n x n`` system serves every output."
+            )
+        )
+        + """
+
+    References
+    ----------"""
+        + _REFERENCES_DOC
+        + """
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_sublinear import SublinearNewtonClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = SublinearNewtonClassifier(n_neurons=1024, random_state=0).fit(X, y)
+    >>> clf.predict(X[[0, 50, 100]])
+    array([0, 1, 2])
+    >>> clf.predict_proba(X[:1]).shape
+    (1, 3)
+    """
+    )
+
+    def __init__(
+        self,
+        n_neurons=DEFAULTS["n_neurons"],
+        *,
+        sparsity=DEFAULTS["sparsity"],
+        alpha=DEFAULTS["alpha"],
+        max_iter=DEFAULTS["max_iter"],
+        tol=DEFAULTS["tol"],
+        index="auto",
+        solver="auto",
+        batch_size=None,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=DEFAULTS["n_iter_no_change"],
+        warm_start=False,
+    ):
+        super().__init__(
+            n_neurons,
+            sparsity=sparsity,
+            alpha=alpha,
+            max_iter=max_iter,
+            tol=tol,
+            index=index,
+            solver=solver,
+            batch_size=batch_size,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            verbose=verbose,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start,
+        )
+
+    def _stratify(self, y):
+        return y
+
+    _multi_output_y = False
+
+    def _fitted_target_state(self):
+        return {"attributes": {"classes_": self.classes_}}
+
+    def _encode_targets(self, y, sample_weight, state=None):
+        check_classification_targets(y)
+        if state is not None:
+            classes = state["attributes"]["classes_"]
+            unknown = np.setdiff1d(np.unique(y), classes)
+            if unknown.size:
+                raise ValueError(
+                    f"warm_start=True cannot learn new classes {unknown.tolist()}; "
+                    f"the previous fit had classes {classes.tolist()}."
+                )
+        else:
+            classes = np.unique(y)
+            if classes.size < 2:
+                raise ValueError(
+                    "The classifier needs samples of at least 2 classes in the "
+                    f"data, but the data contains only one class: {classes[0]!r}."
+                )
+        if classes.size == 2:
+            Y = (y == classes[1]).astype(np.float64)[:, None]
+            loss, out_activation = "binary_log_loss", "logistic"
+        else:
+            binarizer = LabelBinarizer().fit(classes)
+            Y = binarizer.transform(y).astype(np.float64)
+            loss, out_activation = "log_loss", "softmax"
+        state = {
+            "y_mean": np.zeros(Y.shape[1]),
+            "y_scale": np.ones(Y.shape[1]),
+            "out_activation": out_activation,
+            "attributes": {"classes_": classes},
+        }
+        return Y, loss, state
+
+    def _validation_scorer(self, Y_val, sample_weight_val, state):
+        def score(raw):
+            if raw.shape[1] == 1:
+                return accuracy_score(
+                    Y_val[:, 0] > 0.5, raw[:, 0] > 0, sample_weight=sample_weight_val
+                )
+            return accuracy_score(
+                Y_val.argmax(axis=1),
+                raw.argmax(axis=1),
+                sample_weight=sample_weight_val,
+            )
+
+        return score
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Class labels (any type).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights; integer weights are equivalent to
+            repeated rows.
+
+        Returns
+        -------
+        self : SublinearNewtonClassifier
+            Fitted estimator.
+        """
+        return self._fit(X, y, sample_weight)
+
+    def decision_function(self, X):
+        """Raw network outputs (logits).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Logit of ``classes_[1]`` for binary problems, else one logit per
+            class.
+        """
+        raw = self._raw_output(X)
+        return raw[:, 0] if raw.shape[1] == 1 else raw
+
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted labels.
+        """
+        raw = self._raw_output(X)
+        if raw.shape[1] == 1:
+            return self.classes_[(raw[:, 0] > 0).astype(int)]
+        return self.classes_[np.argmax(raw, axis=1)]
+
+    def predict_proba(self, X):
+        """Class probabilities from the logistic or softmax link.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities of the classes in ``classes_``; rows sum to 1.
+        """
+        raw = self._raw_output(X)
+        if raw.shape[1] == 1:
+            p = expit(raw[:, 0])
+            return np.column_stack([1.0 - p, p])
+        return softmax(raw, axis=1)
+
+    def predict_log_proba(self, X):
+        """Logarithm of the class probabilities (computed without underflow).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities of the classes in ``classes_``.
+        """
+        raw = self._raw_output(X)
+        if raw.shape[1] == 1:
+            return np.column_stack([log_expit(-raw[:, 0]), log_expit(raw[:, 0])])
+        return log_softmax(raw, axis=1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        tags.classifier_tags.multi_label = False
+        return tags

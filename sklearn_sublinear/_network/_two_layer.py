@@ -1,0 +1,282 @@
+"""Two-layer shifted-ReLU network over an active-set index.
+
+For every output ``o`` the network computes
+
+    f_o(x) = (1 / sqrt(m)) * sum_r a_ro * max(<w_r, x> - b, 0) + beta_o
+
+with ``m`` hidden neurons, trained first-layer weights ``W`` (one row ``w_r`` per
+neuron), fixed random signs ``a`` (one column per output), a shift ``b`` and a
+trained output intercept ``beta``. Inputs ``x`` are preprocessed rows (see
+:class:`InputTransform`), so that ``||x|| = 1``.
+
+Only neurons in the active set ``S_i = {r : <w_r, x_i> > b}`` contribute to
+``f(x_i)``; the Jacobian of ``f_o(x_i)`` with respect to ``w_r`` is
+``(a_ro / sqrt(m)) x_i`` for ``r`` in ``S_i`` and 0 otherwise, and 1 with respect
+to ``beta_o``. Everything below therefore works on the sparse ``n x m`` matrix of
+active pre-activations returned by an index's ``query()``, at a cost proportional
+to its number of stored entries ``nnz`` times ``d``.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.stats import norm
+
+from ._activations import shifted_relu
+
+# Bytes of the dense (rows x neurons) block used by the chunked dense forward.
+FORWARD_CHUNK_BYTES = 2**26
+
+
+def threshold_from_sparsity(n_neurons, sparsity):
+    """Shift ``b`` such that about ``m^(1 - sparsity)`` neurons fire per input.
+
+    With ``||x|| = 1`` and ``w_r ~ N(0, I)``, ``<w_r, x> ~ N(0, 1)``, so
+    ``b = Phi^-1(1 - m^-sparsity)`` makes each neuron fire with probability
+    ``m^-sparsity``.
+    """
+    return float(norm.isf(float(n_neurons) ** -float(sparsity)))
+
+
+class InputTransform:
+    """Weighted standardization, a constant bias coordinate, unit-length rows.
+
+    ``x' = [(x - mu) / sigma, 1] / ||[(x - mu) / sigma, 1]||`` where ``mu`` and
+    ``sigma`` are the weighted mean and standard deviation of the training rows
+    (a zero ``sigma`` is replaced by 1). Rows of ``x'`` have unit norm, as the
+    method's analysis assumes, and the bias coordinate lets a neuron's hyperplane
+    leave the origin. Weights only enter through weighted means, so integer
+    weights are equivalent to repeated rows and zero weights have no effect.
+    """
+
+    def fit(self, X, sample_weight):
+        """Learn ``mu`` and ``sigma`` from ``X`` weighted by ``sample_weight``."""
+        sw = sample_weight / np.sum(sample_weight)
+        self.mean_ = sw @ X
+        var = sw @ (X - self.mean_) ** 2
+        scale = np.sqrt(var)
+        # Relative cut: a column that is constant up to rounding is constant.
+        tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(self.mean_), 1.0)
+        scale[scale <= tiny] = 1.0
+        self.scale_ = scale
+        return self
+
+    def transform(self, X):
+        """Return the preprocessed rows, float64 of shape (n, n_features + 1)."""
+        n = X.shape[0]
+        out = np.empty((n, X.shape[1] + 1), dtype=np.float64)
+        np.subtract(X, self.mean_, out=out[:, :-1])
+        out[:, :-1] /= self.scale_
+        out[:, -1] = 1.0
+        out /= np.linalg.norm(out, axis=1, keepdims=True)
+        return out
+
+
+class TwoLayerNetwork:
+    """Parameters and derivatives of the two-layer network.
+
+    Parameters
+    ----------
+    W : ndarray of shape (n_neurons, n_inputs)
+        First-layer weights (trained).
+    signs : ndarray of shape (n_neurons, n_outputs)
+        Second-layer signs ``a`` in {-1, +1} (fixed).
+    threshold : float
+        Shift ``b``.
+    intercept : ndarray of shape (n_outputs,)
+        Output intercept ``beta`` (trained).
+    """
+
+    def __init__(self, W, signs, threshold, intercept):
+        self.W = W
+        self.signs = signs
+        self.threshold = threshold
+        self.intercept = intercept
+
+    @property
+    def n_neurons(self):
+        return self.W.shape[0]
+
+    @property
+    def n_outputs(self):
+        return self.signs.shape[1]
+
+    @property
+    def scale(self):
+        """The output scale ``1 / sqrt(m)``."""
+        return 1.0 / np.sqrt(self.n_neurons)
+
+    # -- forward passes -------------------------------------------------------
+    def forward_active(self, active, intercept=None):
+        """Raw outputs from the active pre-activations of an index query.
+
+        Parameters
+        ----------
+        active : csr_array of shape (n_samples, n_neurons)
+            Firing neurons with their pre-activations ``<w_r, x_i> > b``.
+        intercept : ndarray of shape (n_outputs,), default=None
+            Intercept to use instead of ``self.intercept``.
+
+        Returns
+        -------
+        raw : ndarray of shape (n_samples, n_outputs)
+        """
+        intercept = self.intercept if intercept is None else intercept
+        hidden = sp.csr_array(
+            (active.data - self.threshold, active.indices, active.indptr),
+            shape=active.shape,
+        )
+        return self.scale * (hidden @ self.signs) + intercept
+
+    def forward(self, X, batch_size=None):
+        """Raw outputs for preprocessed rows ``X`` by dense chunks.
+
+        Memory is bounded by ``batch_size * n_neurons`` floats; by default the
+        chunk holds about ``FORWARD_CHUNK_BYTES`` bytes.
+        """
+        n, m = X.shape[0], self.n_neurons
+        if batch_size is None:
+            batch_size = max(1, FORWARD_CHUNK_BYTES // (8 * m))
+        raw = np.empty((n, self.n_outputs), dtype=np.float64)
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            Z = X[start:stop] @ self.W.T
+            shifted_relu(Z, self.threshold, out=Z)
+            raw[start:stop] = Z @ self.signs
+        raw *= self.scale
+        raw += self.intercept
+        return raw
+
+    # -- Jacobian products ----------------------------------------------------
+    def jvp(self, active, X, V, dbeta=None):
+        """Directional derivative ``J [V, dbeta]`` of every output.
+
+        Returns ``out[i, o] = (1/sqrt(m)) sum_{r in S_i} a_ro <V_r, x_i> + dbeta_o``,
+        an ndarray of shape (n_samples, n_outputs).
+        """
+        active = sp.csr_array(active)
+        rows, cols = _pattern_coo(active)
+        dots = np.einsum("ed,ed->e", V[cols], X[rows])
+        D = sp.csr_array((dots, active.indices, active.indptr), shape=active.shape)
+        out = self.scale * (D @ self.signs)
+        if dbeta is not None:
+            out += dbeta
+        return out
+
+    def vjp(self, active, X, U):
+        """Transposed product ``J^T U`` for ``U`` of shape (n_samples, n_outputs).
+
+        Returns ``(dW, dbeta)`` with ``dW`` of shape (n_neurons, n_inputs),
+        ``dW_r = (1/sqrt(m)) sum_o a_ro sum_{i: r in S_i} U_io x_i`` and
+        ``dbeta = U.sum(axis=0)``.
+        """
+        coef, changed = self.neuron_coef(active, U)
+        dW = np.zeros_like(self.W)
+        dW[changed] = coef @ X
+        return dW, U.sum(axis=0)
+
+    def neuron_coef(self, active, U, columns=None, n_columns=None):
+        """Implicit form of ``J^T U``: coefficients of training rows per neuron.
+
+        Parameters
+        ----------
+        active : sparse array of shape (n_rows, n_neurons)
+            Active sets of the rows that take part.
+        U : ndarray of shape (n_rows, n_outputs)
+            Per-row, per-output multipliers.
+        columns : ndarray of shape (n_rows,), default=None
+            Column (training sample) of each row in the result; identity if None.
+        n_columns : int, default=None
+            Number of columns of the result; ``n_rows`` if None.
+
+        Returns
+        -------
+        coef : csr_array of shape (n_changed, n_columns)
+            ``coef[k, j] = (1/sqrt(m)) sum_o a_ro U_io`` for ``r = changed[k]``
+            firing on row ``i`` with ``columns[i] = j``, so that
+            ``(J^T U)[changed] = coef @ X``.
+        changed : ndarray of int
+            Sorted neurons firing on at least one row.
+        """
+        rows, cols = _pattern_coo(active)
+        data = self.scale * np.einsum("ek,ek->e", self.signs[cols], U[rows])
+        if columns is not None:
+            rows = columns[rows]
+        if n_columns is None:
+            n_columns = active.shape[0]
+        changed, local = np.unique(cols, return_inverse=True)
+        coef = sp.csr_array((data, (local, rows)), shape=(changed.size, n_columns))
+        coef.sum_duplicates()
+        return coef, changed
+
+    # -- Gram matrix ----------------------------------------------------------
+    def gram(self, active, X, data_gram=None):
+        """Exact ``G = J_o J_o^T = (X X^T) * (A A^T) / m`` (same for every output).
+
+        ``A`` is the 0/1 pattern of ``active``; ``(A A^T)_ij = |S_i & S_j|``
+        counts shared firing neurons. Since ``a_ro^2 = 1`` the Gram does not depend
+        on the output. ``data_gram`` may pass a precomputed ``X X^T``.
+        """
+        overlap = _overlap_counts(active)
+        if data_gram is None:
+            data_gram = X @ X.T
+        G = overlap
+        G *= data_gram
+        G /= self.n_neurons
+        return G
+
+    def gram_matvec(self, active, X, u):
+        """``G u`` without forming ``G``: ``(1/m) <x_i, sum_r A_ir V_r>`` with
+        ``V = A^T diag(u) X``; O(nnz * d) per column of ``u``."""
+        pattern = _pattern(active)
+        u = np.asarray(u)
+        squeeze = u.ndim == 1
+        U = u[:, None] if squeeze else u
+        out = np.empty_like(U, dtype=np.float64)
+        patternT = pattern.T.tocsr()
+        for k in range(U.shape[1]):
+            V = patternT @ (U[:, k : k + 1] * X)
+            out[:, k] = np.einsum("id,id->i", pattern @ V, X)
+        out /= self.n_neurons
+        return out[:, 0] if squeeze else out
+
+    def gram_diagonal(self, active, X):
+        """``G_ii = ||x_i||^2 |S_i| / m``."""
+        counts = np.diff(active.indptr).astype(np.float64)
+        return counts * np.einsum("id,id->i", X, X) / self.n_neurons
+
+
+def _pattern(active):
+    """0/1 float64 csr pattern of ``active`` (stored entries, even if zero)."""
+    active = sp.csr_array(active)
+    return sp.csr_array(
+        (np.ones(active.indices.size), active.indices, active.indptr),
+        shape=active.shape,
+    )
+
+
+def _pattern_coo(active):
+    """Row and column of every stored entry of a csr array."""
+    active = sp.csr_array(active)
+    counts = np.diff(active.indptr)
+    rows = np.repeat(np.arange(active.shape[0]), counts)
+    return rows, active.indices
+
+
+def _overlap_counts(active):
+    """Dense ``A A^T`` (float64) for the 0/1 pattern ``A`` of ``active``.
+
+    The sparse product costs ``sum_r c_r^2`` (``c_r`` rows firing neuron ``r``);
+    when that exceeds a dense BLAS product over the columns in use, a dense
+    float32 block is multiplied instead (counts below 2^24 are exact in float32).
+    """
+    pattern = _pattern(active)
+    n = pattern.shape[0]
+    col_counts = np.bincount(pattern.indices, minlength=pattern.shape[1])
+    used = np.flatnonzero(col_counts)
+    sparse_cost = float(np.sum(col_counts.astype(np.float64) ** 2))
+    # BLAS runs ~30 times more flops per second than scipy's sparse product.
+    dense_cost = float(n) * n * used.size / 30.0
+    if sparse_cost <= dense_cost or used.size >= 2**24:
+        return (pattern @ pattern.T).toarray()
+    block = pattern[:, used].toarray().astype(np.float32)
+    return (block @ block.T).astype(np.float64)

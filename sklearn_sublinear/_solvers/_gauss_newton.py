@@ -1,0 +1,325 @@
+"""Levenberg-Marquardt damped Gauss-Newton over an active-set index.
+
+One outer iteration:
+
+1. From the active sets of the current weights (the index's last query) and the
+   loss derivatives ``g`` (gradient) and ``h`` (curvature) with respect to the
+   network output, solve the damped system in sample space (``_linear.py``) for
+   ``q``; the step is ``delta = -J^T q``, i.e. ``Delta w_r = -coef_r @ X`` with a
+   sparse ``coef`` over the neurons ``U`` that fire on some weighted row.
+2. Apply it: ``W[U] += coef @ X``, ``index.update(W, U, coef)``, query, evaluate.
+3. Accept if the training loss decreased (the query is reused by the next
+   iteration), else restore ``W[U]``, revert the index with ``-coef``, raise the
+   damping and retry. The damping falls after good steps, never below
+   ``alpha * trace(D^(1/2) G D^(1/2))``: ``alpha`` is relative to the Gram's
+   trace, a weighted mean, so it does not depend on ``n`` nor on repetitions.
+
+All sums are weighted means (weights normalized to sum 1), so integer weights
+are equivalent to repeated rows, and rows of weight zero never enter a system.
+"""
+
+import time
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from ._base import BaseSolver
+from ._linear import SYSTEMS
+
+# Damping trials per outer iteration before declaring that no step decreases.
+MAX_DAMPING_TRIES = 30
+# Lower bound on the relative damping, so that the system stays positive definite.
+MIN_RELATIVE_DAMPING = 1e-10
+# Nielsen's damping update: factors after a rejected step grow by this much.
+DAMPING_GROWTH = 2.0
+
+
+def damped_step(network, system, active, s, g, h, damping, columns, n_columns):
+    """One damped Gauss-Newton step in implicit form.
+
+    Parameters
+    ----------
+    network : TwoLayerNetwork
+        Current network.
+    system : CholeskySystem or CGSystem
+        Sample-space system built with ``dsqrt = sqrt(s * h)``.
+    active : sparse array of shape (n_weighted, n_neurons)
+        Active sets of the weighted rows.
+    s : ndarray of shape (n_weighted,)
+        Normalized sample weights (sum 1).
+    g : ndarray of shape (n_weighted, n_outputs)
+        Loss gradient with respect to the outputs.
+    h : ndarray of shape (n_weighted,)
+        Positive per-sample curvature.
+    damping : float
+        Damping ``lam``.
+    columns : ndarray of shape (n_weighted,)
+        Index row of every weighted row.
+    n_columns : int
+        Number of index rows.
+
+    Returns
+    -------
+    coef : csr_array of shape (n_changed, n_columns)
+        ``W[changed] += coef @ X`` applies the step.
+    changed : ndarray of int
+        Neurons moved by the step.
+    dbeta : ndarray of shape (n_outputs,)
+        Change of the output intercept.
+    predicted : float
+        Decrease of the loss predicted by the Gauss-Newton model.
+    """
+    d = s * h
+    dsqrt = np.sqrt(d)
+    # delta = -J^T q with q = D^(1/2) (D^(1/2) G D^(1/2) + lam I)^-1 D^(-1/2) S g
+    rhs = np.sqrt(s / h)[:, None] * g
+    q = dsqrt[:, None] * system.solve(damping, rhs)
+    # Linearized output change J delta = -G q (one Gram for all outputs).
+    Jdelta = -system.gram_matvec(q)
+    predicted = -float(
+        s @ np.sum(g * Jdelta, axis=1) + 0.5 * (d @ np.sum(Jdelta**2, axis=1))
+    )
+    coef, changed = network.neuron_coef(active, q, columns=columns, n_columns=n_columns)
+    return -coef, changed, -q.sum(axis=0), predicted
+
+
+class GaussNewton(BaseSolver):
+    """Levenberg-Marquardt Gauss-Newton solver.
+
+    Parameters
+    ----------
+    alpha : float
+        Damping floor relative to the trace of the sample-space Gram.
+    max_iter : int
+        Maximum number of outer iterations.
+    tol : float
+        Relative decrease of the training loss (or absolute increase of the
+        validation score) below which an iteration counts as no improvement.
+    n_iter_no_change : int
+        Stop after this many consecutive iterations without improvement.
+    linear_solver : {"cholesky", "cg"}
+        How each damped system is solved.
+    verbose : int
+        0 silent, 1 one line per iteration, 2 also every damping trial.
+    random_state : int or None
+        Seed of the sketch in the CG preconditioner.
+    """
+
+    _network_methods = ("forward_active", "neuron_coef", "gram", "gram_matvec")
+    _loss_methods = ("value", "raw_grad", "raw_hessian")
+    _index_methods = ("build", "query", "update")
+
+    def __init__(
+        self,
+        *,
+        alpha,
+        max_iter,
+        tol,
+        n_iter_no_change,
+        linear_solver="cholesky",
+        verbose=0,
+        random_state=None,
+    ):
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.linear_solver = linear_solver
+        self.verbose = verbose
+        self.random_state = random_state
+
+    def _solve(
+        self,
+        network,
+        loss,
+        index,
+        X,
+        Y,
+        sample_weight,
+        *,
+        validation=None,
+        data_gram=None,
+    ):
+        """Train ``network`` in place.
+
+        ``validation`` is None or ``(rows, scorer)``: index rows (of weight zero)
+        held out for early stopping and a callable mapping their raw outputs to
+        a score (higher is better). ``data_gram`` may pass ``X[w] @ X[w].T`` for
+        the weighted rows ``w``.
+        """
+        if self.linear_solver not in SYSTEMS:
+            raise ValueError(
+                f"linear_solver must be one of {sorted(SYSTEMS)}, "
+                f"got {self.linear_solver!r}."
+            )
+        system_cls = SYSTEMS[self.linear_solver]
+        n = X.shape[0]
+        weighted = np.flatnonzero(sample_weight > 0)
+        if weighted.size == 0:
+            raise ValueError("At least one sample must have a positive weight.")
+        s = sample_weight[weighted] / np.sum(sample_weight[weighted])
+        Xw, Yw = X[weighted], Y[weighted]
+        if data_gram is None and system_cls is SYSTEMS["cholesky"]:
+            data_gram = Xw @ Xw.T
+        W = network.W
+
+        t0 = time.perf_counter()
+        index.build(W)
+        active = index.query()
+        raw = network.forward_active(active)
+        value = loss.value(Yw, raw[weighted], s)
+        self._check_finite(value, W, 0)
+        if self.verbose:
+            print(
+                f"Iteration 0: loss={value:.6g}, "
+                f"index build {time.perf_counter() - t0:.3f} s"
+            )
+
+        history = {
+            key: []
+            for key in (
+                "loss",
+                "seconds",
+                "active_per_sample",
+                "changed_neurons",
+                "index_action",
+                "damping",
+                "damping_tries",
+                "inner_iterations",
+            )
+        }
+        if validation is not None:
+            val_rows, scorer = validation
+            history["validation_score"] = []
+            best_score = -np.inf
+            best_params = (W.copy(), network.intercept.copy())
+        best_loss = value
+        no_improvement = 0
+        damping = None
+        nu = DAMPING_GROWTH
+        stop_reason = "max_iter"
+
+        for iteration in range(1, self.max_iter + 1):
+            t_start = time.perf_counter()
+            active_w = active[weighted]
+            raw_w = raw[weighted]
+            g = loss.raw_grad(Yw, raw_w)
+            h = loss.raw_hessian(Yw, raw_w)
+            d = s * h
+            dsqrt = np.sqrt(d)
+            gdiag = network.gram_diagonal(active_w, Xw)
+            trace = float(d @ gdiag)
+            floor = max(self.alpha, MIN_RELATIVE_DAMPING) * max(trace, 1e-300)
+            damping = floor if damping is None else max(damping, floor)
+            system = system_cls(
+                network,
+                active_w,
+                Xw,
+                dsqrt,
+                data_gram=data_gram,
+                random_state=self.random_state,
+            )
+            accepted = False
+            inner = 0
+            for trial in range(1, MAX_DAMPING_TRIES + 1):
+                coef, changed, dbeta, predicted = damped_step(
+                    network, system, active_w, s, g, h, damping, weighted, n
+                )
+                inner += system.last_info.get("cg_iterations", 0)
+                old_rows = W[changed].copy()
+                W[changed] += coef @ X
+                new_intercept = network.intercept + dbeta
+                action = index.update(W, changed, coef)
+                new_active = index.query()
+                new_raw = network.forward_active(new_active, intercept=new_intercept)
+                new_value = loss.value(Yw, new_raw[weighted], s)
+                self._check_finite(new_value, W[changed], iteration)
+                decrease = value - new_value
+                if self.verbose >= 2:
+                    print(
+                        f"  trial {trial}: damping={damping:.3g} "
+                        f"predicted={predicted:.3g} actual={decrease:.3g}"
+                        + "".join(f" {k}={v}" for k, v in system.last_info.items())
+                    )
+                if decrease > 0:
+                    accepted = True
+                    rho = decrease / predicted if predicted > 0 else 0.0
+                    damping = max(
+                        floor, damping * max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+                    )
+                    nu = DAMPING_GROWTH
+                    break
+                W[changed] = old_rows
+                index.update(W, changed, -coef)
+                damping *= nu
+                nu *= 2.0
+            if not accepted:
+                stop_reason = "no_decrease"
+                if self.verbose:
+                    print(
+                        f"Iteration {iteration}: no damping in {MAX_DAMPING_TRIES} "
+                        "trials decreases the loss; stopping."
+                    )
+                break
+
+            network.intercept = new_intercept
+            active, raw, value = new_active, new_raw, new_value
+            seconds = time.perf_counter() - t_start
+            per_sample = active.nnz / max(active.shape[0], 1)
+            history["loss"].append(value)
+            history["seconds"].append(seconds)
+            history["active_per_sample"].append(per_sample)
+            history["changed_neurons"].append(int(changed.size))
+            history["index_action"].append(str(action))
+            history["damping"].append(damping)
+            history["damping_tries"].append(trial)
+            history["inner_iterations"].append(inner)
+            if self.verbose:
+                print(
+                    f"Iteration {iteration}: loss={value:.6g}, "
+                    f"active/sample={per_sample:.1f}, index={action}, "
+                    f"changed={changed.size}, {seconds:.3f} s"
+                )
+
+            if validation is None:
+                if value > best_loss * (1.0 - self.tol):
+                    no_improvement += 1
+                else:
+                    no_improvement = 0
+                best_loss = min(best_loss, value)
+            else:
+                score = float(scorer(raw[val_rows]))
+                history["validation_score"].append(score)
+                if score < best_score + self.tol:
+                    no_improvement += 1
+                else:
+                    no_improvement = 0
+                if score > best_score:
+                    best_score = score
+                    best_params = (W.copy(), network.intercept.copy())
+            if no_improvement >= self.n_iter_no_change:
+                stop_reason = "tol"
+                break
+
+        if validation is not None:
+            network.W[...] = best_params[0]
+            network.intercept = best_params[1]
+        if stop_reason == "max_iter":
+            warnings.warn(
+                f"Gauss-Newton stopped after max_iter={self.max_iter} iterations "
+                f"without meeting tol={self.tol}: the training loss still "
+                f"decreased by more than tol for {self.n_iter_no_change} "
+                "iteration(s). Increase max_iter or tol.",
+                ConvergenceWarning,
+            )
+        return network, history, stop_reason
+
+    @staticmethod
+    def _check_finite(value, W, iteration):
+        if not np.isfinite(value) or not np.all(np.isfinite(W)):
+            raise ValueError(
+                f"Non-finite training loss or weights at iteration {iteration}: the "
+                "inputs or targets are too large, or alpha is too small. Scale the "
+                "data or increase alpha."
+            )

@@ -1,0 +1,216 @@
+"""Dense brute-force active-set index: a chunked float32 matmul filter."""
+
+import numpy as np
+
+from ._base import BaseIndex
+from ._exact import (
+    absolute_slack,
+    active_csr,
+    check_changed,
+    check_data,
+    check_weights,
+    exact_preactivations,
+    rounding_coefficient,
+    row_norms,
+    transient_nbytes,
+)
+
+# Bytes of one (rows, neurons) float32 product chunk plus its boolean mask.
+DENSE_CHUNK_BYTES = 64 * 2**20
+# Neurons per chunk; rows per chunk then follow from DENSE_CHUNK_BYTES.
+DENSE_NEURON_CHUNK = 2**16
+
+
+def _dense_chunks(n_samples, n_neurons):
+    """Fixed (row_step, neuron_step) of the dense filter."""
+    neuron_step = min(n_neurons, DENSE_NEURON_CHUNK)
+    row_step = max(1, DENSE_CHUNK_BYTES // (5 * neuron_step))
+    return min(row_step, max(n_samples, 1)), neuron_step
+
+
+class DenseIndex(BaseIndex):
+    """Brute-force twin of :class:`TreeIndex`: recompute every product per query.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), dtype float64
+        Training rows. Kept by reference and never modified.
+    threshold : float
+        Shift ``b``: neuron ``r`` fires for sample ``i`` iff ``<w_r, x_i> > b``.
+    n_jobs : int, default=None
+        Accepted for interface compatibility; the float32 matmul already uses
+        the BLAS threads.
+
+    Attributes
+    ----------
+    W_ : ndarray of shape (n_neurons, n_features)
+        The indexed weights (a reference).
+
+    Notes
+    -----
+    A query computes ``X32 @ W32.T`` in chunks of at most ``DENSE_CHUNK_BYTES``
+    (64 MiB), keeps the pairs above ``b - c ||w_r|| ||x_i||`` (``c`` from
+    :func:`rounding_coefficient`) and decides them with the exact float64
+    routine, so its answer equals the tree index's bit for bit. Cost per query:
+    ``2 n m d`` flops plus a scan of ``n m`` values. The index holds nothing
+    between queries except ``||x_i||``; updates and rebuilds only record ``W``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_sublinear._tree_index import DenseIndex
+    >>> X = np.eye(2)
+    >>> W = np.array([[1.0, 0.0], [0.2, 0.9], [-1.0, 0.5]])
+    >>> DenseIndex(X, 0.4).build(W).query().toarray()
+    array([[1. , 0. , 0. ],
+           [0. , 0.9, 0.5]])
+    """
+
+    def __init__(self, X, threshold, *, n_jobs=None):
+        super().__init__(X, threshold, n_jobs=n_jobs)
+
+    @classmethod
+    def estimate_nbytes(
+        cls, n_samples, n_features, n_neurons, *, threshold=None, **params
+    ):
+        """Peak bytes of a query for these sizes, computed before allocating.
+
+        Parameters
+        ----------
+        n_samples, n_features, n_neurons : int
+            Problem sizes.
+        threshold : float, default=None
+            When given, the candidate pair lists and the returned activation
+            matrix are estimated too (see ``transient_nbytes``).
+        threshold : float, default=None
+            When given, the candidate pair lists and the returned activation
+            matrix are counted too (see ``transient_nbytes``).
+        **params : dict
+            Ignored (no tuning parameters).
+
+        Returns
+        -------
+        nbytes : int
+            Held norms plus the transient float32 copy of X, one product chunk
+            with its mask, one float32 weight chunk and the exact routine's
+            buffers.
+        """
+        row_step, neuron_step = _dense_chunks(n_samples, n_neurons)
+        chunk = 5 * row_step * neuron_step
+        return int(
+            8 * n_samples
+            + 4 * n_samples * n_features
+            + chunk
+            + 4 * neuron_step * n_features
+            + 8 * neuron_step
+            + transient_nbytes(n_samples, n_neurons, threshold)
+        )
+
+    def build(self, W):
+        """Index weights ``W``; return self.
+
+        Parameters
+        ----------
+        W : ndarray of shape (n_neurons, n_features), dtype float64
+            Weights, kept by reference.
+
+        Returns
+        -------
+        self : DenseIndex
+            The index.
+        """
+        self.threshold_ = check_data(self.X, self.threshold)
+        check_weights(W, self.X.shape[1])
+        self.W_ = W
+        self._x_norms = row_norms(self.X)
+        return self
+
+    def query(self):
+        """Firing neurons of every training sample.
+
+        Returns
+        -------
+        active : scipy.sparse.csr_array of shape (n_samples, n_neurons)
+            Sorted column indices, exact float64 pre-activations as data.
+        """
+        self._check_built()
+        X, W, b = self.X, self.W_, self.threshold_
+        n, d = X.shape
+        m = W.shape[0]
+        X32 = X.astype(np.float32)
+        coef = rounding_coefficient(d)
+        slack = absolute_slack(d)
+        row_step, neuron_step = _dense_chunks(n, m)
+        rows_all, cols_all = [], []
+        for c0 in range(0, m, neuron_step):
+            c1 = min(c0 + neuron_step, m)
+            W32 = W[c0:c1].astype(np.float32)
+            w_max = row_norms(W[c0:c1]).max()
+            for r0 in range(0, n, row_step):
+                r1 = min(r0 + row_step, n)
+                z = X32[r0:r1] @ W32.T
+                cut = b - coef * w_max * self._x_norms[r0:r1] - slack
+                rr, cc = np.nonzero(z > cut[:, None])
+                # release the chunk before the next product is allocated
+                del z
+                rows_all.append(rr + r0)
+                cols_all.append(cc + c0)
+        rows = np.concatenate(rows_all)
+        cols = np.concatenate(cols_all)
+        values = exact_preactivations(W, X, rows, cols)
+        return active_csr(rows, cols, values, b, (n, m))
+
+    def update(self, W, changed, coef=None):
+        """Record new weights; the next query recomputes everything.
+
+        Parameters
+        ----------
+        W : ndarray of shape (n_neurons, n_features), dtype float64
+            The new weights.
+        changed : ndarray of int
+            Sorted unique indices of changed neurons (validated, else unused).
+        coef : sparse matrix of shape (len(changed), n_samples), default=None
+            Unused.
+
+        Returns
+        -------
+        action : str
+            ``"dense"``.
+        """
+        self._check_built()
+        check_weights(W, self.X.shape[1], rows=[])
+        if W.shape[0] != self.W_.shape[0]:
+            raise ValueError(
+                f"W has {W.shape[0]} neurons, the index was built with "
+                f"{self.W_.shape[0]}."
+            )
+        changed = check_changed(changed, W.shape[0])
+        check_weights(W, self.X.shape[1], rows=changed)
+        self.W_ = W
+        return "dense"
+
+    def rebuild(self, rows=None):
+        """Nothing to recompute: queries always start from scratch.
+
+        Parameters
+        ----------
+        rows : array-like of int, default=None
+            Ignored.
+
+        Returns
+        -------
+        self : DenseIndex
+            The index.
+        """
+        self._check_built()
+        return self
+
+    @property
+    def nbytes(self):
+        """Bytes held between queries (the sample norms)."""
+        norms = getattr(self, "_x_norms", None)
+        return 0 if norms is None else int(norms.nbytes)
+
+    def _check_built(self):
+        if not hasattr(self, "W_"):
+            raise ValueError("The index is not built yet; call build(W) first.")

@@ -1,0 +1,269 @@
+"""Exact pre-activations and the rounding margins of the float32 filters.
+
+Every index decides firing the same way: a cheap filter (float32 or float64
+BLAS products, or tree upper bounds) proposes candidate ``(sample, neuron)``
+pairs, then :func:`exact_preactivations` computes ``<w_r, x_i>`` for each pair
+in float64 and the pair fires iff that value is ``> threshold``. The value of
+one pair depends only on ``W[r]`` and ``X[i]``, never on how the pairs were
+batched, so two indexes with valid filters return bit-identical answers.
+
+Rounding margin
+---------------
+Let ``u = 2**-24`` (float32 unit roundoff), ``v = 2**-53`` (float64) and
+``gamma_d(u) = d u / (1 - d u)``. With ``X32 = fl32(X)`` and ``W32 = fl32(W)``
+(each entry off by a relative ``u`` at most), any float32 dot product of ``d``
+terms (any summation order, with or without FMA) satisfies
+
+    |fl32(<w32, x32>) - <w, x>| <= (gamma_d(u) (1 + u)^2 + 2u + u^2) ||w|| ||x||
+
+and the float64 routine is within ``gamma_d(v) ||w|| ||x||`` of ``<w, x>``.
+:func:`rounding_coefficient` returns the sum of both coefficients, widened by
+1%, so ``|z32 - exact| <= c ||w|| ||x||`` for every pair; a filter keeps the
+pairs with ``z32 > b - c ||w|| ||x||`` and cannot lose a firing pair.
+"""
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+
+# Float64 elements of the (pairs, n_features) product buffer per chunk: 4 MiB.
+EXACT_CHUNK_ELEMENTS = 2**19
+
+_U32 = 2.0**-24
+_U64 = 2.0**-53
+# Absolute slack for gradual underflow: each of the d products may lose up to
+# the smallest float32 subnormal spacing.
+_TINY32 = 2.0**-149
+
+
+def _gamma(d, u):
+    du = d * u
+    if du >= 0.5:
+        raise ValueError(
+            f"n_features={d} is too large for a float32 rounding bound; "
+            "reduce the number of features."
+        )
+    return du / (1.0 - du)
+
+
+def rounding_coefficient(n_features, precision="float32"):
+    """Coefficient ``c`` with ``|filter value - exact value| <= c ||w|| ||x||``.
+
+    Parameters
+    ----------
+    n_features : int
+        Length ``d`` of the dot products.
+    precision : {"float32", "float64"}, default="float32"
+        Precision of the filter: ``"float32"`` for products of float32 copies of
+        X and W (storage rounding included), ``"float64"`` for float64 BLAS
+        products of the original arrays.
+
+    Returns
+    -------
+    c : float
+        The coefficient, including the error of the exact float64 routine and a
+        1% safety widening.
+    """
+    d = max(int(n_features), 1)
+    exact64 = _gamma(d, _U64)
+    if precision == "float32":
+        u = _U32
+        filt = _gamma(d, u) * (1.0 + u) ** 2 + 2.0 * u + u * u
+    elif precision == "float64":
+        filt = _gamma(d, _U64)
+    else:
+        raise ValueError(
+            f"precision must be 'float32' or 'float64', got {precision!r}."
+        )
+    return 1.01 * (filt + exact64)
+
+
+def transient_nbytes(n_samples, n_neurons, threshold=None):
+    """Bytes of the exact routine's buffers and of the candidate pair lists.
+
+    Parameters
+    ----------
+    n_samples, n_neurons : int
+        Problem sizes.
+    threshold : float, default=None
+        When given, the candidate pairs are estimated for unit-norm samples
+        and ``w ~ N(0, I)`` as twice the expected firing pairs
+        ``n m P(N(0, 1) > threshold)``, at 48 bytes each (pair lists, exact
+        values and the returned CSR arrays); otherwise they are not counted.
+
+    Returns
+    -------
+    nbytes : int
+        Transient bytes shared by both index kinds.
+    """
+    nbytes = 3 * 8 * EXACT_CHUNK_ELEMENTS
+    if threshold is not None:
+        p = 0.5 * math.erfc(float(threshold) / math.sqrt(2.0))
+        nbytes += int(48 * 2 * p * n_samples * n_neurons)
+    return nbytes
+
+
+def absolute_slack(n_features):
+    """Absolute margin covering float32 underflow of the ``d`` products."""
+    return 2.0 * max(int(n_features), 1) * _TINY32
+
+
+def round_up_float32(values):
+    """Float32 array that is ``>=`` the float64 ``values`` entry by entry.
+
+    Round-to-nearest moves a value by at most ``2**-24`` relatively (plus
+    ``2**-150`` absolutely in the subnormal range); widening first by ``2**-22``
+    relatively and ``2**-140`` absolutely makes the conversion an upward
+    rounding. ``-inf`` stays ``-inf``; overflow gives ``+inf``, still a bound.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        widened = values + np.abs(values) * 2.0**-22 + 2.0**-140
+        widened = np.where(np.isneginf(values), -np.inf, widened)
+        return widened.astype(np.float32)
+
+
+def row_norms(A):
+    """Euclidean norms of the rows of ``A`` in float64, rounded up slightly."""
+    A = np.asarray(A)
+    norms = np.sqrt(np.einsum("ij,ij->i", A, A, dtype=np.float64))
+    # sqrt and the sum of squares are accurate to a few ulps; 1e-12 covers them.
+    return norms * (1.0 + 1e-12)
+
+
+def exact_preactivations(W, X, rows, cols):
+    """Exact float64 pre-activations ``<W[cols[p]], X[rows[p]]>`` pair by pair.
+
+    Parameters
+    ----------
+    W : ndarray of shape (n_neurons, n_features), dtype float64
+        Weights.
+    X : ndarray of shape (n_samples, n_features), dtype float64
+        Samples.
+    rows : ndarray of shape (n_pairs,), dtype int
+        Sample index of each pair.
+    cols : ndarray of shape (n_pairs,), dtype int
+        Neuron index of each pair.
+
+    Returns
+    -------
+    values : ndarray of shape (n_pairs,), dtype float64
+        ``(W[cols] * X[rows]).sum(axis=1)``, computed in chunks of bounded
+        memory with a fixed pairwise summation order, so each value depends on
+        its pair only and results agree bit for bit however the pairs are
+        grouped.
+    """
+    rows = np.asarray(rows, dtype=np.intp).ravel()
+    cols = np.asarray(cols, dtype=np.intp).ravel()
+    if rows.shape != cols.shape:
+        raise ValueError(
+            f"rows and cols must have the same length, got {rows.size} and {cols.size}."
+        )
+    n_pairs = rows.size
+    d = X.shape[1]
+    out = np.empty(n_pairs, dtype=np.float64)
+    step = max(1, EXACT_CHUNK_ELEMENTS // max(d, 1))
+    for start in range(0, n_pairs, step):
+        stop = min(start + step, n_pairs)
+        prod = np.take(W, cols[start:stop], axis=0)
+        prod *= np.take(X, rows[start:stop], axis=0)
+        out[start:stop] = _pairwise_row_sum(prod)
+    return out
+
+
+def _pairwise_row_sum(prod):
+    # An explicit halving order, fixed by n_features alone: numpy's own axis
+    # reduction may pick its loop order from the array shape, which would make
+    # a pair's value depend on the batch it came in.
+    while prod.shape[1] > 1:
+        half = prod.shape[1] // 2
+        folded = prod[:, :half] + prod[:, half : 2 * half]
+        if prod.shape[1] % 2:
+            folded[:, 0] += prod[:, -1]
+        prod = folded
+    return prod[:, 0].copy() if prod.shape[1] else np.zeros(prod.shape[0])
+
+
+def active_csr(rows, cols, values, threshold, shape):
+    """Sorted CSR activation structure from candidate pairs and exact values.
+
+    Parameters
+    ----------
+    rows, cols : ndarray of shape (n_pairs,), dtype int
+        Candidate pairs, each at most once, in any order.
+    values : ndarray of shape (n_pairs,), dtype float64
+        Their exact pre-activations (from :func:`exact_preactivations`).
+    threshold : float
+        Pairs with ``value > threshold`` are kept.
+    shape : tuple of int
+        ``(n_samples, n_neurons)``.
+
+    Returns
+    -------
+    active : scipy.sparse.csr_array of shape (n_samples, n_neurons)
+        Firing pairs with sorted column indices and float64 data.
+    """
+    keep = values > threshold
+    rows = np.asarray(rows)[keep]
+    cols = np.asarray(cols)[keep]
+    values = np.asarray(values)[keep]
+    order = np.lexsort((cols, rows))
+    n_samples, n_neurons = shape
+    idx_dtype = np.int32 if max(n_neurons, rows.size) < 2**31 else np.int64
+    indptr = np.zeros(n_samples + 1, dtype=idx_dtype)
+    np.cumsum(np.bincount(rows, minlength=n_samples), out=indptr[1:])
+    return sp.csr_array(
+        (values[order], cols[order].astype(idx_dtype), indptr),
+        shape=(n_samples, n_neurons),
+    )
+
+
+def check_data(X, threshold):
+    """Validate the training rows and threshold given to an index."""
+    if not isinstance(X, np.ndarray) or X.ndim != 2:
+        raise ValueError(
+            "X must be a 2-D numpy array of shape (n_samples, n_features), got "
+            f"{type(X).__name__} with shape {getattr(X, 'shape', None)}."
+        )
+    if X.dtype != np.float64:
+        raise TypeError(f"X must have dtype float64, got {X.dtype}.")
+    threshold = float(threshold)
+    if not np.isfinite(threshold):
+        raise ValueError(f"threshold must be finite, got {threshold}.")
+    if X.size and not np.abs(X).max() < 2.0**100:
+        raise ValueError("X must be finite with entries below 2**100 in magnitude.")
+    return threshold
+
+
+def check_weights(W, n_features, rows=None):
+    """Validate a weight matrix given to ``build`` or ``update``.
+
+    Only the values of ``W[rows]`` are checked when ``rows`` is given.
+    """
+    if not isinstance(W, np.ndarray) or W.ndim != 2 or W.shape[1] != n_features:
+        raise ValueError(
+            f"W must be a 2-D numpy array of shape (n_neurons, {n_features}), got "
+            f"{type(W).__name__} with shape {getattr(W, 'shape', None)}."
+        )
+    if W.dtype != np.float64:
+        raise TypeError(f"W must have dtype float64, got {W.dtype}.")
+    if W.shape[0] == 0:
+        raise ValueError("W must have at least one neuron (row).")
+    values = W if rows is None else W[rows]
+    # one pass: the max of |W| is nan or inf as soon as one entry is
+    if values.size and not np.abs(values).max() < 2.0**100:
+        raise ValueError("W must be finite with entries below 2**100 in magnitude.")
+
+
+def check_changed(changed, n_neurons):
+    """Validate the sorted unique indices of changed neurons."""
+    changed = np.asarray(changed)
+    if changed.ndim != 1 or (changed.size and changed.dtype.kind not in "iu"):
+        raise TypeError("changed must be a 1-D array of integer neuron indices.")
+    changed = changed.astype(np.intp, copy=False)
+    if changed.size and (
+        changed[0] < 0 or changed[-1] >= n_neurons or np.any(np.diff(changed) <= 0)
+    ):
+        raise ValueError(f"changed must be sorted, unique and within [0, {n_neurons}).")
+    return changed

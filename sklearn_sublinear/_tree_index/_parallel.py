@@ -1,0 +1,94 @@
+"""Per-sample rebuilds of the tree index, fanned out over joblib threads."""
+
+import numpy as np
+from sklearn.utils.parallel import Parallel, delayed
+
+from ._exact import absolute_slack, round_up_float32, rounding_coefficient
+from ._max_tree import fill_internal
+
+# Samples per rebuild task. Fixed, so every float32 matmul has the same shape
+# whatever n_jobs is, and n_jobs=1 and n_jobs=2 build identical arrays.
+REBUILD_ROW_CHUNK = 256
+# Bytes of the float32 (rows, neurons) product of one task step.
+REBUILD_CHUNK_BYTES = 32 * 2**20
+
+
+def rebuild_neuron_step(block_size, n_neurons):
+    """Neurons per rebuild step: whole blocks, product within the budget."""
+    per_row = REBUILD_CHUNK_BYTES // (4 * REBUILD_ROW_CHUNK)
+    n_blocks = max(1, per_row // block_size)
+    return min(n_blocks * block_size, -(-n_neurons // block_size) * block_size)
+
+
+def _rebuild_rows(tree, X, W, x_norms, block_w_norms, block_size, rows):
+    """Recompute leaves and internal nodes of the samples ``rows`` in place.
+
+    ``rows`` is a slice or a sorted index array. Each leaf becomes the float32
+    block max of ``X32 @ W32.T`` plus the rounding margin
+    ``c ||x_i|| max_{r in block} ||w_r||``, rounded upward.
+    """
+    m, d = W.shape
+    n_leaves = (tree.shape[0] + 1) // 2
+    n_blocks = -(-m // block_size)
+    coef = rounding_coefficient(d)
+    slack = absolute_slack(d)
+    X32 = X[rows].astype(np.float32)
+    margin_x = coef * x_norms[rows]
+    step = rebuild_neuron_step(block_size, m)
+    for c0 in range(0, m, step):
+        c1 = min(c0 + step, m)
+        z = X32 @ W[c0:c1].astype(np.float32).T
+        b0 = c0 // block_size
+        b1 = -(-c1 // block_size)
+        starts = np.arange(0, c1 - c0, block_size)
+        zmax = np.maximum.reduceat(z, starts, axis=1).astype(np.float64)
+        # release the chunk before the next product is allocated
+        del z
+        zmax += margin_x[:, None] * block_w_norms[b0:b1]
+        zmax += slack
+        tree[n_leaves - 1 + b0 : n_leaves - 1 + b1, rows] = round_up_float32(zmax).T
+    if n_blocks < n_leaves:
+        tree[n_leaves - 1 + n_blocks :, rows] = -np.inf
+    fill_internal(tree, rows)
+
+
+def rebuild_trees(tree, X, W, x_norms, block_w_norms, block_size, rows, n_jobs):
+    """Rebuild the trees of ``rows`` (ndarray of int, sorted, or None for all).
+
+    Parameters
+    ----------
+    tree : ndarray of shape (n_nodes, n_samples), dtype float32
+        Node-major trees, modified in place.
+    X : ndarray of shape (n_samples, n_features)
+        Samples.
+    W : ndarray of shape (n_neurons, n_features)
+        Weights.
+    x_norms : ndarray of shape (n_samples,)
+        Norms of the samples, rounded up.
+    block_w_norms : ndarray of shape (n_blocks,)
+        Largest weight norm of each block, rounded up.
+    block_size : int
+        Neurons per block.
+    rows : ndarray of int or None
+        Samples to rebuild.
+    n_jobs : int or None
+        The number of jobs to run in parallel (joblib threads). ``None`` means
+        1 unless in a :obj:`joblib.parallel_backend` context. ``-1`` means using
+        all processors.
+    """
+    n = X.shape[0]
+    if rows is None:
+        tasks = [
+            slice(s, min(s + REBUILD_ROW_CHUNK, n))
+            for s in range(0, n, REBUILD_ROW_CHUNK)
+        ]
+    else:
+        tasks = [
+            rows[s : s + REBUILD_ROW_CHUNK]
+            for s in range(0, rows.size, REBUILD_ROW_CHUNK)
+        ]
+    # Workers write into the shared tree array, so threads are required.
+    Parallel(n_jobs=n_jobs, require="sharedmem")(
+        delayed(_rebuild_rows)(tree, X, W, x_norms, block_w_norms, block_size, r)
+        for r in tasks
+    )

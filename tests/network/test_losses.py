@@ -1,0 +1,73 @@
+"""Losses: gradients against finite differences, curvature bounds."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy.special import softmax
+
+from sklearn_sublinear._network import LOSSES
+
+
+def targets(name, rng, n, k):
+    if name == "squared_error":
+        return rng.standard_normal((n, k))
+    if name == "binary_log_loss":
+        return rng.randint(0, 2, size=(n, 1)).astype(float)
+    return np.eye(k)[rng.randint(0, k, size=n)]
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_raw_grad_matches_finite_differences(name):
+    rng = np.random.RandomState(0)
+    k = 1 if name == "binary_log_loss" else 3
+    y = targets(name, rng, 7, k)
+    raw = 2 * rng.standard_normal((7, k))
+    loss = LOSSES[name]()
+    grad = loss.raw_grad(y, raw)
+    eps = 1e-6
+    for i, o in [(0, 0), (3, k - 1), (6, 0)]:
+        E = np.zeros_like(raw)
+        E[i, o] = eps
+        # value() is a mean over samples: scale back to one sample.
+        fd = 7 * (loss.value(y, raw + E) - loss.value(y, raw - E)) / (2 * eps)
+        assert grad[i, o] == pytest.approx(fd, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_raw_hessian_bounds_the_true_hessian(name):
+    rng = np.random.RandomState(1)
+    k = 1 if name == "binary_log_loss" else 4
+    raw = 3 * rng.standard_normal((50, k))
+    y = targets(name, rng, 50, k)
+    h = LOSSES[name]().raw_hessian(y, raw)
+    assert h.shape == (50,) and np.all(h > 0)
+    for i in range(50):
+        if name == "squared_error":
+            top = 1.0
+        elif name == "binary_log_loss":
+            p = 1 / (1 + np.exp(-raw[i, 0]))
+            top = p * (1 - p)
+        else:
+            p = softmax(raw[i])
+            top = np.linalg.eigvalsh(np.diag(p) - np.outer(p, p))[-1]
+        assert top <= h[i] + 1e-12
+
+
+def test_weighted_value_equals_repetition():
+    rng = np.random.RandomState(2)
+    loss = LOSSES["log_loss"]()
+    y = targets("log_loss", rng, 6, 3)
+    raw = rng.standard_normal((6, 3))
+    w = np.array([0, 1, 2, 3, 1, 0])
+    rep = np.repeat(np.arange(6), w)
+    assert loss.value(y, raw, w.astype(float)) == pytest.approx(
+        loss.value(y[rep], raw[rep])
+    )
+
+
+def test_values_are_finite_for_huge_logits():
+    raw = np.array([[1e4], [-1e4]])
+    y = np.array([[0.0], [1.0]])
+    assert np.isfinite(LOSSES["binary_log_loss"]().value(y, raw))
+    raw3 = np.array([[1e4, -1e4, 0.0]])
+    assert np.isfinite(LOSSES["log_loss"]().value(np.eye(3)[[1]], raw3))

@@ -1,0 +1,137 @@
+"""Network products against dense brute-force references and finite differences."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from sklearn_sublinear._network import InputTransform, threshold_from_sparsity
+from sklearn_sublinear._network._two_layer import _overlap_counts
+
+
+def explicit_jacobian(X, network, o):
+    """Dense Jacobian of output ``o`` w.r.t. vec(W), shape (n, m * d)."""
+    n, d = X.shape
+    m = network.n_neurons
+    fires = (X @ network.W.T) > network.threshold
+    J = np.zeros((n, m, d))
+    for i in range(n):
+        for r in range(m):
+            if fires[i, r]:
+                J[i, r] = network.signs[r, o] * X[i] / np.sqrt(m)
+    return J.reshape(n, m * d)
+
+
+def test_forward_active_matches_dense(small_network, reference):
+    X, net = small_network
+    active = reference["active"](X, net)
+    expected = reference["forward"](X, net.W, net.signs, net.threshold, net.intercept)
+    assert_allclose(net.forward_active(active), expected, rtol=1e-12, atol=1e-12)
+    assert_allclose(net.forward(X), expected, rtol=1e-12, atol=1e-12)
+    assert_allclose(net.forward(X, batch_size=5), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_jvp_matches_central_differences(small_network, reference):
+    X, net = small_network
+    rng = np.random.RandomState(1)
+    V = rng.standard_normal(net.W.shape)
+    dbeta = rng.standard_normal(net.n_outputs)
+    eps = 1e-6
+    f_plus = reference["forward"](
+        X, net.W + eps * V, net.signs, net.threshold, net.intercept + eps * dbeta
+    )
+    f_minus = reference["forward"](
+        X, net.W - eps * V, net.signs, net.threshold, net.intercept - eps * dbeta
+    )
+    fd = (f_plus - f_minus) / (2 * eps)
+    active = reference["active"](X, net)
+    assert_allclose(net.jvp(active, X, V, dbeta), fd, rtol=1e-6, atol=1e-8)
+
+
+def test_vjp_matches_central_differences(small_network, reference):
+    X, net = small_network
+    rng = np.random.RandomState(2)
+    U = rng.standard_normal((X.shape[0], net.n_outputs))
+    active = reference["active"](X, net)
+    dW, dbeta = net.vjp(active, X, U)
+    eps = 1e-6
+    for r, k in [(0, 0), (3, 2), (17, 1), (39, 3)]:
+        E = np.zeros_like(net.W)
+        E[r, k] = eps
+        f_plus = reference["forward"](
+            X, net.W + E, net.signs, net.threshold, net.intercept
+        )
+        f_minus = reference["forward"](
+            X, net.W - E, net.signs, net.threshold, net.intercept
+        )
+        fd = np.sum(U * (f_plus - f_minus)) / (2 * eps)
+        assert dW[r, k] == pytest.approx(fd, rel=1e-6, abs=1e-9)
+    assert_allclose(dbeta, U.sum(axis=0))
+    # Adjoint identity <J v, u> = <v, J^T u>.
+    V = rng.standard_normal(net.W.shape)
+    assert np.sum(net.jvp(active, X, V) * U) == pytest.approx(np.sum(V * dW))
+
+
+def test_gram_matches_explicit_jacobian(small_network, reference):
+    X, net = small_network
+    active = reference["active"](X, net)
+    G = net.gram(active, X)
+    for o in range(net.n_outputs):
+        J = explicit_jacobian(X, net, o)
+        assert_allclose(G, J @ J.T, rtol=1e-12, atol=1e-14)
+    u = np.random.RandomState(3).standard_normal((X.shape[0], 2))
+    assert_allclose(net.gram_matvec(active, X, u), G @ u, rtol=1e-12, atol=1e-14)
+    assert_allclose(net.gram_diagonal(active, X), np.diag(G), rtol=1e-12)
+
+
+def test_overlap_counts_dense_and_sparse_paths_agree(small_network, reference):
+    X, net = small_network
+    pattern = (reference["active"](X, net) != 0).astype(float)
+    expected = (pattern @ pattern.T).toarray()
+    assert_allclose(_overlap_counts(reference["active"](X, net)), expected)
+    # A dense pattern takes the float32 BLAS path; counts stay exact.
+    full = reference["active"](X, net)
+    full.data[:] = 1.0
+    dense_pattern = np.ones((30, 50))
+    from scipy.sparse import csr_array
+
+    assert_allclose(_overlap_counts(csr_array(dense_pattern)), np.full((30, 30), 50.0))
+
+
+def test_neuron_coef_is_implicit_vjp(small_network, reference):
+    X, net = small_network
+    active = reference["active"](X, net)
+    U = np.random.RandomState(4).standard_normal((X.shape[0], net.n_outputs))
+    coef, changed = net.neuron_coef(active, U)
+    fired = np.flatnonzero((active != 0).sum(axis=0))
+    assert_allclose(changed, fired)
+    dW, _ = net.vjp(active, X, U)
+    assert_allclose(coef @ X, dW[changed])
+    # Rows of a subset map to their own columns.
+    rows = np.array([1, 4, 7])
+    coef_sub, changed_sub = net.neuron_coef(
+        active[rows], U[rows], columns=rows, n_columns=X.shape[0]
+    )
+    assert coef_sub.shape == (changed_sub.size, X.shape[0])
+    assert set(coef_sub.tocoo().col) <= set(rows)
+
+
+def test_input_transform_unit_rows_and_weights_as_repetition():
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((10, 3)) * [1.0, 10.0, 0.0] + [0.0, 5.0, 2.0]
+    w = rng.randint(0, 3, size=10).astype(float)
+    t_w = InputTransform().fit(X, w)
+    t_rep = InputTransform().fit(np.repeat(X, w.astype(int), axis=0), np.ones(int(w.sum())))
+    assert_allclose(t_w.mean_, t_rep.mean_)
+    assert_allclose(t_w.scale_, t_rep.scale_)
+    assert t_w.scale_[2] == 1.0  # constant column
+    Xt = t_w.transform(X)
+    assert Xt.shape == (10, 4)
+    assert_allclose(np.linalg.norm(Xt, axis=1), 1.0)
+
+
+@pytest.mark.parametrize("m, sparsity", [(1024, 0.5), (4096, 0.7), (64, 0.2)])
+def test_threshold_fires_expected_fraction(m, sparsity):
+    b = threshold_from_sparsity(m, sparsity)
+    rng = np.random.RandomState(0)
+    z = rng.standard_normal(400_000)
+    assert np.mean(z > b) == pytest.approx(m**-sparsity, rel=0.05)
