@@ -146,7 +146,7 @@ def main():
     parser.add_argument("--d", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--fraction", type=float, default=0.05)
-    parser.add_argument("--block-size", type=int, default=64)
+    parser.add_argument("--block-size", type=int, default=128)
     parser.add_argument(
         "--quick", action="store_true", help="n=200, m up to 2^16, one repeat"
     )

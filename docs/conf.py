@@ -71,7 +71,6 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     "doc_module": ("sklearn_sublinear",),
     "backreferences_dir": "gen_modules/backreferences",
-    "reference_url": {"sklearn_sublinear": None},
     "abort_on_example_error": True,
     "only_warn_on_example_error": False,
     "remove_config_comments": True,
@@ -82,42 +81,48 @@ sphinx_gallery_conf = {
 
 # -- Benchmark results -----------------------------------------------------
 # docs/benchmarks.rst includes gen_modules/benchmark_results.inc, written here
-# from whatever benchmarks/results/ holds: tables (.rst, .csv) and figures
-# (.png, .svg). Nothing is shown that was not produced by a benchmark run.
+# from whatever benchmarks/results/ holds: tables (.rst, .csv, .txt), figures
+# (.png, .svg) and raw JSON (as downloads). Nothing is shown that was not
+# produced by a benchmark run.
 def _write_benchmark_results():
     results = ROOT / "benchmarks" / "results"
     out_dir = DOCS / "gen_modules"
-    fig_dir = out_dir / "benchmark_figures"
+    # Copies of the result files, referenced from the source root ("/...").
+    copy_dir = out_dir / "benchmark_results"
     out_dir.mkdir(exist_ok=True)
-    if fig_dir.exists():
-        shutil.rmtree(fig_dir)
-    lines = []
+    if copy_dir.exists():
+        shutil.rmtree(copy_dir)
+    copy_dir.mkdir()
     files = sorted(results.iterdir()) if results.is_dir() else []
-    tables = [f for f in files if f.suffix in (".rst", ".csv")]
-    figures = [f for f in files if f.suffix in (".png", ".svg")]
-    for table in tables:
+
+    def copy(path, suffix=None):
+        # .rst tables are copied as .inc so that Sphinx does not read them as
+        # documents of their own.
+        name = path.stem + (suffix or path.suffix)
+        shutil.copy(path, copy_dir / name)
+        return f"/gen_modules/benchmark_results/{name}"
+
+    lines = []
+    for table in [f for f in files if f.suffix in (".rst", ".csv", ".txt")]:
         title = table.stem.replace("_", " ")
         lines += [title, "~" * len(title), ""]
         if table.suffix == ".rst":
-            lines += [f".. include:: /../benchmarks/results/{table.name}", ""]
+            lines += [f".. include:: {copy(table, '.inc')}", ""]
+        elif table.suffix == ".csv":
+            # csv-table resolves its path from the directory of this .inc file.
+            name = copy(table).rsplit("/", 1)[1]
+            lines += [".. csv-table::", f"   :file: benchmark_results/{name}"]
+            lines += ["   :header-rows: 1", ""]
         else:
-            lines += [
-                ".. csv-table::",
-                f"   :file: /../benchmarks/results/{table.name}",
-                "   :header-rows: 1",
-                "",
-            ]
-    if figures:
-        fig_dir.mkdir()
-    for figure in figures:
-        shutil.copy(figure, fig_dir / figure.name)
-        lines += [
-            f".. figure:: /gen_modules/benchmark_figures/{figure.name}",
-            "   :width: 90%",
-            "",
-            f"   ``benchmarks/results/{figure.name}``",
-            "",
-        ]
+            lines += [f".. literalinclude:: {copy(table)}", "   :language: none", ""]
+    for figure in [f for f in files if f.suffix in (".png", ".svg")]:
+        lines += [f".. figure:: {copy(figure)}", "   :width: 90%", ""]
+        lines += [f"   ``benchmarks/results/{figure.name}``", ""]
+    raw = [f for f in files if f.suffix == ".json"]
+    if raw:
+        lines += ["Raw results (JSON):", ""]
+        lines += [f"- :download:`{f.name} <{copy(f)}>`" for f in raw]
+        lines += [""]
     if not lines:
         lines = [
             "No results are stored in ``benchmarks/results/`` in this checkout. Run",

@@ -18,10 +18,12 @@ prints a message instead when dask is not installed.
 
 # %%
 import os
+import warnings
 
 import numpy as np
 from joblib import parallel_backend
 from sklearn.datasets import load_breast_cancer
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -40,6 +42,9 @@ X, y = load_breast_cancer(return_X_y=True)
 if QUICK:
     X, y = X[:300], y[:300]
 
+# Each fit is capped at 5 Gauss-Newton iterations to keep the example quick;
+# the fits that reach the cap would warn about it.
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
 pipe = make_pipeline(
     StandardScaler(),
     SublinearNewtonClassifier(max_iter=5, n_jobs=2, random_state=0),

@@ -20,7 +20,13 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._network import LOSSES, InputTransform, TwoLayerNetwork, threshold_from_sparsity
+from ._network import (
+    LOSSES,
+    InputTransform,
+    TwoLayerNetwork,
+    threshold_from_sparsity,
+    weighted_mean_scale,
+)
 from ._solvers import GaussNewton
 from ._tree_index import make_index
 
@@ -38,6 +44,23 @@ def _total_memory():
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def _check_numeric_targets(y):
+    """Raise a ValueError saying what to do with non-numeric regression targets."""
+    try:
+        y = np.asarray(y)
+    except ValueError:  # ragged input: validate_data reports it
+        return
+    if y.dtype.kind in "OUS":
+        try:
+            y.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                "SublinearNewtonRegressor needs numeric targets, got "
+                f"non-numeric values of dtype {y.dtype}. Encode them as numbers, "
+                "or use SublinearNewtonClassifier for class labels."
+            ) from exc
 
 
 def _gib(nbytes):
@@ -132,6 +155,17 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
 
     # -- fitting --------------------------------------------------------------
     def _fit(self, X, y, sample_weight):
+        # validate_data resets n_features_in_ and feature_names_in_ before the
+        # fit can fail; an interrupted or failed fit restores the previous state.
+        previous = dict(vars(self))
+        try:
+            return self._fit_unchecked(X, y, sample_weight)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(previous)
+            raise
+
+    def _fit_unchecked(self, X, y, sample_weight):
         warm = self.warm_start and hasattr(self, "coefs_")
         X, y = validate_data(
             self,
@@ -209,6 +243,7 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             signs = (2 * rng.randint(0, 2, size=(n_neurons, n_outputs)) - 1).astype(
                 np.float64
             )
+            signs[:, state.get("constant_outputs", np.zeros(n_outputs, bool))] = 0.0
             intercept = np.zeros(n_outputs)
         network = TwoLayerNetwork(W, signs, threshold, intercept)
         gauss_newton = GaussNewton(
@@ -263,7 +298,7 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
         self.loss_curve_ = list(self.history_["loss"])
         if val is not None:
             self.validation_scores_ = list(self.history_["validation_score"])
-            self.best_validation_score_ = max(self.validation_scores_)
+            self.best_validation_score_ = max(self.validation_scores_, default=None)
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
@@ -631,15 +666,15 @@ class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
                     f"warm_start=True needs {y_mean.size} target column(s) as "
                     f"in the previous fit, got {Y.shape[1]}."
                 )
+            constant = np.zeros(y_mean.size, dtype=bool)
         else:
-            sw = sample_weight / np.sum(sample_weight)
-            y_mean = sw @ Y
-            y_scale = np.sqrt(sw @ (Y - y_mean) ** 2)
-            tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(y_mean), 1.0)
-            y_scale[y_scale <= tiny] = 1.0
+            y_mean, y_scale, constant = weighted_mean_scale(Y, sample_weight, "y")
         state = {
             "y_mean": y_mean,
             "y_scale": y_scale,
+            # Constant targets get zero output signs: the network is then
+            # exactly its intercept, the constant.
+            "constant_outputs": constant,
             "out_activation": "identity",
             "attributes": {
                 "_y_mean": y_mean,
@@ -674,6 +709,7 @@ class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
         self : SublinearNewtonRegressor
             Fitted estimator.
         """
+        _check_numeric_targets(y)
         return self._fit(X, y, sample_weight)
 
     def predict(self, X):
@@ -825,7 +861,8 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
             if classes.size < 2:
                 raise ValueError(
                     "The classifier needs samples of at least 2 classes in the "
-                    f"data, but the data contains only one class: {classes[0]!r}."
+                    "data, but the data contains only one class: "
+                    f"{classes.tolist()[0]!r}."
                 )
         if classes.size == 2:
             Y = (y == classes[1]).astype(np.float64)[:, None]

@@ -9,6 +9,9 @@ from sklearn_sublinear import SublinearNewtonClassifier, SublinearNewtonRegresso
 
 distributed = pytest.importorskip("distributed")
 
+# Fits are capped at a few iterations on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 PARAMS = dict(n_neurons=256, sparsity=0.5, max_iter=3, random_state=0)
 
 
@@ -47,7 +50,9 @@ def client():
 @pytest.mark.parametrize("kind", ESTIMATORS)
 def test_grid_search_on_dask_matches_sequential(client, kind, n_jobs):
     X, y, cv = _data(kind)
-    est = ESTIMATORS[kind](**PARAMS, n_jobs=n_jobs)
+    # With n_jobs=2 the tree index rebuilds with joblib threads inside each task.
+    index = "auto" if n_jobs is None else "tree"
+    est = ESTIMATORS[kind](**PARAMS, n_jobs=n_jobs, index=index)
 
     sequential = GridSearchCV(est, GRID, cv=cv, n_jobs=1).fit(X, y)
     with distributed.get_task_stream(client) as stream, parallel_backend("dask"):

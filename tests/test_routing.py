@@ -3,11 +3,15 @@
 import numpy as np
 import pytest
 from sklearn import config_context
+from sklearn.metrics import accuracy_score, make_scorer, r2_score
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_sublinear import SublinearNewtonClassifier, SublinearNewtonRegressor
+
+# Fits are capped at a few iterations on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 PARAMS = dict(n_neurons=256, sparsity=0.5, alpha=1e-2, max_iter=3, random_state=0)
 
@@ -89,13 +93,17 @@ def test_grid_search_routes_sample_weight(kind):
     cv = KFold(n_splits=3, shuffle=True, random_state=0)
 
     def search(**fit_params):
+        # Weights go to fit only: the scores of both searches are unweighted.
+        metric = accuracy_score if kind == "classifier" else r2_score
+        scorer = make_scorer(metric).set_score_request(sample_weight=False)
         pipe = Pipeline(
             [
                 ("scale", StandardScaler().set_fit_request(sample_weight=False)),
                 ("net", ESTIMATORS[kind](**PARAMS).set_fit_request(sample_weight=True)),
             ]
         )
-        return GridSearchCV(pipe, grid, cv=cv).fit(X, y, **fit_params)
+        search = GridSearchCV(pipe, grid, scoring=scorer, cv=cv, error_score="raise")
+        return search.fit(X, y, **fit_params)
 
     with config_context(enable_metadata_routing=True):
         weighted = search(sample_weight=weights)
@@ -105,6 +113,7 @@ def test_grid_search_routes_sample_weight(kind):
 
     w_scores = weighted.cv_results_["mean_test_score"]
     u_scores = unweighted.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(w_scores)) and np.all(np.isfinite(u_scores))
     assert not np.allclose(w_scores, u_scores), "sample_weight did not reach fit"
     np.testing.assert_array_equal(w_scores, again.cv_results_["mean_test_score"])
     # The refitted best model was fitted with the weights too.

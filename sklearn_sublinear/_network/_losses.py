@@ -66,11 +66,10 @@ class BinaryLogisticLoss:
     def raw_hessian(self, y, raw):
         """Constant bound 1/4 on the curvature ``p (1 - p)``.
 
-        The exact curvature ``p (1 - p)`` vanishes on confidently classified
-        samples, which makes the undamped Gauss-Newton system ill-conditioned and
-        lets single steps overshoot. With the bound 1/4 the quadratic model
-        majorizes the loss along the linearized network (Bohning, 1992), so steps
-        are conservative and rarely rejected; damping still adapts the length.
+        The quadratic model with ``h = 1/4`` majorizes the loss along the
+        linearized network (Bohning, 1992), so steps are conservative and
+        rarely rejected; the exact ``p (1 - p)`` was measured to give more
+        rejected steps and no better fits.
         """
         return np.full(raw.shape[0], 0.25)
 
@@ -96,10 +95,12 @@ class MultinomialLoss:
     def raw_hessian(self, y, raw):
         """Constant bound 1/2 on the softmax Hessian ``diag(p) - p p^T``.
 
-        ``diag(p) - p p^T <= I / 2`` for every ``p`` (Bohning, 1992), so ``h = 1/2``
-        gives one scalar curvature per sample shared by all outputs, as the
-        shared ``n x n`` Gauss-Newton system requires, and a quadratic model that
-        majorizes the loss along the linearized network.
+        ``diag(p) - p p^T <= I / 2`` for every ``p`` (Bohning, 1992): one scalar
+        per sample, as the shared ``n x n`` Gauss-Newton system requires, and a
+        quadratic model that majorizes the loss along the linearized network.
+        The tighter per-sample Gershgorin bound ``2 max_k p_k (1 - p_k)`` was
+        measured to overshoot from the uniform start (more rejected steps, worse
+        first iterations on digits).
         """
         return np.full(raw.shape[0], 0.5)
 

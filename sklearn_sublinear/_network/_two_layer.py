@@ -37,6 +37,48 @@ def threshold_from_sparsity(n_neurons, sparsity):
     return float(norm.isf(float(n_neurons) ** -float(sparsity)))
 
 
+def weighted_mean_scale(X, sample_weight, name="X"):
+    """Weighted mean and standard deviation of the columns of ``X``.
+
+    Deviations are divided by their largest magnitude before squaring, so that
+    columns of any scale (1e-200 or 1e200) neither underflow nor overflow. A
+    column whose spread vanishes up to rounding, relative to its mean, is
+    constant: its scale is set to 1.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_columns)
+        Values.
+    sample_weight : ndarray of shape (n_samples,)
+        Non-negative weights with a positive sum.
+    name : str, default="X"
+        Name of ``X`` in the error message.
+
+    Returns
+    -------
+    mean, scale : ndarray of shape (n_columns,)
+        Weighted mean and standard deviation (1 for constant columns).
+    constant : ndarray of bool of shape (n_columns,)
+        The constant columns.
+    """
+    sw = sample_weight / np.sum(sample_weight)
+    mean = sw @ X
+    dev = X - mean
+    peak = np.max(np.abs(dev[sw > 0]), axis=0)
+    with np.errstate(invalid="ignore"):
+        scale = peak * np.sqrt(sw @ (dev / np.where(peak > 0, peak, 1.0)) ** 2)
+    if not np.all(np.isfinite(scale)):
+        raise ValueError(
+            f"The spread of some columns of {name} around their mean exceeds the "
+            f"float64 range; rescale {name} (e.g. divide it by its largest value)."
+        )
+    # Relative cut: a column that is constant up to rounding is constant.
+    tiny = max(X.shape[0], 10) * np.finfo(np.float64).eps * np.abs(mean)
+    constant = scale <= tiny
+    scale[constant] = 1.0
+    return mean, scale, constant
+
+
 class InputTransform:
     """Weighted standardization, a constant bias coordinate, unit-length rows.
 
@@ -50,14 +92,7 @@ class InputTransform:
 
     def fit(self, X, sample_weight):
         """Learn ``mu`` and ``sigma`` from ``X`` weighted by ``sample_weight``."""
-        sw = sample_weight / np.sum(sample_weight)
-        self.mean_ = sw @ X
-        var = sw @ (X - self.mean_) ** 2
-        scale = np.sqrt(var)
-        # Relative cut: a column that is constant up to rounding is constant.
-        tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(self.mean_), 1.0)
-        scale[scale <= tiny] = 1.0
-        self.scale_ = scale
+        self.mean_, self.scale_, _ = weighted_mean_scale(X, sample_weight)
         return self
 
     def transform(self, X):

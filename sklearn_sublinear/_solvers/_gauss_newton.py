@@ -205,6 +205,10 @@ class GaussNewton(BaseSolver):
             active_w = active[weighted]
             raw_w = raw[weighted]
             g = loss.raw_grad(Yw, raw_w)
+            if not np.any(g):
+                # Exact fit (e.g. constant targets): every step would be zero.
+                stop_reason = "tol"
+                break
             h = loss.raw_hessian(Yw, raw_w)
             d = s * h
             dsqrt = np.sqrt(d)

@@ -24,34 +24,38 @@ __all__ = [
 
 _KINDS = {"tree": TreeIndex, "dense": DenseIndex}
 
-# "auto" rule, from benchmarks/bench_index.py (n=1000, d=64): the tree pays
-# off when a Gauss-Newton step leaves most neurons unchanged, i.e. the expected
-# changed fraction 1 - exp(-n k / m) (k = m P(N(0,1) > b) firing neurons per
-# unit-norm sample) is at most AUTO_MAX_CHANGED, the layer is wide enough
-# (m >= AUTO_MIN_NEURONS) and the trees fit in AUTO_MAX_NBYTES.
-AUTO_MAX_CHANGED = 0.5
+# "auto" rule, from benchmarks/bench_index.py (n=1000, d=64, alpha=0.7,
+# block_size=128, m = 2**14 .. 2**20). A tree query computes about
+# block_size products for each of the k = m P(N(0,1) > b) firing neurons of a
+# unit-norm sample (one candidate leaf each), a dense query m of them: the
+# tree was 2x faster at m=2**14 where k * block_size = 0.14 m, and its
+# advantage grows with m. Updates do not change the picture: small moves cost
+# little whatever fraction of neurons changed, and when a large move loosens
+# the bounds the tree rebuilds, which costs about half a dense query. So
+# "auto" takes the tree when k * block_size <= AUTO_MAX_WORK * m, the layer is
+# at least AUTO_MIN_NEURONS wide (the smallest width measured) and the trees fit
+# in AUTO_MAX_NBYTES.
+AUTO_MAX_WORK = 0.25
 AUTO_MIN_NEURONS = 2**14
 AUTO_MAX_NBYTES = 2 * 2**30
 
 
-def expected_changed_fraction(n_samples, n_neurons, threshold):
-    """Expected fraction of neurons firing for at least one unit-norm sample.
+def expected_active(n_neurons, threshold):
+    """Expected firing neurons per unit-norm sample when ``w ~ N(0, I)``.
 
     Parameters
     ----------
-    n_samples, n_neurons : int
-        Problem sizes.
+    n_neurons : int
+        Number of neurons ``m``.
     threshold : float
-        Shift ``b``; with ``w ~ N(0, I)`` and ``||x|| = 1`` a neuron fires with
-        probability ``P(N(0, 1) > b)``.
+        Shift ``b``.
 
     Returns
     -------
-    fraction : float
-        ``1 - (1 - p)**n_samples``.
+    k : float
+        ``m P(N(0, 1) > b)``.
     """
-    p = 0.5 * math.erfc(threshold / math.sqrt(2.0))
-    return -math.expm1(n_samples * math.log1p(-min(p, 1.0 - 1e-16)))
+    return n_neurons * 0.5 * math.erfc(threshold / math.sqrt(2.0))
 
 
 def estimate_index_nbytes(
@@ -89,11 +93,11 @@ def make_index(kind, X, threshold, n_neurons, *, n_jobs=None):
     Parameters
     ----------
     kind : {"auto", "tree", "dense"}
-        ``"auto"`` picks ``"tree"`` when the expected fraction of neurons
-        changed per step, ``1 - (1 - P(N(0,1) > threshold))**n_samples``, is at
-        most ``AUTO_MAX_CHANGED`` (0.5), ``n_neurons >= AUTO_MIN_NEURONS``
-        (2**14) and the tree needs at most ``AUTO_MAX_NBYTES`` (2 GiB);
-        otherwise ``"dense"``.
+        ``"auto"`` picks ``"tree"`` when a tree query is expected to compute
+        at most a quarter of the dense products, ``k * 128 <= m / 4`` with
+        ``k = m P(N(0, 1) > threshold)`` firing neurons per unit-norm sample,
+        when ``n_neurons >= 2**14`` and when the trees need at most 2 GiB
+        (``estimate_index_nbytes``); otherwise ``"dense"``.
     X : ndarray of shape (n_samples, n_features), dtype float64
         Training rows (ideally unit-norm, as the rule assumes).
     threshold : float
@@ -114,10 +118,11 @@ def make_index(kind, X, threshold, n_neurons, *, n_jobs=None):
         raise ValueError(f"kind must be 'auto', 'tree' or 'dense', got {kind!r}.")
     if kind == "auto":
         n_samples, n_features = X.shape
+        block_size = 128  # TreeIndex's default
         tree_ok = (
             n_neurons >= AUTO_MIN_NEURONS
-            and expected_changed_fraction(n_samples, n_neurons, threshold)
-            <= AUTO_MAX_CHANGED
+            and expected_active(n_neurons, threshold) * block_size
+            <= AUTO_MAX_WORK * n_neurons
             and estimate_index_nbytes(
                 "tree", n_samples, n_features, n_neurons, n_jobs=n_jobs
             )

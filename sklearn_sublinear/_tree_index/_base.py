@@ -68,12 +68,15 @@ class BaseIndex(ABC):
         ----------
         W : ndarray of shape (n_neurons, n_features), float64
             The new weights (all of them). Rows not in ``changed`` equal the
-            previous weights exactly.
+            previous weights exactly. Without ``coef`` this must be a new
+            array: the tree index reads ``Δw`` from the previous array it
+            still references (passing the same object raises ValueError).
         changed : ndarray of int
             Sorted, unique indices of the neurons whose rows changed.
         coef : sparse matrix of shape (len(changed), n_samples), default=None
             Optional "implicit weights": ``W[changed] - W_old[changed] == coef @ X``.
-            Lets the index get ``<Δw_r, x_j>`` from the data Gram ``X X^T``.
+            Gives the index ``Δw`` without the previous weights, so ``W`` may
+            then be the previous array updated in place.
 
         Returns
         -------

@@ -37,18 +37,29 @@ QUERY_CHUNK_ELEMENTS = 2**20
 # Float64 entries of the (blocks, samples) buffer of one update step.
 UPDATE_CHUNK_ELEMENTS = 2**22
 
-# Update policy, measured with benchmarks/bench_index.py (n=1000, d=64,
-# alpha=0.7, block_size=64; medians of 3, 2 shared cores):
-# REBUILD_CHANGED_FRACTION: above this fraction of changed neurons, a rebuild
-#   beats an incremental update plus the extra query work of loosened bounds.
-# REBUILD_LOOSE_FRACTION: after an update, if this fraction of the leaves is
-#   above the threshold the next query would recompute that share of all
-#   products block by block, which costs more than a rebuild.
-REBUILD_CHANGED_FRACTION = 0.5
-REBUILD_LOOSE_FRACTION = 0.25
-# update_bound="auto" takes the exact bound when the extra query products of
-# the norm bound exceed this multiple of the exact bound's |U| n products.
-AUTO_EXACT_RATIO = 0.5
+# Update policy, measured with benchmarks/bench_index.py and a sweep of the
+# changed fraction (n=1000, d=64, alpha=0.7, block_size=64, 2 shared cores):
+# - Small Gauss-Newton-like moves (||Δw|| ~ 1/sqrt(m)) barely loosen the norm
+#   bound: at m=2**18, updating 5..90% of the neurons took 0.15-0.39 s plus a
+#   0.17 s query, against 1.6 s rebuild + 0.35 s query. So the norm bound has
+#   no changed-fraction limit; only its looseness triggers a rebuild.
+# - Large moves (||Δw|| ~ 0.4): at m=2**17 the next query cost
+#   0.12 s + 1.6 s * f for a fraction f of leaves above b (f=0.11: 0.26 s,
+#   f=0.22: 0.46 s), against 0.64 s rebuild + 0.12 s query: crossover
+#   f ~ 0.4, hence REBUILD_LOOSE_FRACTION (a bit below, the query also
+#   allocates per candidate), applied to the leaves the update lifted above b
+#   (tight trees may already have many leaves above b when k m / n_leaves is
+#   large, and rebuilding cannot lower those).
+# - The exact bound costs |U| n float64 products in one BLAS call; at m=2**18
+#   with 20% of the neurons changed it already took 1.25 s, close to a
+#   rebuild (float32, all neurons): above REBUILD_CHANGED_FRACTION of changed
+#   neurons an update that would use the exact bound rebuilds instead.
+# - A candidate leaf costs a query block_size products in small per-block
+#   BLAS calls, about 5x the cost of a product in the exact bound's large
+#   call: AUTO_EXACT_RATIO = 1/5.
+REBUILD_CHANGED_FRACTION = 0.25
+REBUILD_LOOSE_FRACTION = 0.3
+AUTO_EXACT_RATIO = 0.2
 
 
 class TreeIndex(BaseIndex):
@@ -60,7 +71,7 @@ class TreeIndex(BaseIndex):
         Training rows. Kept by reference and never modified.
     threshold : float
         Shift ``b``: neuron ``r`` fires for sample ``i`` iff ``<w_r, x_i> > b``.
-    block_size : int, default=64
+    block_size : int, default=128
         Target number of neurons per leaf (the actual size is within a factor
         sqrt(2), so that the number of leaves is a power of two). Memory is
         ``8 n m / block_size`` bytes; a query recomputes ``block_size`` products
@@ -109,7 +120,7 @@ class TreeIndex(BaseIndex):
     """
 
     def __init__(
-        self, X, threshold, *, block_size=64, update_bound="auto", n_jobs=None
+        self, X, threshold, *, block_size=128, update_bound="auto", n_jobs=None
     ):
         super().__init__(X, threshold, n_jobs=n_jobs)
         self.block_size = block_size
@@ -122,7 +133,7 @@ class TreeIndex(BaseIndex):
         n_features,
         n_neurons,
         *,
-        block_size=64,
+        block_size=128,
         n_jobs=None,
         threshold=None,
         **params,
@@ -133,7 +144,7 @@ class TreeIndex(BaseIndex):
         ----------
         n_samples, n_features, n_neurons : int
             Problem sizes.
-        block_size : int, default=64
+        block_size : int, default=128
             Target neurons per leaf.
         n_jobs : int, default=None
             Rebuild jobs; each holds its own transient buffers.
@@ -217,9 +228,7 @@ class TreeIndex(BaseIndex):
             rows = np.unique(np.asarray(rows, dtype=np.intp))
             if rows.size and (rows[0] < 0 or rows[-1] >= n):
                 raise ValueError(f"rows must be within [0, {n}).")
-        if not self._tree.flags.writeable:
-            # e.g. unpickled from a read-only joblib memmap
-            self._tree = np.array(self._tree)
+        self._ensure_writeable()
         rebuild_trees(
             self._tree,
             self.X,
@@ -255,8 +264,7 @@ class TreeIndex(BaseIndex):
         n, d = X.shape
         m = W.shape[0]
         bs = self.block_size_
-        if not self._tree.flags.writeable:
-            self._tree = np.array(self._tree)
+        self._ensure_writeable()
         tree = self._tree
         blocks, samples = descend(tree, b)
         order = np.lexsort((samples, blocks))
@@ -320,9 +328,11 @@ class TreeIndex(BaseIndex):
         Returns
         -------
         action : {"none", "update", "rebuild"}
-            ``"rebuild"`` when more than ``REBUILD_CHANGED_FRACTION`` of the
-            neurons changed, or when the loosened bounds put more than
-            ``REBUILD_LOOSE_FRACTION`` of the leaves above the threshold.
+            ``"rebuild"`` when the exact bound would be used for more than
+            ``REBUILD_CHANGED_FRACTION`` of the neurons, or when the loosened
+            bounds lifted more than ``REBUILD_LOOSE_FRACTION`` of the leaves
+            above the threshold (policy and measurements at the top of this
+            module).
         """
         self._check_built()
         X = self.X
@@ -350,8 +360,6 @@ class TreeIndex(BaseIndex):
         if changed.size == 0:
             self.W_ = W
             return "none"
-        if changed.size > REBUILD_CHANGED_FRACTION * m:
-            return self._rebuild_all(W)
 
         W_new = W[changed]
         w_new = row_norms(W_new)
@@ -362,11 +370,13 @@ class TreeIndex(BaseIndex):
             d_err = np.zeros(changed.size)
         else:
             dW = np.asarray(coef @ X)
-            # W_new - W_old equals coef @ X in exact arithmetic: bound the
-            # rounding of the product and of the stored new weights
+            # The caller stored W_new = fl(W_old + coef @ X) (or reverted a
+            # step, W_new = W_old - fl(coef @ X) exactly): bound the rounding of
+            # the product and of the stored sum, u |W_new| or u |W_old|.
             abs_prod = np.asarray(abs(coef) @ np.abs(X))
             k = int(np.max(np.diff(sp.csr_array(coef).indptr), initial=0)) + 1
-            d_err = _gamma(k, _U64) * row_norms(abs_prod) + 2 * _U64 * w_new
+            d_err = _gamma(k, _U64) * row_norms(abs_prod)
+            d_err += 2 * _U64 * (w_new + self._w_norms[changed])
         # The leaves bound the float64 routine's value, which is within
         # gamma_d ||w|| ||x|| of the real product, for old and new weights.
         g = 1.01 * _gamma(d, _U64)
@@ -377,23 +387,28 @@ class TreeIndex(BaseIndex):
         blk = changed // bs
         tb, first = np.unique(blk, return_index=True)
         leaf0 = self.n_leaves_ - 1
-        if not self._tree.flags.writeable:
-            self._tree = np.array(self._tree)
+        self._ensure_writeable()
         tree = self._tree
+        above_before = np.count_nonzero(tree[leaf0:] > self.threshold_)
         inc_block = np.maximum.reduceat(per_x, first)
         step = max(1, UPDATE_CHUNK_ELEMENTS // n)
         bound = self.update_bound
         if bound == "auto":
             # Leaves the norm bound would newly lift above b each cost the next
             # query block_size products; the exact bound costs |U| n products.
+            # (an estimate with the largest sample norm: one pass, no temporaries)
             b = self.threshold_
+            floor = b - inc_block * self._x_norms.max(initial=0.0)
             crossing = 0
             for t0 in range(0, tb.size, step):
-                old = tree[leaf0 + tb[t0 : t0 + step]].astype(np.float64)
-                new = old + inc_block[t0 : t0 + step, None] * self._x_norms
-                crossing += np.count_nonzero((new > b) & (old <= b))
+                old = tree[leaf0 + tb[t0 : t0 + step]]
+                above = np.count_nonzero(old > floor[t0 : t0 + step, None])
+                crossing += above - np.count_nonzero(old > b)
             exact_cost = changed.size * n
-            bound = "exact" if crossing * bs > AUTO_EXACT_RATIO * exact_cost else "norm"
+            lifted = crossing * bs
+            bound = "exact" if AUTO_EXACT_RATIO * exact_cost < lifted else "norm"
+        if bound == "exact" and changed.size > REBUILD_CHANGED_FRACTION * m:
+            return self._rebuild_all(W)
         if bound == "norm":
             for t0 in range(0, tb.size, step):
                 nodes = leaf0 + tb[t0 : t0 + step]
@@ -421,9 +436,8 @@ class TreeIndex(BaseIndex):
         self.W_ = W
         self._w_norms[changed] = w_new
         leaves = tree[leaf0:]
-        if np.count_nonzero(leaves > self.threshold_) > REBUILD_LOOSE_FRACTION * (
-            leaves.size
-        ):
+        lifted = np.count_nonzero(leaves > self.threshold_) - above_before
+        if lifted > REBUILD_LOOSE_FRACTION * leaves.size:
             return self._rebuild_all(W)
         return "update"
 
@@ -456,6 +470,14 @@ class TreeIndex(BaseIndex):
         if not hasattr(self, "_tree"):
             return 0
         return int(self._tree.nbytes + self._x_norms.nbytes + self._w_norms.nbytes)
+
+    def _ensure_writeable(self):
+        # An index unpickled from a joblib memmap (max_nbytes) holds read-only
+        # arrays; take private copies before the first write.
+        for name in ("_tree", "_x_norms", "_w_norms"):
+            array = getattr(self, name)
+            if not array.flags.writeable:
+                setattr(self, name, np.array(array))
 
     def _check_built(self):
         if not hasattr(self, "W_"):

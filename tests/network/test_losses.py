@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
 from scipy.special import softmax
 
 from sklearn_sublinear._network import LOSSES

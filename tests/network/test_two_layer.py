@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from scipy.sparse import csr_array
 
 from sklearn_sublinear._network import InputTransform, threshold_from_sparsity
 from sklearn_sublinear._network._two_layer import _overlap_counts
@@ -89,11 +90,7 @@ def test_overlap_counts_dense_and_sparse_paths_agree(small_network, reference):
     expected = (pattern @ pattern.T).toarray()
     assert_allclose(_overlap_counts(reference["active"](X, net)), expected)
     # A dense pattern takes the float32 BLAS path; counts stay exact.
-    full = reference["active"](X, net)
-    full.data[:] = 1.0
     dense_pattern = np.ones((30, 50))
-    from scipy.sparse import csr_array
-
     assert_allclose(_overlap_counts(csr_array(dense_pattern)), np.full((30, 30), 50.0))
 
 
@@ -120,7 +117,9 @@ def test_input_transform_unit_rows_and_weights_as_repetition():
     X = rng.standard_normal((10, 3)) * [1.0, 10.0, 0.0] + [0.0, 5.0, 2.0]
     w = rng.randint(0, 3, size=10).astype(float)
     t_w = InputTransform().fit(X, w)
-    t_rep = InputTransform().fit(np.repeat(X, w.astype(int), axis=0), np.ones(int(w.sum())))
+    t_rep = InputTransform().fit(
+        np.repeat(X, w.astype(int), axis=0), np.ones(int(w.sum()))
+    )
     assert_allclose(t_w.mean_, t_rep.mean_)
     assert_allclose(t_w.scale_, t_rep.scale_)
     assert t_w.scale_[2] == 1.0  # constant column

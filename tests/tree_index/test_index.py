@@ -8,6 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 import sklearn_sublinear._tree_index._index as index_module
+import sklearn_sublinear._tree_index._max_tree as max_tree_module
 from sklearn_sublinear._tree_index import (
     DenseIndex,
     TreeIndex,
@@ -65,7 +66,11 @@ def _assert_valid_bounds(index, X, W):
 
 @pytest.mark.parametrize("m, block_size", [(1, 64), (7, 2), (300, 16), (500, 64)])
 @pytest.mark.parametrize("b", [-0.5, 0.0, 1.2])
-def test_build_query_matches_brute_force(m, block_size, b):
+@pytest.mark.parametrize("refresh_all", [0.0, 2.0])
+def test_build_query_matches_brute_force(m, block_size, b, refresh_all, monkeypatch):
+    # refresh_all switches the path refresh after lazy tightening between the
+    # whole-tree and the pair-by-pair variants
+    monkeypatch.setattr(max_tree_module, "REFRESH_ALL_FRACTION", refresh_all)
     _, X, W = _data(0, m=m)
     tree = TreeIndex(X, b, block_size=block_size).build(W)
     dense = DenseIndex(X, b).build(W)
@@ -141,7 +146,7 @@ def test_update_sequences(update_bound, policy, monkeypatch):
         monkeypatch.setattr(index_module, "REBUILD_LOOSE_FRACTION", 2.0)
     rng, X, W = _data(4, n=30, d=5, m=200)
     n, m = X.shape[0], W.shape[0]
-    b = 1.0
+    b = 2.0
     tree = TreeIndex(X, b, block_size=8, update_bound=update_bound).build(W)
     dense = DenseIndex(X, b).build(W)
     actions = set()
@@ -264,3 +269,43 @@ def test_make_index_and_estimates():
     assert estimate_index_nbytes("dense", 50, 6, 700) > 0
     big = estimate_index_nbytes("tree", 1000, 64, 2**20)
     assert big >= 4 * (2 * 2**14 - 1) * 1000
+
+
+def test_read_only_arrays_are_copied_before_writes():
+    # What an index unpickled from joblib memmaps looks like in a worker.
+    rng, X, W = _data(12, m=90)
+    index = TreeIndex(X, 0.4, block_size=8).build(W)
+    for array in index.get_arrays():
+        array.flags.writeable = False
+    X.flags.writeable = False
+    W_new = W.copy()
+    W_new[[1, 2, 80]] += rng.standard_normal((3, W.shape[1]))
+    assert index.update(W_new, np.array([1, 2, 80])) in ("update", "rebuild")
+    _assert_identical(index.query(), DenseIndex(X, 0.4).build(W_new).query())
+    index.rebuild(rows=[0, 5])
+    _assert_valid_bounds(index, X, W_new)
+
+
+def test_in_place_step_and_revert_with_coef():
+    # The solver's pattern: W[U] += coef @ X, update(W, U, coef), then on
+    # rejection restore the rows and update(W, U, -coef), all on one array.
+    rng, X, W = _data(13, n=30, d=5, m=160)
+    b = 1.5
+    tree = TreeIndex(X, b, block_size=8).build(W)
+    dense = DenseIndex(X, b).build(W)
+    for step in range(6):
+        changed = np.sort(rng.choice(160, 20, replace=False))
+        coef = sp.random(20, 30, density=0.2, random_state=step, format="csr")
+        coef = coef * [1e-3, 1.0, 30.0][step % 3]
+        old_rows = W[changed].copy()
+        W[changed] += coef @ X
+        tree.update(W, changed, coef)
+        dense.update(W, changed, coef)
+        _assert_identical(tree.query(), dense.query())
+        _assert_valid_bounds(tree, X, W)
+        if step % 2:
+            W[changed] = old_rows
+            tree.update(W, changed, -coef)
+            dense.update(W, changed, -coef)
+            _assert_identical(tree.query(), dense.query())
+            _assert_valid_bounds(tree, X, W)

@@ -1,0 +1,229 @@
+"""Gauss-Newton steps against direct least-squares solves, and solver behaviour."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.exceptions import ConvergenceWarning
+
+from sklearn_sublinear._network import LOSSES, TwoLayerNetwork
+from sklearn_sublinear._solvers import (
+    CGSystem,
+    CholeskySystem,
+    GaussNewton,
+    damped_step,
+)
+from sklearn_sublinear._tree_index import DenseIndex
+
+
+def explicit_jacobian(X, network, o):
+    """Dense Jacobian of output ``o`` w.r.t. (vec(W), beta_o)."""
+    n, d = X.shape
+    m = network.n_neurons
+    fires = (X @ network.W.T) > network.threshold
+    J = (fires[:, :, None] * network.signs[None, :, o, None] * X[:, None, :]) / np.sqrt(
+        m
+    )
+    return np.hstack([J.reshape(n, m * d), np.ones((n, 1))])
+
+
+def direct_step(X, Y, network, s, g, h, damping):
+    """Solve min_delta sum_io s_i (g_io J_io delta + h_i/2 (J_io delta)^2)
+    + damping/2 ||delta||^2 over shared (W, beta), outputs uncoupled as in the
+    solver: the step is the sum over outputs of each output's own solve."""
+    dW = np.zeros_like(network.W)
+    dbeta = np.zeros(network.n_outputs)
+    for o in range(network.n_outputs):
+        J = explicit_jacobian(X, network, o)
+        # Stacked: [sqrt(s h) J; sqrt(damping) I] delta = [-sqrt(s/h) g; 0]
+        A = np.vstack(
+            [np.sqrt(s * h)[:, None] * J, np.sqrt(damping) * np.eye(J.shape[1])]
+        )
+        b = np.concatenate([-np.sqrt(s / h) * g[:, o], np.zeros(J.shape[1])])
+        delta = np.linalg.lstsq(A, b, rcond=None)[0]
+        dW += delta[:-1].reshape(network.W.shape)
+        dbeta[o] = delta[-1]
+    return dW, dbeta
+
+
+@pytest.mark.parametrize("system_cls", [CholeskySystem, CGSystem])
+@pytest.mark.parametrize("loss_name", ["squared_error", "log_loss"])
+def test_step_matches_direct_least_squares(
+    system_cls, loss_name, small_network, reference
+):
+    X, net = small_network
+    n = X.shape[0]
+    rng = np.random.RandomState(0)
+    if loss_name == "squared_error":
+        Y = rng.standard_normal((n, net.n_outputs))
+    else:
+        Y = np.eye(net.n_outputs)[rng.randint(0, net.n_outputs, size=n)]
+    s = rng.uniform(0.5, 2.0, size=n)
+    s /= s.sum()
+    loss = LOSSES[loss_name]()
+    active = reference["active"](X, net)
+    raw = net.forward_active(active)
+    g, h = loss.raw_grad(Y, raw), loss.raw_hessian(Y, raw)
+    damping = 1e-3
+    system = system_cls(net, active, X, np.sqrt(s * h), random_state=0)
+    coef, changed, dbeta, predicted = damped_step(
+        net, system, active, s, g, h, damping, np.arange(n), n
+    )
+    dW = np.zeros_like(net.W)
+    dW[changed] = coef @ X
+    dW_ref, dbeta_ref = direct_step(X, Y, net, s, g, h, damping)
+    assert_allclose(dW, dW_ref, rtol=1e-5, atol=1e-8 * np.abs(dW_ref).max())
+    assert_allclose(dbeta, dbeta_ref, rtol=1e-5, atol=1e-10)
+    assert predicted > 0
+
+
+def test_cholesky_and_cg_fits_agree(network_factory):
+    X, net = network_factory(n_samples=30, n_neurons=64, n_outputs=1, seed=3)
+    Y = np.sin(3 * X[:, :1])
+    fits = []
+    for solver in ["cholesky", "cg"]:
+        network = TwoLayerNetwork(net.W.copy(), net.signs, net.threshold, np.zeros(1))
+        gn = GaussNewton(
+            alpha=1e-3,
+            max_iter=5,
+            tol=0.0,
+            n_iter_no_change=10,
+            linear_solver=solver,
+            random_state=0,
+        )
+        with pytest.warns(ConvergenceWarning, match="max_iter=5.*tol=0.0"):
+            out, history, reason = gn.solve(
+                network,
+                LOSSES["squared_error"](),
+                DenseIndex(X, net.threshold),
+                X,
+                Y,
+                np.ones(30),
+            )
+        assert reason == "max_iter"
+        fits.append((out.W, history["loss"]))
+    assert_allclose(fits[0][1], fits[1][1], rtol=1e-5)
+    assert_allclose(fits[0][0], fits[1][0], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss_name", ["squared_error", "binary_log_loss", "log_loss"])
+def test_training_loss_decreases_monotonically(loss_name, network_factory):
+    k = 1 if loss_name == "binary_log_loss" else 3
+    X, net = network_factory(n_samples=40, n_neurons=128, n_outputs=k, seed=5)
+    rng = np.random.RandomState(0)
+    if loss_name == "squared_error":
+        Y = np.column_stack([np.cos(2 * X[:, 0]), X[:, 1] ** 2, X[:, 2]])
+    elif loss_name == "binary_log_loss":
+        Y = (X[:, :1] > 0).astype(float)
+    else:
+        Y = np.eye(3)[np.argmax(X[:, :3], axis=1)]
+    net.intercept = np.zeros(k)
+    loss = LOSSES[loss_name]()
+    initial = loss.value(Y, net.forward(X))
+    gn = GaussNewton(alpha=1e-4, max_iter=8, tol=0.0, n_iter_no_change=100)
+    with pytest.warns(ConvergenceWarning):
+        _, history, _ = gn.solve(
+            net, loss, DenseIndex(X, net.threshold), X, Y, rng.uniform(0, 2, 40)
+        )
+    curve = np.array([initial] + history["loss"])
+    assert np.all(np.diff(curve) < 0)
+    assert curve[-1] < 0.5 * curve[0]
+    assert set(history) >= {
+        "loss",
+        "seconds",
+        "active_per_sample",
+        "changed_neurons",
+        "index_action",
+        "damping",
+    }
+
+
+def test_sample_weights_equal_repetition(network_factory):
+    X, net = network_factory(n_samples=15, n_neurons=64, n_outputs=2, seed=7)
+    rng = np.random.RandomState(1)
+    Y = rng.standard_normal((15, 2))
+    w = rng.randint(0, 4, size=15)
+    w[0] = 0
+    rep = np.repeat(np.arange(15), w)
+    results = []
+    for Xi, Yi, wi in [(X, Y, w.astype(float)), (X[rep], Y[rep], np.ones(rep.size))]:
+        network = TwoLayerNetwork(net.W.copy(), net.signs, net.threshold, np.zeros(2))
+        gn = GaussNewton(alpha=1e-3, max_iter=4, tol=0.0, n_iter_no_change=10)
+        with pytest.warns(ConvergenceWarning):
+            out, history, _ = gn.solve(
+                network,
+                LOSSES["squared_error"](),
+                DenseIndex(Xi, net.threshold),
+                Xi,
+                Yi,
+                wi,
+            )
+        results.append((out.W, out.intercept, history["loss"]))
+    assert_allclose(results[0][0], results[1][0], rtol=1e-7, atol=1e-9)
+    assert_allclose(results[0][1], results[1][1], rtol=1e-7, atol=1e-9)
+    assert_allclose(results[0][2], results[1][2], rtol=1e-7)
+
+
+def test_tol_stops_before_max_iter(network_factory):
+    X, net = network_factory(n_samples=20, n_neurons=64, n_outputs=1, seed=2)
+    Y = X[:, :1]
+    gn = GaussNewton(alpha=1e-3, max_iter=100, tol=0.5, n_iter_no_change=1)
+    _, history, reason = gn.solve(
+        net,
+        LOSSES["squared_error"](),
+        DenseIndex(X, net.threshold),
+        X,
+        Y,
+        np.ones(20),
+    )
+    assert reason in ("tol", "no_decrease")
+    assert len(history["loss"]) < 100
+
+
+def test_solve_checks_required_methods(small_network):
+    X, net = small_network
+
+    class NoHessian:
+        def value(self, y, raw, sample_weight=None):
+            return 0.0
+
+        def raw_grad(self, y, raw):
+            return raw
+
+    gn = GaussNewton(alpha=1.0, max_iter=1, tol=0.0, n_iter_no_change=1)
+    with pytest.raises(AttributeError, match="raw_hessian"):
+        gn.solve(net, NoHessian(), DenseIndex(X, 0.0), X, X, np.ones(len(X)))
+    with pytest.raises(AttributeError, match="query, update"):
+        gn.solve(net, LOSSES["squared_error"](), object(), X, X, np.ones(len(X)))
+
+
+def test_non_finite_loss_raises(small_network):
+    X, net = small_network
+    Y = np.full((X.shape[0], net.n_outputs), np.inf)
+    gn = GaussNewton(alpha=1.0, max_iter=1, tol=0.0, n_iter_no_change=1)
+    with pytest.raises(ValueError, match="Non-finite"):
+        gn.solve(
+            net,
+            LOSSES["squared_error"](),
+            DenseIndex(X, net.threshold),
+            X,
+            Y,
+            np.ones(X.shape[0]),
+        )
+
+
+def test_verbose_prints_iterations(small_network, capsys):
+    X, net = small_network
+    Y = X[:, :2]
+    gn = GaussNewton(alpha=1e-2, max_iter=2, tol=0.0, n_iter_no_change=5, verbose=2)
+    with pytest.warns(ConvergenceWarning):
+        gn.solve(
+            net,
+            LOSSES["squared_error"](),
+            DenseIndex(X, net.threshold),
+            X,
+            Y,
+            np.ones(X.shape[0]),
+        )
+    out = capsys.readouterr().out
+    assert "Iteration 2: loss=" in out and "active/sample=" in out
+    assert "trial 1: damping=" in out

@@ -1,0 +1,260 @@
+"""Estimator behaviour: meta-estimators, persistence, inputs, determinism."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import (
+    GridSearchCV,
+    RandomizedSearchCV,
+    cross_val_score,
+)
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_sublinear import (
+    SublinearNewtonClassifier,
+    SublinearNewtonRegressor,
+    __version__,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+SMALL = dict(n_neurons=256, max_iter=8, random_state=0)
+
+
+def test_version_and_all():
+    import sklearn_sublinear
+
+    assert __version__ == "0.1.0.dev0"
+    assert all(isinstance(name, str) for name in sklearn_sublinear.__all__)
+
+
+def test_pipeline_and_cross_val_score(classification_data):
+    X, y = classification_data
+    pipe = make_pipeline(StandardScaler(), SublinearNewtonClassifier(**SMALL))
+    scores = cross_val_score(pipe, X, y, cv=3)
+    assert scores.shape == (3,) and np.all(scores > 0.6)
+
+
+def test_grid_and_randomized_search(regression_data):
+    X, y = regression_data
+    grid = GridSearchCV(
+        SublinearNewtonRegressor(**SMALL), {"alpha": [1e-3, 1e-1]}, cv=2
+    ).fit(X, y)
+    assert grid.best_params_["alpha"] in (1e-3, 1e-1)
+    rand = RandomizedSearchCV(
+        SublinearNewtonRegressor(**SMALL),
+        {"sparsity": [0.3, 0.5], "alpha": [1e-3, 1e-2]},
+        n_iter=2,
+        cv=2,
+        random_state=0,
+    ).fit(X, y)
+    assert hasattr(rand, "best_estimator_")
+
+
+def test_sample_weight_through_grid_search(classification_data):
+    X, y = classification_data
+    w = np.random.RandomState(0).randint(1, 3, size=len(y)).astype(float)
+    grid = GridSearchCV(
+        SublinearNewtonClassifier(**SMALL), {"alpha": [1e-2, 1e-1]}, cv=2
+    )
+    grid.fit(X, y, sample_weight=w)
+    # Weighted fit of the refit estimator equals a direct weighted fit.
+    direct = clone(grid.best_estimator_).fit(X, y, sample_weight=w)
+    assert_allclose(grid.best_estimator_.predict_proba(X), direct.predict_proba(X))
+    unweighted = clone(grid.best_estimator_).fit(X, y)
+    assert not np.allclose(unweighted.predict_proba(X), direct.predict_proba(X))
+
+
+@pytest.mark.parametrize("dump", ["pickle", "joblib"])
+def test_persistence_round_trip(dump, classification_data, tmp_path):
+    X, y = classification_data
+    clf = SublinearNewtonClassifier(**SMALL).fit(X, y)
+    if dump == "pickle":
+        other = pickle.loads(pickle.dumps(clf))
+    else:
+        joblib.dump(clf, tmp_path / "model.joblib")
+        other = joblib.load(tmp_path / "model.joblib")
+    assert_array_equal(other.predict_proba(X), clf.predict_proba(X))
+    # The training index is not kept: the pickle is about the size of W.
+    assert len(pickle.dumps(clf)) < 2 * clf.coefs_[0].nbytes + 100_000
+
+
+def test_clone_is_unfitted_with_same_params():
+    est = SublinearNewtonRegressor(n_neurons=300, alpha=0.3, verbose=0)
+    cloned = clone(est)
+    assert cloned.get_params() == est.get_params()
+    assert not hasattr(cloned, "coefs_")
+
+
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+def test_pandas_feature_names(regression_data):
+    pd = pytest.importorskip("pandas")
+    X, y = regression_data
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    reg = SublinearNewtonRegressor(**SMALL).fit(df, y)
+    assert_array_equal(reg.feature_names_in_, df.columns)
+    assert_allclose(reg.predict(df), reg.predict(X.copy()))
+    with pytest.warns(UserWarning, match="feature names"):
+        SublinearNewtonRegressor(**SMALL).fit(X, y).predict(df)
+
+
+def test_tree_and_dense_index_give_identical_fits(regression_data):
+    X, y = regression_data
+    pytest.importorskip("sklearn_sublinear._tree_index").TreeIndex
+    fits = [
+        SublinearNewtonRegressor(
+            n_neurons=512, max_iter=6, random_state=0, index=k
+        ).fit(X, y)
+        for k in ("tree", "dense")
+    ]
+    assert_allclose(fits[0].loss_curve_, fits[1].loss_curve_, rtol=1e-5)
+    assert_allclose(fits[0].predict(X), fits[1].predict(X), rtol=1e-5, atol=1e-8)
+
+
+def test_float32_and_float64_inputs(regression_data):
+    X, y = regression_data
+    a = SublinearNewtonRegressor(**SMALL).fit(X, y)
+    b = SublinearNewtonRegressor(**SMALL).fit(X.astype(np.float32), y)
+    assert_allclose(
+        a.predict(X), b.predict(X.astype(np.float32)), rtol=1e-3, atol=1e-3 * np.std(y)
+    )
+
+
+def test_multioutput_regression(multioutput_data):
+    X, Y = multioutput_data
+    reg = SublinearNewtonRegressor(**SMALL).fit(X, Y)
+    assert reg.predict(X).shape == Y.shape
+    assert reg.score(X, Y) > 0.5
+    single = SublinearNewtonRegressor(**SMALL).fit(X, Y[:, 0])
+    assert single.predict(X).shape == (len(X),)
+
+
+def test_multiclass_string_labels(classification_data):
+    X, y = classification_data
+    labels = np.array(["cat", "dog", "emu"])[y]
+    clf = SublinearNewtonClassifier(**SMALL).fit(X, labels)
+    assert_array_equal(clf.classes_, ["cat", "dog", "emu"])
+    assert set(clf.predict(X)) <= set(clf.classes_)
+    assert clf.score(X, labels) > 0.7
+
+
+@pytest.mark.parametrize("data", ["binary_data", "classification_data"])
+def test_predict_proba(data, request):
+    X, y = request.getfixturevalue(data)
+    clf = SublinearNewtonClassifier(**SMALL).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), len(clf.classes_))
+    assert_allclose(proba.sum(axis=1), 1.0)
+    assert_allclose(np.exp(clf.predict_log_proba(X)), proba)
+    assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X))
+    decision = clf.decision_function(X)
+    assert decision.shape == ((len(X),) if len(clf.classes_) == 2 else proba.shape)
+
+
+def test_determinism(classification_data):
+    X, y = classification_data
+    a = SublinearNewtonClassifier(**SMALL).fit(X, y)
+    b = SublinearNewtonClassifier(**SMALL).fit(X, y)
+    assert_array_equal(a.coefs_[0], b.coefs_[0])
+    assert a.loss_curve_ == b.loss_curve_
+    c = SublinearNewtonClassifier(**{**SMALL, "random_state": 1}).fit(X, y)
+    assert not np.array_equal(a.coefs_[0], c.coefs_[0])
+
+
+def test_fitted_attributes(regression_data):
+    X, y = regression_data
+    reg = SublinearNewtonRegressor(**SMALL).fit(X, y)
+    m, d = SMALL["n_neurons"], X.shape[1]
+    assert reg.coefs_[0].shape == (d + 1, m) and reg.coefs_[1].shape == (m, 1)
+    assert reg.intercepts_[0].shape == (m,) and reg.intercepts_[1].shape == (1,)
+    assert reg.n_iter_ == len(reg.loss_curve_) == len(reg.history_["seconds"])
+    for key in ("active_per_sample", "changed_neurons", "index_action", "damping"):
+        assert len(reg.history_[key]) == reg.n_iter_
+    assert reg.validation_scores_ is None
+
+
+def test_early_stopping_keeps_best_validation_score(classification_data):
+    X, y = classification_data
+    clf = SublinearNewtonClassifier(
+        n_neurons=256,
+        max_iter=30,
+        early_stopping=True,
+        n_iter_no_change=2,
+        random_state=0,
+    ).fit(X, y)
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+
+
+def test_warm_start_continues(regression_data):
+    X, y = regression_data
+    reg = SublinearNewtonRegressor(**{**SMALL, "max_iter": 3}, warm_start=True)
+    reg.fit(X, y)
+    first = reg.loss_curve_[-1]
+    reg.fit(X, y)
+    assert reg.n_iter_ == 6 and reg.loss_curve_[-1] < first
+    cold = SublinearNewtonRegressor(**{**SMALL, "max_iter": 6}).fit(X, y)
+    assert_allclose(reg.loss_curve_, cold.loss_curve_, rtol=1e-6)
+
+
+def test_failed_fit_leaves_estimator_unchanged(regression_data):
+    X, y = regression_data
+    reg = SublinearNewtonRegressor(**SMALL).fit(X, y)
+    before = reg.predict(X)
+    coefs = reg.coefs_[0].copy()
+    reg.set_params(warm_start=True, n_neurons=128)
+    with pytest.raises(ValueError, match="n_neurons=256"):
+        reg.fit(X, y)
+    reg.set_params(warm_start=False, n_neurons=2**31)
+    with pytest.raises(ValueError, match="GiB"):
+        reg.fit(X, y)
+    assert_array_equal(reg.coefs_[0], coefs)
+    assert_array_equal(reg.predict(X), before)
+
+
+def test_memory_guard_refuses_quickly():
+    import time
+
+    X = np.random.RandomState(0).standard_normal((20_000, 5))
+    y = X[:, 0]
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="reduce n_neurons|Reduce n_neurons"):
+        SublinearNewtonRegressor(n_neurons=2**31).fit(X, y)
+    # Generous bound: the refusal must come before any allocation.
+    assert time.perf_counter() - start < 10
+
+
+def test_convergence_warning_names_tol_and_max_iter(regression_data):
+    X, y = regression_data
+    with pytest.warns(ConvergenceWarning, match="max_iter=2.*tol"):
+        SublinearNewtonRegressor(n_neurons=128, max_iter=2, tol=0.0).fit(X, y)
+
+
+def test_one_class_is_refused():
+    X = np.random.RandomState(0).standard_normal((10, 2))
+    with pytest.raises(ValueError, match="class"):
+        SublinearNewtonClassifier(n_neurons=64).fit(X, np.ones(10))
+
+
+def test_batch_size_does_not_change_predictions(regression_data):
+    X, y = regression_data
+    reg = SublinearNewtonRegressor(**SMALL).fit(X, y)
+    full = reg.predict(X)
+    reg.set_params(batch_size=7)
+    assert_allclose(reg.predict(X), full, rtol=1e-12)
+
+
+def test_cg_and_cholesky_estimators_agree(regression_data):
+    X, y = regression_data
+    fits = [
+        SublinearNewtonRegressor(**{**SMALL, "max_iter": 4}, solver=s).fit(X, y)
+        for s in ("cholesky", "cg")
+    ]
+    assert fits[0].solver_ == "cholesky" and fits[1].solver_ == "cg"
+    assert_allclose(fits[0].loss_curve_, fits[1].loss_curve_, rtol=1e-4)
