@@ -76,7 +76,7 @@ if LocalCluster is not None:
         ) as cluster,
         Client(cluster) as client,
     ):
-        print("dask client:", client)
+        print("dask workers:", len(client.scheduler_info()["workers"]))
         with parallel_backend("dask"):
             distributed = run_search()
 

@@ -7,7 +7,7 @@ Regression with several outputs
 ``(n_samples, n_outputs)``. All outputs share the hidden weights and therefore
 the sets of firing neurons; each output has its own fixed vector of output
 signs. Here the network learns a point on a noisy curve (two outputs) from
-its position along the curve and a few nuisance features.
+its position along the curve and one nuisance feature.
 """
 
 # %%
@@ -28,7 +28,7 @@ QUICK = os.environ.get("SKLEARN_SUBLINEAR_QUICK", "0") not in ("", "0")
 rng = np.random.RandomState(0)
 n_samples = 600 if QUICK else 2000
 t = rng.uniform(-np.pi, np.pi, size=n_samples)
-X = np.column_stack([t, rng.normal(size=(n_samples, 3))])
+X = np.column_stack([t, rng.normal(size=n_samples)])
 Y = np.column_stack([np.sin(2 * t) + 0.5 * t, np.cos(t)])
 Y += 0.05 * rng.normal(size=Y.shape)
 X_train, X_test, Y_train, Y_test = train_test_split(X, Y, random_state=0)
@@ -53,11 +53,12 @@ for name, model in [("SublinearNewtonRegressor", net), ("Ridge", ridge)]:
 # %%
 # Plot the two outputs against the position on the curve
 # --------------------------------------------------------
+# The predictions also depend on the nuisance feature, hence the spread.
 order = np.argsort(X_test[:, 0])
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharex=True)
 for k, ax in enumerate(axes):
     ax.plot(X_test[order, 0], Y_test[order, k], ".", alpha=0.4, label="test data")
-    ax.plot(X_test[order, 0], Y_net[order, k], "-", label="network")
+    ax.plot(X_test[order, 0], Y_net[order, k], ".", label="network")
     ax.set_xlabel("t")
     ax.set_title(f"output {k}")
 axes[0].legend()

@@ -58,21 +58,25 @@ xx, yy = np.meshgrid(
 )
 grid_proba = clf.predict_proba(np.c_[xx.ravel(), yy.ravel()])[:, 1].reshape(xx.shape)
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-contour = axes[0].contourf(xx, yy, grid_proba, levels=20, cmap="RdBu_r", alpha=0.8)
-axes[0].scatter(X_test[:, 0], X_test[:, 1], c=y_test, cmap="RdBu_r", edgecolor="k")
-fig.colorbar(contour, ax=axes[0], label="P(class 1)")
-axes[0].set_title("predict_proba on the plane")
+fig, ax = plt.subplots(figsize=(5.5, 4))
+contour = ax.contourf(xx, yy, grid_proba, levels=20, cmap="RdBu_r", alpha=0.8)
+ax.scatter(X_test[:, 0], X_test[:, 1], c=y_test, cmap="RdBu_r", edgecolor="k")
+fig.colorbar(contour, ax=ax, label="P(class 1)")
+ax.set_title("predict_proba on the plane (test points)")
+fig.tight_layout()
+plt.show()
 
 # %%
 # Calibration on the test set
 # ---------------------------
+# Binned predicted probabilities against the observed fraction of positives.
 frac_pos, mean_pred = calibration_curve(y_test, proba[:, 1], n_bins=8)
-axes[1].plot([0, 1], [0, 1], "k:", label="perfectly calibrated")
-axes[1].plot(mean_pred, frac_pos, "o-", label="network")
-axes[1].set_xlabel("mean predicted probability")
-axes[1].set_ylabel("fraction of positives")
-axes[1].set_title("Calibration")
-axes[1].legend()
+fig, ax = plt.subplots(figsize=(4.5, 4))
+ax.plot([0, 1], [0, 1], "k:", label="perfectly calibrated")
+ax.plot(mean_pred, frac_pos, "o-", label="network")
+ax.set_xlabel("mean predicted probability")
+ax.set_ylabel("fraction of positives")
+ax.set_title("Calibration")
+ax.legend()
 fig.tight_layout()
 plt.show()

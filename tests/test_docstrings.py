@@ -78,6 +78,7 @@ def test_documented_parameters_match_signature(cls):
     assert documented == signature
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda c: c.__name__)
 def test_documented_attributes_exist_after_fit(cls):
     """Every attribute listed in the docstring exists on a fitted estimator."""

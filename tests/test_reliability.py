@@ -179,10 +179,12 @@ def test_prediction_before_fit_raises_not_fitted(method):
 
 @pytest.fixture(scope="module")
 def fitted():
-    return {
-        "regressor": SublinearNewtonRegressor(**SMALL).fit(X0, Y0),
-        "classifier": SublinearNewtonClassifier(**SMALL).fit(X0, C0),
-    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return {
+            "regressor": SublinearNewtonRegressor(**SMALL).fit(X0, Y0),
+            "classifier": SublinearNewtonClassifier(**SMALL).fit(X0, C0),
+        }
 
 
 @pytest.mark.parametrize("kind", ["regressor", "classifier"])

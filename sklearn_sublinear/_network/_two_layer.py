@@ -63,9 +63,11 @@ def weighted_mean_scale(X, sample_weight, name="X"):
     """
     sw = sample_weight / np.sum(sample_weight)
     mean = sw @ X
-    dev = X - mean
-    peak = np.max(np.abs(dev[sw > 0]), axis=0)
-    with np.errstate(invalid="ignore"):
+    # Rows of weight zero take no part, however large they are.
+    weighted = sw > 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        sw, dev = sw[weighted], X[weighted] - mean
+        peak = np.max(np.abs(dev), axis=0)
         scale = peak * np.sqrt(sw @ (dev / np.where(peak > 0, peak, 1.0)) ** 2)
     if not np.all(np.isfinite(scale)):
         raise ValueError(

@@ -1,0 +1,288 @@
+"""Helpers shared by the benchmark scripts.
+
+JSON output, timers, memory measurements (peak RSS with ``resource.getrusage``,
+Python-level peaks with ``tracemalloc``), runs in fresh processes (so that each
+configuration has its own peak RSS), a per-phase profiler of Gauss-Newton
+iterations, synthetic data, log-log slopes and optional matplotlib plots.
+"""
+
+import datetime
+import functools
+import json
+import os
+import platform
+import resource
+import sys
+import time
+import tracemalloc
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+GIB = 2.0**30
+
+
+# -- output -------------------------------------------------------------------
+def environment():
+    """Versions and machine facts stored with every result file."""
+    import joblib
+    import scipy
+    import sklearn
+
+    import sklearn_sublinear
+
+    return {
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "argv": sys.argv,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "joblib": joblib.__version__,
+        "sklearn_sublinear": getattr(sklearn_sublinear, "__version__", None),
+    }
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def write_json(name, payload, output=None):
+    """Write ``payload`` plus :func:`environment` to ``results/<name>.json``.
+
+    Returns the path written.
+    """
+    path = Path(output) if output else RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"environment": environment(), **payload}
+    path.write_text(json.dumps(_jsonable(data), indent=1) + "\n")
+    return path
+
+
+def pyplot():
+    """``matplotlib.pyplot`` with the Agg backend, or None if not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    return plt
+
+
+def save_figure(fig, name):
+    """Save ``fig`` to ``results/<name>.png`` and close it; return the path."""
+    path = RESULTS / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.clf()
+    return path
+
+
+# -- timing and memory --------------------------------------------------------
+def timed(func, *args, **kwargs):
+    """``(seconds, result)`` of one call."""
+    t0 = time.perf_counter()
+    out = func(*args, **kwargs)
+    return time.perf_counter() - t0, out
+
+
+def peak_rss_bytes():
+    """Peak resident set size of this process so far (``ru_maxrss``)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Kilobytes on Linux, bytes on macOS.
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def current_rss_bytes():
+    """Current resident set size (Linux ``/proc``; falls back to the peak)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return peak_rss_bytes()
+
+
+def traced_peak(func, *args, **kwargs):
+    """``(peak_bytes, result)``: peak of memory allocated during the call.
+
+    numpy reports its buffers to ``tracemalloc``, so this counts arrays; it
+    slows down code that allocates many small objects.
+    """
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        out = func(*args, **kwargs)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak, out
+
+
+def run_isolated(func, *args, **kwargs):
+    """Run ``func(*args, **kwargs)`` in a fresh process and return its result.
+
+    ``func`` must be a module-level function; a fresh process gives every
+    configuration its own ``ru_maxrss``.
+    """
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as ex:
+        return ex.submit(func, *args, **kwargs).result()
+
+
+# -- statistics ---------------------------------------------------------------
+def loglog_slope(x, y):
+    """Least-squares slope of ``log y`` against ``log x``."""
+    x, y = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def relative_difference(a, b):
+    """``max |a - b| / max(|b|)``, the curves' and predictions' agreement."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape:
+        return float("inf")
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+# -- data ---------------------------------------------------------------------
+def unit_norm_regression(n_samples, n_features, *, noise=0.05, random_state=0):
+    """Unit-norm Gaussian rows and a smooth nonlinear target.
+
+    ``y = sin(3 <u, x>) + (<v, x>)^2 + 0.5 <w, x> + noise`` with random unit
+    directions scaled by ``sqrt(d)``, so every term has unit-order variance.
+    """
+    rng = np.random.default_rng(random_state)
+    X = rng.standard_normal((n_samples, n_features))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    U = rng.standard_normal((3, n_features))
+    U *= np.sqrt(n_features) / np.linalg.norm(U, axis=1, keepdims=True)
+    P = X @ U.T
+    y = np.sin(3 * P[:, 0]) + P[:, 1] ** 2 + 0.5 * P[:, 2]
+    y += noise * rng.standard_normal(n_samples)
+    return X, y
+
+
+# -- per-phase profile of Gauss-Newton iterations -----------------------------
+class PhaseProfiler:
+    """Exclusive time spent per phase of every Gauss-Newton iteration.
+
+    Wraps methods of the index, network, loss and linear-system classes for the
+    duration of a ``with`` block (nothing in the package is modified). A call
+    nested in another wrapped call is charged to its own phase only. A new
+    iteration starts at each ``gram_diagonal`` call (the first thing the solver
+    computes per outer iteration); bucket 0 is the index build and first query.
+
+    Phases: ``build``, ``query``, ``update`` (index update, incl. the decision
+    to rebuild), ``rebuild``, ``gram`` (Gram matrix or preconditioner, and its
+    diagonal), ``solve`` (factorizations, CG, ``G q``), ``coef`` (implicit step
+    ``J^T q``), ``forward`` (outputs from the active sets, loss values).
+    Whatever remains of the solver's per-iteration time is the weight update
+    ``W[U] += coef @ X``, the copy kept for a rejected step and bookkeeping.
+    """
+
+    PHASES = ("build", "query", "update", "rebuild", "gram", "solve", "coef", "forward")
+
+    def __init__(self):
+        from sklearn_sublinear._network import _losses, _two_layer
+        from sklearn_sublinear._solvers import _linear
+        from sklearn_sublinear._tree_index import DenseIndex, TreeIndex
+
+        targets = []
+        for cls in (TreeIndex, DenseIndex):
+            targets += [
+                (cls, "build", "build"),
+                (cls, "query", "query"),
+                (cls, "update", "update"),
+                (cls, "rebuild", "rebuild"),
+            ]
+        net = _two_layer.TwoLayerNetwork
+        targets += [
+            (net, "gram_diagonal", "gram"),
+            (net, "gram", "gram"),
+            (net, "neuron_coef", "coef"),
+            (net, "forward_active", "forward"),
+        ]
+        for cls in (_linear.CholeskySystem, _linear.CGSystem):
+            targets += [
+                (cls, "__init__", "gram"),
+                (cls, "solve", "solve"),
+                (cls, "gram_matvec", "solve"),
+            ]
+        for name in dir(_losses):
+            cls = getattr(_losses, name)
+            if isinstance(cls, type) and hasattr(cls, "value"):
+                targets.append((cls, "value", "forward"))
+        self._targets = [t for t in targets if t[1] in vars(t[0])]
+        self._saved = []
+        self.iterations = [dict.fromkeys(self.PHASES, 0.0)]
+        self.index = None
+        self._stack = []
+
+    def _wrap(self, func, phase, method):
+        profiler = self
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            if method == "gram_diagonal":
+                profiler.iterations.append(dict.fromkeys(profiler.PHASES, 0.0))
+            if method == "build" and profiler.index is None:
+                profiler.index = args[0]
+            bucket = profiler.iterations[-1]
+            profiler._stack.append(0.0)
+            t0 = time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                elapsed = time.perf_counter() - t0
+                children = profiler._stack.pop()
+                bucket[phase] += elapsed - children
+                if profiler._stack:
+                    profiler._stack[-1] += elapsed
+
+        return wrapper
+
+    def __enter__(self):
+        for cls, method, phase in self._targets:
+            original = vars(cls)[method]
+            self._saved.append((cls, method, original))
+            setattr(cls, method, self._wrap(original, phase, method))
+        return self
+
+    def __exit__(self, *exc):
+        for cls, method, original in reversed(self._saved):
+            setattr(cls, method, original)
+        self._saved = []
+        return False
+
+    def per_iteration(self, seconds):
+        """Phase times of iterations 1.. with ``weight_update`` as the remainder.
+
+        ``seconds`` is ``history_["seconds"]`` (one entry per accepted
+        iteration).
+        """
+        rows = []
+        for k, total in enumerate(seconds, start=1):
+            if k >= len(self.iterations):
+                break
+            row = dict(self.iterations[k])
+            row["weight_update"] = max(total - sum(row.values()), 0.0)
+            row["total"] = total
+            rows.append(row)
+        return rows
