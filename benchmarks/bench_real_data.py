@@ -16,6 +16,7 @@ Usage::
     python benchmarks/bench_real_data.py                 # target datasets
     python benchmarks/bench_real_data.py --held-out      # held-out datasets
     python benchmarks/bench_real_data.py --params '{"alpha": 0.1}'
+    python benchmarks/bench_real_data.py --blas-threads 1  # busy machine
 
 Writes a table to stdout and JSON to ``benchmarks/results/bench_real_data.json``
 (or ``--output``).
@@ -39,11 +40,17 @@ from sklearn.datasets import (
     make_classification,
     make_friedman1,
 )
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+)
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.kernel_ridge import KernelRidge
 from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC, SVR
 
 from sklearn_sublinear import SublinearNewtonClassifier, SublinearNewtonRegressor
 
@@ -104,8 +111,12 @@ HELD_OUT = {
 }
 
 
-def run_dataset(name, task, loader, params, n_splits=5):
-    """Cross-validated score and fit time of MLP and of our default estimator."""
+def run_dataset(name, task, loader, params, n_splits=5, baselines=False):
+    """Cross-validated score and fit time of MLP and of our default estimator.
+
+    With ``baselines``, also of SVC/SVR, KernelRidge (regression only, RBF
+    kernel) and HistGradientBoosting, all with default parameters.
+    """
     X, y = loader()
     if task == "classification":
         cv = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=0)
@@ -113,12 +124,19 @@ def run_dataset(name, task, loader, params, n_splits=5):
             "mlp": MLPClassifier(max_iter=500, random_state=0),
             "ours": SublinearNewtonClassifier(random_state=0, **params),
         }
+        if baselines:
+            models["svm"] = SVC()
+            models["hgb"] = HistGradientBoostingClassifier(random_state=0)
     else:
         cv = KFold(n_splits=n_splits, shuffle=True, random_state=0)
         models = {
             "mlp": MLPRegressor(max_iter=500, random_state=0),
             "ours": SublinearNewtonRegressor(random_state=0, **params),
         }
+        if baselines:
+            models["svm"] = SVR()
+            models["kernel_ridge"] = KernelRidge(kernel="rbf")
+            models["hgb"] = HistGradientBoostingRegressor(random_state=0)
     row = {"dataset": name, "task": task, "n_samples": X.shape[0]}
     row["n_features"] = X.shape[1]
     for key, model in models.items():
@@ -138,8 +156,24 @@ def main(argv=None):
     parser.add_argument("--held-out", action="store_true", help="held-out datasets")
     parser.add_argument("--all", action="store_true", help="target and held-out")
     parser.add_argument("--params", default="{}", help="JSON estimator parameters")
+    parser.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also SVC/SVR, KernelRidge and HistGradientBoosting",
+    )
     parser.add_argument("--output", default=None, help="JSON output path")
+    parser.add_argument(
+        "--blas-threads",
+        type=int,
+        default=None,
+        help="limit BLAS threads for both models (default: no limit); on a busy "
+        "shared machine 1 avoids multi-threaded BLAS stalls that dwarf the fits",
+    )
     args = parser.parse_args(argv)
+    if args.blas_threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.blas_threads, user_api="blas")
     params = json.loads(args.params)
     datasets = HELD_OUT if args.held_out else TARGET
     if args.all:
@@ -152,7 +186,7 @@ def main(argv=None):
     )
     print(header)
     for name, (task, loader) in datasets.items():
-        row = run_dataset(name, task, loader, params)
+        row = run_dataset(name, task, loader, params, baselines=args.baselines)
         rows.append(row)
         print(
             f"{name:<20}{row['mlp_score']:>10.4f}{row['ours_score']:>8.4f}"
@@ -160,6 +194,13 @@ def main(argv=None):
             f"{row['ours_fit_time']:>9.2f}{row['time_ratio']:>7.2f}",
             flush=True,
         )
+        for key in ("svm", "kernel_ridge", "hgb"):
+            if f"{key}_score" in row:
+                print(
+                    f"{'  ' + key:<20}{row[f'{key}_score']:>10.4f}"
+                    f"{'':>16}{row[f'{key}_fit_time']:>11.2f}",
+                    flush=True,
+                )
     mlp_total = sum(r["mlp_fit_time"] for r in rows)
     ours_total = sum(r["ours_fit_time"] for r in rows)
     summary = {
@@ -177,7 +218,9 @@ def main(argv=None):
         f"scores within 0.01 of MLP: {summary['all_scores_met']}; "
         f"time <= 0.5 x MLP: {summary['time_target_met']}"
     )
-    default = "bench_real_data_held_out.json" if args.held_out else "bench_real_data.json"
+    default = (
+        "bench_real_data_held_out.json" if args.held_out else "bench_real_data.json"
+    )
     if args.all:
         default = "bench_real_data_all.json"
     output = Path(args.output) if args.output else RESULTS / default
@@ -187,8 +230,16 @@ def main(argv=None):
         "estimator_defaults": {
             k: v
             for k, v in SublinearNewtonClassifier().get_params().items()
-            if k in ("n_neurons", "sparsity", "alpha", "max_iter", "tol",
-                     "n_iter_no_change", "early_stopping")
+            if k
+            in (
+                "n_neurons",
+                "sparsity",
+                "alpha",
+                "max_iter",
+                "tol",
+                "n_iter_no_change",
+                "early_stopping",
+            )
         },
         "versions": {
             "python": platform.python_version(),
@@ -196,6 +247,7 @@ def main(argv=None):
             "sklearn": sklearn.__version__,
         },
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "blas_threads": args.blas_threads,
         "rows": rows,
         "summary": summary,
     }

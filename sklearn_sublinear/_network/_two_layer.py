@@ -25,6 +25,11 @@ from ._activations import shifted_relu
 
 # Bytes of the dense (rows x neurons) block used by the chunked dense forward.
 FORWARD_CHUNK_BYTES = 2**26
+# Seconds per operation of the two ways to count overlaps (one core): a pair in
+# scipy's sparse product, an entry of its dense output, a float32 multiply-add.
+SPARSE_PAIR_SECONDS = 1e-8
+SPARSE_OUTPUT_SECONDS = 2.5e-8
+DENSE_FLOP_SECONDS = 2e-11
 
 
 def threshold_from_sparsity(n_neurons, sparsity):
@@ -302,17 +307,21 @@ def _pattern_coo(active):
 def _overlap_counts(active):
     """Dense ``A A^T`` (float64) for the 0/1 pattern ``A`` of ``active``.
 
-    The sparse product costs ``sum_r c_r^2`` (``c_r`` rows firing neuron ``r``);
-    when that exceeds a dense BLAS product over the columns in use, a dense
-    float32 block is multiplied instead (counts below 2^24 are exact in float32).
+    The sparse product costs ``sum_r c_r^2`` (``c_r`` rows firing neuron ``r``)
+    plus the dense ``n x n`` output; a float32 BLAS product over the columns in
+    use costs ``n^2 |U|`` at a much higher rate. The cheaper one (per the
+    per-operation times below, measured on one core) is used; counts below 2^24
+    are exact in float32.
     """
     pattern = _pattern(active)
     n = pattern.shape[0]
     col_counts = np.bincount(pattern.indices, minlength=pattern.shape[1])
     used = np.flatnonzero(col_counts)
-    sparse_cost = float(np.sum(col_counts.astype(np.float64) ** 2))
-    # BLAS runs ~30 times more flops per second than scipy's sparse product.
-    dense_cost = float(n) * n * used.size / 30.0
+    sparse_cost = (
+        SPARSE_PAIR_SECONDS * float(np.sum(col_counts.astype(np.float64) ** 2))
+        + SPARSE_OUTPUT_SECONDS * float(n) * n
+    )
+    dense_cost = DENSE_FLOP_SECONDS * float(n) * n * used.size
     if sparse_cost <= dense_cost or used.size >= 2**24:
         return (pattern @ pattern.T).toarray()
     block = pattern[:, used].toarray().astype(np.float32)

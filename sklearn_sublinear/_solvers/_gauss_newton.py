@@ -94,8 +94,9 @@ class GaussNewton(BaseSolver):
     max_iter : int
         Maximum number of outer iterations.
     tol : float
-        Relative decrease of the training loss (or absolute increase of the
-        validation score) below which an iteration counts as no improvement.
+        Relative decrease of the training loss (with validation, of the
+        validation error ``1 - score``) below which an iteration counts as no
+        improvement.
     n_iter_no_change : int
         Stop after this many consecutive iterations without improvement.
     linear_solver : {"cholesky", "cg"}
@@ -295,7 +296,9 @@ class GaussNewton(BaseSolver):
             else:
                 score = float(scorer(raw[val_rows]))
                 history["validation_score"].append(score)
-                if score < best_score + self.tol:
+                # Relative decrease of the validation error 1 - score (accuracy
+                # and R^2 are at most 1), mirroring the training-loss criterion.
+                if 1.0 - score > (1.0 - best_score) * (1.0 - self.tol):
                     no_improvement += 1
                 else:
                     no_improvement = 0
@@ -306,6 +309,8 @@ class GaussNewton(BaseSolver):
                 stop_reason = "tol"
                 break
 
+        if self.verbose:
+            print(f"Stopped ({stop_reason}) after {len(history['loss'])} iterations.")
         if validation is not None:
             network.W[...] = best_params[0]
             network.intercept = best_params[1]
