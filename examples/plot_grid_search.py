@@ -50,13 +50,13 @@ if QUICK:
     param_grid = {
         "net__n_neurons": [512, 2048],
         "net__sparsity": [0.5],
-        "net__alpha": [1e-2, 1.0],
+        "net__alpha": [1e-3, 1e-1],
     }
 else:
     param_grid = {
         "net__n_neurons": [1024, 4096, 16384],
         "net__sparsity": [0.3, 0.5, 0.7],
-        "net__alpha": [1e-3, 1e-2, 1e-1, 1.0],
+        "net__alpha": [1e-4, 1e-3, 1e-2, 1e-1, 1.0],
     }
 search = GridSearchCV(pipe, param_grid, cv=3, n_jobs=1)
 search.fit(X_train, y_train)

@@ -31,6 +31,8 @@ from ._linear import SYSTEMS
 MAX_DAMPING_TRIES = 30
 # Lower bound on the relative damping, so that the system stays positive definite.
 MIN_RELATIVE_DAMPING = 1e-10
+# Losses below this fraction of the initial loss count as converged for ``tol``.
+LOSS_FLOOR_FRACTION = 1e-6
 # Nielsen's damping update: factors after a rejected step grow by this much.
 DAMPING_GROWTH = 2.0
 
@@ -195,7 +197,7 @@ class GaussNewton(BaseSolver):
             history["validation_score"] = []
             best_score = -np.inf
             best_params = (W.copy(), network.intercept.copy())
-        best_loss = value
+        best_loss = initial_loss = value
         no_improvement = 0
         damping = None
         nu = DAMPING_GROWTH
@@ -203,7 +205,8 @@ class GaussNewton(BaseSolver):
 
         for iteration in range(1, self.max_iter + 1):
             t_start = time.perf_counter()
-            active_w = active[weighted]
+            # Without zero weights, skip copying the active sets.
+            active_w = active if weighted.size == n else active[weighted]
             raw_w = raw[weighted]
             g = loss.raw_grad(Yw, raw_w)
             if not np.any(g):
@@ -288,7 +291,11 @@ class GaussNewton(BaseSolver):
                 )
 
             if validation is None:
-                if value > best_loss * (1.0 - self.tol):
+                # Relative decrease, measured against at least a tiny fraction
+                # of the initial loss so that interpolating fits (loss -> 0 at a
+                # constant rate) also stop.
+                scale = max(best_loss, LOSS_FLOOR_FRACTION * initial_loss)
+                if value > best_loss - self.tol * scale:
                     no_improvement += 1
                 else:
                     no_improvement = 0
