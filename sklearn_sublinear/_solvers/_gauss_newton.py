@@ -31,8 +31,6 @@ from ._linear import SYSTEMS
 MAX_DAMPING_TRIES = 30
 # Lower bound on the relative damping, so that the system stays positive definite.
 MIN_RELATIVE_DAMPING = 1e-10
-# Losses below this fraction of the initial loss count as converged for ``tol``.
-LOSS_FLOOR_FRACTION = 1e-6
 # Nielsen's damping update: factors after a rejected step grow by this much.
 DAMPING_GROWTH = 2.0
 
@@ -96,9 +94,10 @@ class GaussNewton(BaseSolver):
     max_iter : int
         Maximum number of outer iterations.
     tol : float
-        Relative decrease of the training loss (with validation, of the
-        validation error ``1 - score``) below which an iteration counts as no
-        improvement.
+        An iteration improves when it lowers the training loss by at least
+        ``tol`` times the total decrease since the start (with validation, when
+        it lowers the validation error ``1 - score`` by at least ``tol`` times
+        the best one).
     n_iter_no_change : int
         Stop after this many consecutive iterations without improvement.
     linear_solver : {"cholesky", "cg"}
@@ -291,11 +290,12 @@ class GaussNewton(BaseSolver):
                 )
 
             if validation is None:
-                # Relative decrease, measured against at least a tiny fraction
-                # of the initial loss so that interpolating fits (loss -> 0 at a
-                # constant rate) also stop.
-                scale = max(best_loss, LOSS_FLOOR_FRACTION * initial_loss)
-                if value > best_loss - self.tol * scale:
+                # Decrease relative to the total decrease so far: scale-free,
+                # it keeps slow but steady fits going and stops fits whose
+                # loss falls geometrically (e.g. interpolation) once the gains
+                # become small compared to what has been achieved.
+                progress = initial_loss - value
+                if best_loss - value < self.tol * progress or progress <= 0:
                     no_improvement += 1
                 else:
                     no_improvement = 0
