@@ -353,7 +353,8 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
         batch_size = self.batch_size
         if batch_size is None:
             batch_size = max(1, 2**26 // (8 * m))
-        out = np.empty((X.shape[0], self.n_outputs_))
+        # Outputs keep the input's floating dtype, as scikit-learn's MLP does.
+        out = np.empty((X.shape[0], self.n_outputs_), dtype=X.dtype)
         for start in range(0, X.shape[0], batch_size):
             chunk = transform.transform(X[start : start + batch_size])
             hidden = chunk @ self.coefs_[0]

@@ -121,9 +121,10 @@ def test_float32_and_float64_inputs(regression_data):
     X, y = regression_data
     a = SublinearNewtonRegressor(**SMALL).fit(X, y)
     b = SublinearNewtonRegressor(**SMALL).fit(X.astype(np.float32), y)
-    assert_allclose(
-        a.predict(X), b.predict(X.astype(np.float32)), rtol=1e-3, atol=1e-3 * np.std(y)
-    )
+    pred32 = b.predict(X.astype(np.float32))
+    assert pred32.dtype == np.float32
+    assert a.predict(X).dtype == np.float64
+    assert_allclose(a.predict(X), pred32, rtol=1e-3, atol=1e-3 * np.std(y))
 
 
 def test_multioutput_regression(multioutput_data):
