@@ -71,6 +71,17 @@ def _gib(nbytes):
     return f"{nbytes / 2**30:.3g} GiB"
 
 
+# Default hyperparameters, shared by both estimators and their docstrings.
+DEFAULTS = {
+    "n_neurons": 1536,
+    "sparsity": 0.5,
+    "alpha": 1e-3,
+    "max_iter": 20,
+    "tol": 0.1,
+    "n_iter_no_change": 2,
+}
+
+
 class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
     """Base class of the sublinear Gauss-Newton network estimators.
 
@@ -101,25 +112,24 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
         "{estimator_module}.{estimator_name}.html"
     )
 
-    @abstractmethod
     def __init__(
         self,
-        n_neurons,
+        n_neurons=DEFAULTS["n_neurons"],
         *,
-        sparsity,
-        alpha,
-        max_iter,
-        tol,
-        index,
-        solver,
-        batch_size,
-        n_jobs,
-        random_state,
-        verbose,
-        early_stopping,
-        validation_fraction,
-        n_iter_no_change,
-        warm_start,
+        sparsity=DEFAULTS["sparsity"],
+        alpha=DEFAULTS["alpha"],
+        max_iter=DEFAULTS["max_iter"],
+        tol=DEFAULTS["tol"],
+        index="auto",
+        solver="auto",
+        batch_size=None,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=DEFAULTS["n_iter_no_change"],
+        warm_start=False,
     ):
         self.n_neurons = n_neurons
         self.sparsity = sparsity
@@ -552,20 +562,11 @@ _REFERENCES_DOC = """
        "Gram-Gauss-Newton Method: Learning Overparameterized Neural Networks for
        Regression Problems", arXiv:1905.11675."""
 
+
 # Chosen with benchmarks/bench_real_data.py (see its JSON in benchmarks/results):
 # one Gauss-Newton iteration does the work of many epochs, and stopping once
 # two iterations in a row gain less than 10% of the decrease achieved so far acts
 # as the main regularizer.
-DEFAULTS = {
-    "n_neurons": 1536,
-    "sparsity": 0.5,
-    "alpha": 1e-3,
-    "max_iter": 20,
-    "tol": 0.1,
-    "n_iter_no_change": 2,
-}
-
-
 class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
     __doc__ = (
         """Wide two-layer shifted-ReLU network regressor trained by Gauss-Newton.
@@ -628,43 +629,6 @@ class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
     True
     """
     )
-
-    def __init__(
-        self,
-        n_neurons=DEFAULTS["n_neurons"],
-        *,
-        sparsity=DEFAULTS["sparsity"],
-        alpha=DEFAULTS["alpha"],
-        max_iter=DEFAULTS["max_iter"],
-        tol=DEFAULTS["tol"],
-        index="auto",
-        solver="auto",
-        batch_size=None,
-        n_jobs=None,
-        random_state=None,
-        verbose=0,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=DEFAULTS["n_iter_no_change"],
-        warm_start=False,
-    ):
-        super().__init__(
-            n_neurons,
-            sparsity=sparsity,
-            alpha=alpha,
-            max_iter=max_iter,
-            tol=tol,
-            index=index,
-            solver=solver,
-            batch_size=batch_size,
-            n_jobs=n_jobs,
-            random_state=random_state,
-            verbose=verbose,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            warm_start=warm_start,
-        )
 
     _multi_output_y = True
 
@@ -816,43 +780,6 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
     (1, 3)
     """
     )
-
-    def __init__(
-        self,
-        n_neurons=DEFAULTS["n_neurons"],
-        *,
-        sparsity=DEFAULTS["sparsity"],
-        alpha=DEFAULTS["alpha"],
-        max_iter=DEFAULTS["max_iter"],
-        tol=DEFAULTS["tol"],
-        index="auto",
-        solver="auto",
-        batch_size=None,
-        n_jobs=None,
-        random_state=None,
-        verbose=0,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=DEFAULTS["n_iter_no_change"],
-        warm_start=False,
-    ):
-        super().__init__(
-            n_neurons,
-            sparsity=sparsity,
-            alpha=alpha,
-            max_iter=max_iter,
-            tol=tol,
-            index=index,
-            solver=solver,
-            batch_size=batch_size,
-            n_jobs=n_jobs,
-            random_state=random_state,
-            verbose=verbose,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change,
-            warm_start=warm_start,
-        )
 
     def _stratify(self, y):
         return y
