@@ -239,15 +239,28 @@ class TwoLayerNetwork:
         changed : ndarray of int
             Sorted neurons firing on at least one row.
         """
+        active = sp.csr_array(active)
         rows, cols = _pattern_coo(active)
         data = self.scale * np.einsum("ek,ek->e", self.signs[cols], U[rows])
-        if columns is not None:
-            rows = columns[rows]
         if n_columns is None:
             n_columns = active.shape[0]
-        changed, local = np.unique(cols, return_inverse=True)
-        coef = sp.csr_array((data, (local, rows)), shape=(changed.size, n_columns))
-        coef.sum_duplicates()
+        # A csc transpose groups the entries by neuron in O(nnz + m), rows in
+        # increasing order, instead of np.unique plus a coo sort (digits: 13 ms
+        # against 19 ms, same arrays).
+        by_neuron = sp.csr_array(
+            (data, active.indices, active.indptr), shape=active.shape
+        ).tocsc()
+        changed = np.flatnonzero(np.diff(by_neuron.indptr))
+        indptr = np.concatenate(([0], by_neuron.indptr[changed + 1]))
+        samples = by_neuron.indices
+        if columns is not None:
+            samples = columns[samples]
+        coef = sp.csr_array(
+            (by_neuron.data, samples, indptr), shape=(changed.size, n_columns)
+        )
+        if columns is not None:
+            # a no-op check for increasing columns (the solver's weighted rows)
+            coef.sum_duplicates()
         return coef, changed
 
     # -- Gram matrix ----------------------------------------------------------
@@ -324,5 +337,11 @@ def _overlap_counts(active):
     dense_cost = DENSE_FLOP_SECONDS * float(n) * n * used.size
     if sparse_cost <= dense_cost or used.size >= 2**24:
         return (pattern @ pattern.T).toarray()
-    block = pattern[:, used].toarray().astype(np.float32)
+    # Scatter the ones straight into a float32 block over the used columns:
+    # slicing the csr columns and converting cost 2-4 ms of 35-40 on digits.
+    position = np.zeros(pattern.shape[1], dtype=np.intp)
+    position[used] = np.arange(used.size)
+    block = np.zeros((n, used.size), dtype=np.float32)
+    rows = np.repeat(np.arange(n), np.diff(pattern.indptr))
+    block[rows, position[pattern.indices]] = 1.0
     return (block @ block.T).astype(np.float64)

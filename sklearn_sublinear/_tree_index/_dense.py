@@ -150,7 +150,9 @@ class DenseIndex(BaseIndex):
                 r1 = min(r0 + row_step, n)
                 z = X32[r0:r1] @ W32.T
                 cut = b - coef * w_max * self._x_norms[r0:r1] - slack
-                rr, cc = np.nonzero(z > cut[:, None])
+                # flat indices split by divmod: 2D nonzero took 7 ms against 3
+                # on digits (1347 x 1536)
+                rr, cc = np.divmod(np.flatnonzero(z > cut[:, None]), c1 - c0)
                 # release the chunk before the next product is allocated
                 del z
                 rows_all.append(rr + r0)

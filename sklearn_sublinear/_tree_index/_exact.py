@@ -29,6 +29,13 @@ import scipy.sparse as sp
 
 # Float64 elements of the (pairs, n_features) product buffer per chunk: 4 MiB.
 EXACT_CHUNK_ELEMENTS = 2**19
+# Up to this many features the products are laid out feature-major, in chunks
+# of EXACT_SMALL_CHUNK_ELEMENTS (512 KiB, in cache), so that every halving step
+# adds contiguous blocks instead of short strided row pieces: 23 ms against
+# 33 ms on digits (d = 65, 177k pairs), 37 against 69 ms at d = 17; at d = 785
+# the transposed write costs more than it saves (420 against 345 ms).
+EXACT_FEATURE_MAJOR_MAX = 256
+EXACT_SMALL_CHUNK_ELEMENTS = 2**16
 
 _U32 = 2.0**-24
 _U64 = 2.0**-53
@@ -163,12 +170,23 @@ def exact_preactivations(W, X, rows, cols):
     n_pairs = rows.size
     d = X.shape[1]
     out = np.empty(n_pairs, dtype=np.float64)
-    step = max(1, EXACT_CHUNK_ELEMENTS // max(d, 1))
+    feature_major = d <= EXACT_FEATURE_MAJOR_MAX
+    chunk = EXACT_SMALL_CHUNK_ELEMENTS if feature_major else EXACT_CHUNK_ELEMENTS
+    step = max(1, chunk // max(d, 1))
     for start in range(0, n_pairs, step):
         stop = min(start + step, n_pairs)
-        prod = np.take(W, cols[start:stop], axis=0)
-        prod *= np.take(X, rows[start:stop], axis=0)
-        out[start:stop] = _pairwise_row_sum(prod)
+        if feature_major:
+            prod = np.empty((d, stop - start), dtype=np.float64)
+            np.multiply(
+                np.take(W, cols[start:stop], axis=0),
+                np.take(X, rows[start:stop], axis=0),
+                out=prod.T,
+            )
+            out[start:stop] = _pairwise_column_sum(prod)
+        else:
+            prod = np.take(W, cols[start:stop], axis=0)
+            prod *= np.take(X, rows[start:stop], axis=0)
+            out[start:stop] = _pairwise_row_sum(prod)
     return out
 
 
@@ -183,6 +201,18 @@ def _pairwise_row_sum(prod):
             folded[:, 0] += prod[:, -1]
         prod = folded
     return prod[:, 0].copy() if prod.shape[1] else np.zeros(prod.shape[0])
+
+
+def _pairwise_column_sum(prod):
+    # The same halving order on feature-major products: the same correctly
+    # rounded additions on the same operands, so bit-identical values.
+    while prod.shape[0] > 1:
+        half = prod.shape[0] // 2
+        folded = prod[:half] + prod[half : 2 * half]
+        if prod.shape[0] % 2:
+            folded[0] += prod[-1]
+        prod = folded
+    return prod[0] if prod.shape[0] else np.zeros(prod.shape[1])
 
 
 def active_csr(rows, cols, values, threshold, shape):
@@ -204,17 +234,23 @@ def active_csr(rows, cols, values, threshold, shape):
     active : scipy.sparse.csr_array of shape (n_samples, n_neurons)
         Firing pairs with sorted column indices and float64 data.
     """
-    keep = values > threshold
+    keep = np.flatnonzero(values > threshold)
     rows = np.asarray(rows)[keep]
     cols = np.asarray(cols)[keep]
     values = np.asarray(values)[keep]
-    order = np.lexsort((cols, rows))
     n_samples, n_neurons = shape
+    # One int64 key (n m < 2**62) instead of a two-key lexsort, and no sort at
+    # all for pairs already in row-major order, as the dense filter gives them
+    # (digits, 167k pairs: 2.4 ms against 15 ms; shuffled pairs 18 against 28).
+    key = rows.astype(np.int64) * n_neurons + cols
+    if key.size > 1 and not np.all(key[1:] > key[:-1]):
+        order = np.argsort(key, kind="stable")
+        rows, cols, values = rows[order], cols[order], values[order]
     idx_dtype = np.int32 if max(n_neurons, rows.size) < 2**31 else np.int64
     indptr = np.zeros(n_samples + 1, dtype=idx_dtype)
     np.cumsum(np.bincount(rows, minlength=n_samples), out=indptr[1:])
     return sp.csr_array(
-        (values[order], cols[order].astype(idx_dtype), indptr),
+        (values, cols.astype(idx_dtype), indptr),
         shape=(n_samples, n_neurons),
     )
 
