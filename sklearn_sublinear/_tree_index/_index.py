@@ -3,10 +3,12 @@
 import numpy as np
 import scipy.sparse as sp
 from joblib import effective_n_jobs
+from sklearn.utils.parallel import Parallel, delayed
 
 from ._base import BaseIndex
 from ._exact import (
     _U64,
+    EXACT_CHUNK_ELEMENTS,
     _gamma,
     active_csr,
     check_changed,
@@ -57,9 +59,76 @@ UPDATE_CHUNK_ELEMENTS = 2**22
 # - A candidate leaf costs a query block_size products in small per-block
 #   BLAS calls, about 5x the cost of a product in the exact bound's large
 #   call: AUTO_EXACT_RATIO = 1/5.
+#
+# Query and update at large width, measured side by side against the previous
+# code on one state (n=1000, d=64, alpha=0.7, m=2**20, block_size=128, W with
+# ~650 firing neurons per sample as after the first steps, n_jobs=2):
+# - Query 1.34 -> 0.84 s (medians of 4): the candidate chunks (per-block BLAS
+#   products, leaf tightening and the exact values of their pairs) run in
+#   joblib threads, each with single-threaded BLAS; chunks write disjoint
+#   leaf entries and their pairs are concatenated in chunk order.
+# - A smaller block size does not pay once the chunks are threaded: query
+#   0.85 s at block_size=128, 0.82-0.90 s at 64, 1.0 s at 32, 1.2 s at 16
+#   (the candidate pairs stay ~n k, the per-block calls multiply and the
+#   descent deepens), so block_size stays 128 (memory 8 n m / 128 = 64 MiB).
+# - Update with the exact bound, 35k changed neurons over nearly all blocks:
+#   0.49 -> 0.28 s, by taking block maxima before clipping and adding the
+#   rounding terms (see the exact branch of ``update``).
+# - Whole fits, benchmarks/bench_width_scaling.py at m=2**20 (medians over
+#   iterations 2..6, previous code then this one, back to back): tree
+#   2.68 -> 1.80 s per iteration (query 1.72 -> 1.05 s, update 0.53 ->
+#   0.28 s); dense 2.50 / 2.56 s. Results in benchmarks/results/
+#   bench_width_scaling_m20_{before_,}index_speedups.json.
 REBUILD_CHANGED_FRACTION = 0.25
 REBUILD_LOOSE_FRACTION = 0.3
 AUTO_EXACT_RATIO = 0.2
+
+
+def _query_chunk(bl, sa, tree, X, W, bs, leaf0, coef, x_norms, block_w, b):
+    """Exact products of the candidate pairs ``(bl, sa)``, sorted by block.
+
+    Tightens their leaves in place and returns the ``(sample, neuron)`` pairs
+    whose float64 BLAS product is above ``b`` minus its rounding margin, with
+    their exact pre-activations.
+    """
+    m = W.shape[0]
+    Xp = X[sa]
+    Z = np.full((bl.size, bs), -np.inf)
+    # One BLAS call per run of pairs sharing a block: the block's weights are
+    # read once, the products are computed in float64.
+    cuts = np.flatnonzero(np.diff(bl)) + 1
+    starts = np.concatenate(([0], cuts))
+    stops = np.concatenate((cuts, [bl.size]))
+    for s0, s1 in zip(starts.tolist(), stops.tolist()):
+        c0 = int(bl[s0]) * bs
+        c1 = min(c0 + bs, m)
+        Z[s0:s1, : c1 - c0] = Xp[s0:s1] @ W[c0:c1].T
+    # One margin per pair, with the block's largest weight norm: a per-product
+    # margin would cost more than it saves.
+    margin = coef * x_norms[sa] * block_w[bl]
+    new_leaf = round_up_float32(Z.max(axis=1) + margin)
+    np.minimum(tree[leaf0 + bl, sa], new_leaf, out=new_leaf)
+    tree[leaf0 + bl, sa] = new_leaf
+    pr, pc = np.nonzero(Z > (b - margin)[:, None])
+    rows, cols = sa[pr], bl[pr] * bs + pc
+    # A pair's exact value does not depend on its batch: computed here, it
+    # runs in the chunk's thread.
+    return rows, cols, exact_preactivations(W, X, rows, cols)
+
+
+def _run_max(values, starts):
+    """Row-wise max of the runs of rows ``values[starts[j]:starts[j + 1]]``.
+
+    Same result as ``np.maximum.reduceat(values, starts, axis=0)``, run by
+    run position instead of run by run: with a few rows per run (changed
+    neurons per block) this was 1.7x faster (32 -> 19 ms for 4194 x 1000).
+    """
+    lens = np.diff(np.append(starts, values.shape[0]))
+    out = values[starts]
+    for j in range(1, int(lens.max(initial=1))):
+        sel = np.flatnonzero(lens > j)
+        out[sel] = np.maximum(out[sel], values[starts[sel] + j])
+    return out
 
 
 class TreeIndex(BaseIndex):
@@ -158,9 +227,9 @@ class TreeIndex(BaseIndex):
         -------
         nbytes : int
             The tree array and norms held, plus the largest transient buffers
-            (per-job rebuild products and float32 weight chunks, or the query
-            and update step buffers, whichever is larger) and the exact
-            routine's buffers.
+            (per-job rebuild products and float32 weight chunks, per-job
+            query step and exact-value buffers, or the update step buffers,
+            whichever is larger) and the exact routine's buffers.
         """
         n_leaves, bs = tree_shape(n_neurons, block_size)
         held = 4 * (2 * n_leaves - 1) * n_samples + 8 * n_samples + 8 * n_neurons
@@ -168,7 +237,8 @@ class TreeIndex(BaseIndex):
         jobs = effective_n_jobs(n_jobs)
         per_job = 2 * REBUILD_CHUNK_BYTES + 4 * REBUILD_ROW_CHUNK * n_features
         per_job += 4 * (REBUILD_CHUNK_BYTES // (4 * REBUILD_ROW_CHUNK)) * n_features
-        query = 6 * 8 * QUERY_CHUNK_ELEMENTS
+        # query chunks run in up to `jobs` threads, each with its own buffers
+        query = jobs * (6 * 8 * QUERY_CHUNK_ELEMENTS + 3 * 8 * EXACT_CHUNK_ELEMENTS)
         update = 3 * 8 * UPDATE_CHUNK_ELEMENTS
         transient = transient_nbytes(n_samples, n_neurons, threshold)
         return int(held + max(jobs * per_job, query, update) + transient)
@@ -273,39 +343,32 @@ class TreeIndex(BaseIndex):
         coef = rounding_coefficient(d, "float64")
         block_w = self._block_w_norms()
         leaf0 = self.n_leaves_ - 1
-        rows_all, cols_all = [], []
         step = max(1, QUERY_CHUNK_ELEMENTS // bs)
-        for p0 in range(0, blocks.size, step):
-            bl = blocks[p0 : p0 + step]
-            sa = samples[p0 : p0 + step]
-            Xp = X[sa]
-            Z = np.full((bl.size, bs), -np.inf)
-            # One BLAS call per run of pairs sharing a block: the block's
-            # weights are read once, the products are computed in float64.
-            cuts = np.flatnonzero(np.diff(bl)) + 1
-            starts = np.concatenate(([0], cuts))
-            stops = np.concatenate((cuts, [bl.size]))
-            # Small products: threaded BLAS only adds synchronization (30x
-            # slower measured on 2 busy cores), so run them on one thread.
-            with _blas_controller().limit(limits=1, user_api="blas"):
-                for s0, s1 in zip(starts.tolist(), stops.tolist()):
-                    c0 = int(bl[s0]) * bs
-                    c1 = min(c0 + bs, m)
-                    Z[s0:s1, : c1 - c0] = Xp[s0:s1] @ W[c0:c1].T
-            # One margin per pair, with the block's largest weight norm: a
-            # per-product margin would cost more than it saves.
-            margin = coef * self._x_norms[sa] * block_w[bl]
-            new_leaf = round_up_float32(Z.max(axis=1) + margin)
-            np.minimum(tree[leaf0 + bl, sa], new_leaf, out=new_leaf)
-            tree[leaf0 + bl, sa] = new_leaf
-            pr, pc = np.nonzero(Z > (b - margin)[:, None])
-            rows_all.append(sa[pr])
-            cols_all.append(bl[pr] * bs + pc)
+        chunks = [(p0, p0 + step) for p0 in range(0, blocks.size, step)]
+        # Chunks touch disjoint (leaf, sample) entries and return their pairs
+        # in chunk order, so threads change neither the tree nor the answer.
+        # Small products: threaded BLAS only adds synchronization (30x slower
+        # measured on 2 busy cores), so each chunk runs BLAS on one thread.
+        n_jobs = min(effective_n_jobs(self.n_jobs), len(chunks))
+        shared = (tree, X, W, bs, leaf0, coef, self._x_norms, block_w, b)
+        with _blas_controller().limit(limits=1, user_api="blas"):
+            if n_jobs > 1:
+                parts = Parallel(n_jobs=n_jobs, require="sharedmem")(
+                    delayed(_query_chunk)(blocks[c0:c1], samples[c0:c1], *shared)
+                    for c0, c1 in chunks
+                )
+            else:
+                parts = [
+                    _query_chunk(blocks[c0:c1], samples[c0:c1], *shared)
+                    for c0, c1 in chunks
+                ]
         if blocks.size:
             refresh_pairs(tree, leaf0 + blocks, samples)
-        rows = np.concatenate(rows_all) if rows_all else np.zeros(0, np.intp)
-        cols = np.concatenate(cols_all) if cols_all else np.zeros(0, np.intp)
-        values = exact_preactivations(W, X, rows, cols)
+        if parts:
+            rows, cols, values = (np.concatenate(a) for a in zip(*parts))
+        else:
+            rows = cols = np.zeros(0, np.intp)
+            values = np.zeros(0)
         return active_csr(rows, cols, values, b, (n, m))
 
     # -- updating ----------------------------------------------------------
@@ -426,10 +489,17 @@ class TreeIndex(BaseIndex):
                 g1 = max(g1 - 1, g0 + 1)
                 r0, r1 = bounds[g0], bounds[g1]
                 delta = dW[r0:r1] @ X.T
-                np.maximum(delta, 0.0, out=delta)
-                err = (g * row_norms(dW[r0:r1]) + rounding[r0:r1])[:, None]
-                delta += err * self._x_norms
-                inc = np.maximum.reduceat(delta, first[g0:g1] - r0, axis=0)
+                # max_r (max(δ_ri, 0) + e_r ||x_i||) <= max(max_r δ_ri, 0) +
+                # (max_r e_r) ||x_i||: the clipping and the error terms apply
+                # to the (blocks, samples) maxima, not to every (neuron,
+                # sample) product (with _run_max, 60 -> 34 ms per
+                # (4194, 1000) chunk, ~4 changed neurons per block).
+                cuts = first[g0:g1] - r0
+                inc = _run_max(delta, cuts)
+                del delta
+                np.maximum(inc, 0.0, out=inc)
+                err = g * row_norms(dW[r0:r1]) + rounding[r0:r1]
+                inc += np.maximum.reduceat(err, cuts)[:, None] * self._x_norms
                 nodes = leaf0 + tb[g0:g1]
                 tree[nodes] = round_up_float32(tree[nodes] + inc)
                 g0 = g1
