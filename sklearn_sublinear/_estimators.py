@@ -222,8 +222,7 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             Y_val, _, _ = self._encode_targets(y[val], sample_weight[val], state)
 
         if warm:
-            transform = InputTransform()
-            transform.mean_, transform.scale_ = self.input_mean_, self.input_scale_
+            transform = self._fitted_transform()
         else:
             transform = InputTransform().fit(X[train], sample_weight[train])
         rows = train if val is None else np.concatenate([train, val])
@@ -351,28 +350,28 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             )
 
     # -- prediction -----------------------------------------------------------
+    def _fitted_transform(self):
+        transform = InputTransform()
+        transform.mean_, transform.scale_ = self.input_mean_, self.input_scale_
+        return transform
+
     def _raw_output(self, X):
         """Network outputs (original target scale) in chunks of bounded memory."""
         check_is_fitted(self)
         X = validate_data(
             self, X, reset=False, dtype=[np.float64, np.float32], ensure_2d=True
         )
-        transform = InputTransform()
-        transform.mean_, transform.scale_ = self.input_mean_, self.input_scale_
-        m = self.coefs_[0].shape[1]
-        batch_size = self.batch_size
-        if batch_size is None:
-            batch_size = max(1, 2**26 // (8 * m))
+        W = self.coefs_[0].T
+        # coefs_[1] holds the signs times 1/sqrt(m) and the target scale.
+        network = TwoLayerNetwork(
+            W,
+            self.coefs_[1] * np.sqrt(W.shape[0]),
+            self.threshold_,
+            self.intercepts_[1],
+        )
+        raw = network.forward(self._fitted_transform().transform(X), self.batch_size)
         # Outputs keep the input's floating dtype, as scikit-learn's MLP does.
-        out = np.empty((X.shape[0], self.n_outputs_), dtype=X.dtype)
-        for start in range(0, X.shape[0], batch_size):
-            chunk = transform.transform(X[start : start + batch_size])
-            hidden = chunk @ self.coefs_[0]
-            hidden += self.intercepts_[0]
-            np.maximum(hidden, 0, out=hidden)
-            out[start : start + batch_size] = hidden @ self.coefs_[1]
-        out += self.intercepts_[1]
-        return out
+        return raw.astype(X.dtype, copy=False)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -279,20 +279,33 @@ class TwoLayerNetwork:
         G /= self.n_neurons
         return G
 
-    def gram_matvec(self, active, X, u):
-        """``G u`` without forming ``G``: ``(1/m) <x_i, sum_r A_ir V_r>`` with
-        ``V = A^T diag(u) X``; O(nnz * d) per column of ``u``."""
+    def gram_operator(self, active, X):
+        """Callable ``u -> G u`` over fixed active sets, without forming ``G``.
+
+        ``G u = (1/m) <x_i, sum_r A_ir V_r>`` with ``V = A^T diag(u) X``, O(nnz * d)
+        per column of ``u``. The 0/1 pattern and its transpose are built once
+        here, not at every product of an iterative solver.
+        """
         pattern = _pattern(active)
-        u = np.asarray(u)
-        squeeze = u.ndim == 1
-        U = u[:, None] if squeeze else u
-        out = np.empty_like(U, dtype=np.float64)
-        patternT = pattern.T.tocsr()
-        for k in range(U.shape[1]):
-            V = patternT @ (U[:, k : k + 1] * X)
-            out[:, k] = np.einsum("id,id->i", pattern @ V, X)
-        out /= self.n_neurons
-        return out[:, 0] if squeeze else out
+        pattern_t = pattern.T.tocsr()
+        m = self.n_neurons
+
+        def matvec(u):
+            u = np.asarray(u)
+            squeeze = u.ndim == 1
+            U = u[:, None] if squeeze else u
+            out = np.empty_like(U, dtype=np.float64)
+            for k in range(U.shape[1]):
+                V = pattern_t @ (U[:, k : k + 1] * X)
+                out[:, k] = np.einsum("id,id->i", pattern @ V, X)
+            out /= m
+            return out[:, 0] if squeeze else out
+
+        return matvec
+
+    def gram_matvec(self, active, X, u):
+        """``G u`` without forming ``G`` (see :meth:`gram_operator`)."""
+        return self.gram_operator(active, X)(u)
 
     def gram_diagonal(self, active, X):
         """``G_ii = ||x_i||^2 |S_i| / m``."""

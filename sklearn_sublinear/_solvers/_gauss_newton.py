@@ -108,7 +108,7 @@ class GaussNewton(BaseSolver):
         Seed of the sketch in the CG preconditioner.
     """
 
-    _network_methods = ("forward_active", "neuron_coef", "gram", "gram_matvec")
+    _network_methods = ("forward_active", "neuron_coef", "gram", "gram_operator")
     _loss_methods = ("value", "raw_grad", "raw_hessian")
     _index_methods = ("build", "query", "update")
 

@@ -68,15 +68,14 @@ class CGSystem:
     name = "cg"
 
     def __init__(self, network, active, X, dsqrt, data_gram=None, random_state=None):
-        self.network = network
-        self.active = active
-        self.X = X
+        self._gram = network.gram_operator(active, X)
+        self.n_samples = X.shape[0]
         self.dsqrt = dsqrt
         self.last_info = {}
         self._nystrom(np.random.RandomState(random_state))
 
     def gram_matvec(self, Q):
-        out = self.network.gram_matvec(self.active, self.X, Q)
+        out = self._gram(Q)
         out += np.sum(Q, axis=0, keepdims=Q.ndim > 1)
         return out
 
@@ -85,7 +84,7 @@ class CGSystem:
         return d * self.gram_matvec(d * V)
 
     def _nystrom(self, rng):
-        n = self.X.shape[0]
+        n = self.n_samples
         rank = min(NYSTROM_RANK, n)
         omega, _ = np.linalg.qr(rng.standard_normal((n, rank)))
         Y = self._bmatvec(omega)

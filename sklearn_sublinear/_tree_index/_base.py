@@ -16,6 +16,8 @@ they never drop a firing pair.
 
 from abc import ABC, abstractmethod
 
+from ._exact import check_changed, check_data, check_weights
+
 
 class BaseIndex(ABC):
     """Active sets of a two-layer shifted-ReLU network over fixed training rows.
@@ -92,3 +94,28 @@ class BaseIndex(ABC):
     @abstractmethod
     def nbytes(self):
         """Bytes currently held by the index structures (not X or W)."""
+
+    # -- validation shared by the implementations ------------------------------
+
+    def _check_build(self, W):
+        """Validate ``X``, the threshold and ``W`` before a build."""
+        self.threshold_ = check_data(self.X, self.threshold)
+        check_weights(W, self.X.shape[1])
+
+    def _check_built(self):
+        if not hasattr(self, "W_"):
+            raise ValueError("The index is not built yet; call build(W) first.")
+
+    def _check_update(self, W, changed):
+        """Validate the arguments of :meth:`update`; return ``changed`` as intp."""
+        self._check_built()
+        n_features = self.X.shape[1]
+        check_weights(W, n_features, rows=[])
+        m = self.W_.shape[0]
+        if W.shape[0] != m:
+            raise ValueError(
+                f"W has {W.shape[0]} neurons, the index was built with {m}."
+            )
+        changed = check_changed(changed, m)
+        check_weights(W, n_features, rows=changed)
+        return changed

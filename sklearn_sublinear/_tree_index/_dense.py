@@ -6,9 +6,6 @@ from ._base import BaseIndex
 from ._exact import (
     absolute_slack,
     active_csr,
-    check_changed,
-    check_data,
-    check_weights,
     exact_preactivations,
     rounding_coefficient,
     row_norms,
@@ -66,9 +63,6 @@ class DenseIndex(BaseIndex):
            [0. , 0.9, 0.5]])
     """
 
-    def __init__(self, X, threshold, *, n_jobs=None):
-        super().__init__(X, threshold, n_jobs=n_jobs)
-
     @classmethod
     def estimate_nbytes(
         cls, n_samples, n_features, n_neurons, *, threshold=None, **params
@@ -82,9 +76,6 @@ class DenseIndex(BaseIndex):
         threshold : float, default=None
             When given, the candidate pair lists and the returned activation
             matrix are estimated too (see ``transient_nbytes``).
-        threshold : float, default=None
-            When given, the candidate pair lists and the returned activation
-            matrix are counted too (see ``transient_nbytes``).
         **params : dict
             Ignored (no tuning parameters).
 
@@ -119,8 +110,7 @@ class DenseIndex(BaseIndex):
         self : DenseIndex
             The index.
         """
-        self.threshold_ = check_data(self.X, self.threshold)
-        check_weights(W, self.X.shape[1])
+        self._check_build(W)
         self.W_ = W
         self._x_norms = row_norms(self.X)
         return self
@@ -179,15 +169,7 @@ class DenseIndex(BaseIndex):
         action : str
             ``"dense"``.
         """
-        self._check_built()
-        check_weights(W, self.X.shape[1], rows=[])
-        if W.shape[0] != self.W_.shape[0]:
-            raise ValueError(
-                f"W has {W.shape[0]} neurons, the index was built with "
-                f"{self.W_.shape[0]}."
-            )
-        changed = check_changed(changed, W.shape[0])
-        check_weights(W, self.X.shape[1], rows=changed)
+        self._check_update(W, changed)
         self.W_ = W
         return "dense"
 
@@ -212,7 +194,3 @@ class DenseIndex(BaseIndex):
         """Bytes held between queries (the sample norms)."""
         norms = getattr(self, "_x_norms", None)
         return 0 if norms is None else int(norms.nbytes)
-
-    def _check_built(self):
-        if not hasattr(self, "W_"):
-            raise ValueError("The index is not built yet; call build(W) first.")

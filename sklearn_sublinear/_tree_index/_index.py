@@ -11,9 +11,6 @@ from ._exact import (
     EXACT_CHUNK_ELEMENTS,
     _gamma,
     active_csr,
-    check_changed,
-    check_data,
-    check_weights,
     exact_preactivations,
     round_up_float32,
     rounding_coefficient,
@@ -258,8 +255,7 @@ class TreeIndex(BaseIndex):
         self : TreeIndex
             The index.
         """
-        self.threshold_ = check_data(self.X, self.threshold)
-        check_weights(W, self.X.shape[1])
+        self._check_build(W)
         if self.update_bound not in ("auto", "norm", "exact"):
             raise ValueError(
                 "update_bound must be 'auto', 'norm' or 'exact', got "
@@ -397,17 +393,10 @@ class TreeIndex(BaseIndex):
             above the threshold (policy and measurements at the top of this
             module).
         """
-        self._check_built()
+        changed = self._check_update(W, changed)
         X = self.X
         n, d = X.shape
-        check_weights(W, d, rows=[])
         m = self.W_.shape[0]
-        if W.shape[0] != m:
-            raise ValueError(
-                f"W has {W.shape[0]} neurons, the index was built with {m}."
-            )
-        changed = check_changed(changed, m)
-        check_weights(W, d, rows=changed)
         if coef is None and W is self.W_ and changed.size:
             raise ValueError(
                 "update got the indexed weight array itself and no coef: pass a "
@@ -550,7 +539,3 @@ class TreeIndex(BaseIndex):
             array = getattr(self, name)
             if not array.flags.writeable:
                 setattr(self, name, np.array(array))
-
-    def _check_built(self):
-        if not hasattr(self, "W_"):
-            raise ValueError("The index is not built yet; call build(W) first.")
