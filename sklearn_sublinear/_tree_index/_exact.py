@@ -186,26 +186,15 @@ def exact_preactivations(W, X, rows, cols):
         else:
             prod = np.take(W, cols[start:stop], axis=0)
             prod *= np.take(X, rows[start:stop], axis=0)
-            out[start:stop] = _pairwise_row_sum(prod)
+            out[start:stop] = _pairwise_column_sum(prod.T)
     return out
 
 
-def _pairwise_row_sum(prod):
-    # An explicit halving order, fixed by n_features alone: numpy's own axis
-    # reduction may pick its loop order from the array shape, which would make
-    # a pair's value depend on the batch it came in.
-    while prod.shape[1] > 1:
-        half = prod.shape[1] // 2
-        folded = prod[:, :half] + prod[:, half : 2 * half]
-        if prod.shape[1] % 2:
-            folded[:, 0] += prod[:, -1]
-        prod = folded
-    return prod[:, 0].copy() if prod.shape[1] else np.zeros(prod.shape[0])
-
-
 def _pairwise_column_sum(prod):
-    # The same halving order on feature-major products: the same correctly
-    # rounded additions on the same operands, so bit-identical values.
+    # An explicit halving order over the features (axis 0), fixed by
+    # n_features alone: numpy's own reduction may pick its loop order from the
+    # array shape, which would make a pair's value depend on the batch it came
+    # in. Pair-major products pass their transpose: same additions, same bits.
     while prod.shape[0] > 1:
         half = prod.shape[0] // 2
         folded = prod[:half] + prod[half : 2 * half]
