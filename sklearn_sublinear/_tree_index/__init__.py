@@ -19,23 +19,24 @@ __all__ = [
     "TreeIndex",
     "estimate_index_nbytes",
     "exact_preactivations",
+    "expected_hot_fraction",
     "make_index",
 ]
 
 _KINDS = {"tree": TreeIndex, "dense": DenseIndex}
 
-# "auto" rule, from benchmarks/bench_index.py (n=1000, d=64, alpha=0.7,
-# block_size=128, m = 2**14 .. 2**20). A tree query computes about
-# block_size products for each of the k = m P(N(0,1) > b) firing neurons of a
-# unit-norm sample (one candidate leaf each), a dense query m of them: the
-# tree was 2x faster at m=2**14 where k * block_size = 0.14 m, and its
-# advantage grows with m. Updates do not change the picture: small moves cost
-# little whatever fraction of neurons changed, and when a large move loosens
-# the bounds the tree rebuilds, which costs about half a dense query. So
-# "auto" takes the tree when k * block_size <= AUTO_MAX_WORK * m, the layer is
-# at least AUTO_MIN_NEURONS wide (the smallest width measured) and the trees fit
-# in AUTO_MAX_NBYTES.
+# "auto" rule, from benchmarks/bench_index.py and bench_width_scaling.py
+# (n=1000, d=64, alpha=0.7, block_size=128, m = 2**14 .. 2**20). The first
+# tree query computes about block_size products for each of the
+# k = m P(N(0,1) > b) firing neurons of a unit-norm sample (one candidate leaf
+# each), a dense query m of them. Later queries recompute the hot neurons,
+# which stay within the |U_0| = m (1 - (1 - k/m)^n) neurons firing on some
+# training row at initialization (see _index.py). So "auto" takes the tree
+# when k * block_size <= AUTO_MAX_WORK * m, |U_0| <= AUTO_MAX_HOT * m, the
+# layer is at least AUTO_MIN_NEURONS wide (the smallest width measured) and
+# the trees fit in AUTO_MAX_NBYTES.
 AUTO_MAX_WORK = 0.25
+AUTO_MAX_HOT = 0.5
 AUTO_MIN_NEURONS = 2**14
 AUTO_MAX_NBYTES = 2 * 2**30
 
@@ -56,6 +57,28 @@ def expected_active(n_neurons, threshold):
         ``m P(N(0, 1) > b)``.
     """
     return n_neurons * 0.5 * math.erfc(threshold / math.sqrt(2.0))
+
+
+def expected_hot_fraction(n_samples, n_neurons, threshold):
+    """Expected fraction of neurons firing on at least one of ``n_samples``.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of unit-norm samples ``n``.
+    n_neurons : int
+        Number of neurons ``m``.
+    threshold : float
+        Shift ``b``.
+
+    Returns
+    -------
+    fraction : float
+        ``1 - (1 - p)^n`` with ``p = P(N(0, 1) > b)``: the share of neurons a
+        Gauss-Newton fit can move, hence the tree index's hot set.
+    """
+    p = expected_active(n_neurons, threshold) / n_neurons
+    return -math.expm1(n_samples * math.log1p(-min(p, 1.0 - 1e-16)))
 
 
 def estimate_index_nbytes(
@@ -93,11 +116,13 @@ def make_index(kind, X, threshold, n_neurons, *, n_jobs=None):
     Parameters
     ----------
     kind : {"auto", "tree", "dense"}
-        ``"auto"`` picks ``"tree"`` when a tree query is expected to compute
-        at most a quarter of the dense products, ``k * 128 <= m / 4`` with
-        ``k = m P(N(0, 1) > threshold)`` firing neurons per unit-norm sample,
-        when ``n_neurons >= 2**14`` and when the trees need at most 2 GiB
-        (``estimate_index_nbytes``); otherwise ``"dense"``.
+        ``"auto"`` picks ``"tree"`` when the first tree query is expected to
+        compute at most a quarter of the dense products, ``k * 128 <= m / 4``
+        with ``k = m P(N(0, 1) > threshold)`` firing neurons per unit-norm
+        sample, when at most half of the neurons are expected to fire on some
+        sample (:func:`expected_hot_fraction`), when ``n_neurons >= 2**14``
+        and when the trees need at most 2 GiB (``estimate_index_nbytes``);
+        otherwise ``"dense"``.
     X : ndarray of shape (n_samples, n_features), dtype float64
         Training rows (ideally unit-norm, as the rule assumes).
     threshold : float
@@ -123,6 +148,8 @@ def make_index(kind, X, threshold, n_neurons, *, n_jobs=None):
             n_neurons >= AUTO_MIN_NEURONS
             and expected_active(n_neurons, threshold) * block_size
             <= AUTO_MAX_WORK * n_neurons
+            and expected_hot_fraction(n_samples, n_neurons, threshold)
+            <= AUTO_MAX_HOT
             and estimate_index_nbytes(
                 "tree", n_samples, n_features, n_neurons, n_jobs=n_jobs
             )

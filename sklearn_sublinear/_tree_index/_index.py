@@ -6,10 +6,9 @@ from joblib import effective_n_jobs
 from sklearn.utils.parallel import Parallel, delayed
 
 from ._base import BaseIndex
+from ._dense import DenseIndex, dense_candidates
 from ._exact import (
-    _U64,
     EXACT_CHUNK_ELEMENTS,
-    _gamma,
     active_csr,
     exact_preactivations,
     round_up_float32,
@@ -17,7 +16,7 @@ from ._exact import (
     row_norms,
     transient_nbytes,
 )
-from ._max_tree import descend, refresh_pairs, refresh_rows, tree_shape
+from ._max_tree import descend, refresh_pairs, tree_shape
 from ._parallel import (
     REBUILD_CHUNK_BYTES,
     REBUILD_ROW_CHUNK,
@@ -33,60 +32,34 @@ except ImportError:  # pragma: no cover - scikit-learn < 1.6.1
 
 # Float64 entries of the (candidate pairs, block_size) buffers of one query step.
 QUERY_CHUNK_ELEMENTS = 2**20
-# Float64 entries of the (blocks, samples) buffer of one update step.
-UPDATE_CHUNK_ELEMENTS = 2**22
 
-# Update policy, measured with benchmarks/bench_index.py and a sweep of the
-# changed fraction (n=1000, d=64, alpha=0.7, block_size=64, 2 shared cores):
-# - Small Gauss-Newton-like moves (||Δw|| ~ 1/sqrt(m)) barely loosen the norm
-#   bound: at m=2**18, updating 5..90% of the neurons took 0.15-0.39 s plus a
-#   0.17 s query, against 1.6 s rebuild + 0.35 s query. So the norm bound has
-#   no changed-fraction limit; only its looseness triggers a rebuild.
-# - Large moves (||Δw|| ~ 0.4): at m=2**17 the next query cost
-#   0.12 s + 1.6 s * f for a fraction f of leaves above b (f=0.11: 0.26 s,
-#   f=0.22: 0.46 s), against 0.64 s rebuild + 0.12 s query: crossover
-#   f ~ 0.4, hence REBUILD_LOOSE_FRACTION (a bit below, the query also
-#   allocates per candidate), applied to the leaves the update lifted above b
-#   (tight trees may already have many leaves above b when k m / n_leaves is
-#   large, and rebuilding cannot lower those).
-# - The exact bound costs |U| n float64 products in one BLAS call; at m=2**18
-#   with 20% of the neurons changed it already took 1.25 s, close to a
-#   rebuild (float32, all neurons): above REBUILD_CHANGED_FRACTION of changed
-#   neurons an update that would use the exact bound rebuilds instead.
-# - A candidate leaf costs a query block_size products in small per-block
-#   BLAS calls, about 5x the cost of a product in the exact bound's large
-#   call: AUTO_EXACT_RATIO = 1/5.
-#
-# Query and update at large width, measured side by side against the previous
-# code on one state (n=1000, d=64, alpha=0.7, m=2**20, block_size=128, W with
-# ~650 firing neurons per sample as after the first steps, n_jobs=2):
-# - Query 1.34 -> 0.84 s (medians of 4): the candidate chunks (per-block BLAS
-#   products, leaf tightening and the exact values of their pairs) run in
-#   joblib threads, each with single-threaded BLAS; chunks write disjoint
-#   leaf entries and their pairs are concatenated in chunk order.
-# - A smaller block size does not pay once the chunks are threaded: query
-#   0.85 s at block_size=128, 0.82-0.90 s at 64, 1.0 s at 32, 1.2 s at 16
-#   (the candidate pairs stay ~n k, the per-block calls multiply and the
-#   descent deepens), so block_size stays 128 (memory 8 n m / 128 = 64 MiB).
-# - Update with the exact bound, 35k changed neurons over nearly all blocks:
-#   0.49 -> 0.28 s, by taking block maxima before clipping and adding the
-#   rounding terms (see the exact branch of ``update``).
-# - Whole fits, benchmarks/bench_width_scaling.py at m=2**20 (medians over
-#   iterations 2..6, previous code then this one, back to back): tree
-#   2.68 -> 1.80 s per iteration (query 1.72 -> 1.05 s, update 0.53 ->
-#   0.28 s); dense 2.50 / 2.56 s. Results in benchmarks/results/
-#   bench_width_scaling_m20_{before_,}index_speedups.json.
-REBUILD_CHANGED_FRACTION = 0.25
-REBUILD_LOOSE_FRACTION = 0.3
-AUTO_EXACT_RATIO = 0.2
+# Why changed neurons leave the trees ("hot" neurons)
+# --------------------------------------------------
+# A Gauss-Newton step moves exactly the neurons that fire on some training
+# sample (``Delta w_r`` is a combination of the rows that fire ``r``), so a
+# neuron that fires on no training row never moves, and never starts firing.
+# Training therefore happens inside the set ``U_0`` of neurons that fire at
+# initialization, ``|U_0| ~ m (1 - (1 - k/m)^n)`` (~6% of 2**20 neurons at
+# n=1000, k=64), and those neurons move far: after a few steps ~800 of them
+# fire per sample instead of 64. Keeping their leaves as loosened upper bounds
+# (Cauchy-Schwarz or exact increments, the index's previous design) made
+# every query recompute most blocks: at m=2**20, 1.05 s query plus 0.28 s
+# update per iteration against 1.94 s for the dense brute force.
+# Here an update only moves the changed neurons out of the trees into a
+# "hot" set whose products are recomputed at every query by the float32
+# BLAS filter of the dense index (``n |hot| d`` flops), while the trees keep
+# bounding the cold neurons, whose weights never change, so the trees need
+# no update at all: their leaves are tightened to the cold block maxima by
+# the first query that visits them. Measurements in
+# benchmarks/results/bench_width_scaling.json and the README of benchmarks/.
 
-
-def _query_chunk(bl, sa, tree, X, W, bs, leaf0, coef, x_norms, block_w, b):
+def _query_chunk(bl, sa, tree, X, W, hot, bs, leaf0, coef, x_norms, block_w, b):
     """Exact products of the candidate pairs ``(bl, sa)``, sorted by block.
 
-    Tightens their leaves in place and returns the ``(sample, neuron)`` pairs
-    whose float64 BLAS product is above ``b`` minus its rounding margin, with
-    their exact pre-activations.
+    Tightens their leaves in place to the max over the block's cold neurons
+    and returns the ``(sample, neuron)`` pairs of cold neurons whose float64
+    BLAS product is above ``b`` minus its rounding margin, with their exact
+    pre-activations.
     """
     m = W.shape[0]
     Xp = X[sa]
@@ -100,6 +73,7 @@ def _query_chunk(bl, sa, tree, X, W, bs, leaf0, coef, x_norms, block_w, b):
         c0 = int(bl[s0]) * bs
         c1 = min(c0 + bs, m)
         Z[s0:s1, : c1 - c0] = Xp[s0:s1] @ W[c0:c1].T
+        Z[s0:s1, np.flatnonzero(hot[c0:c1])] = -np.inf
     # One margin per pair, with the block's largest weight norm: a per-product
     # margin would cost more than it saves.
     margin = coef * x_norms[sa] * block_w[bl]
@@ -113,23 +87,8 @@ def _query_chunk(bl, sa, tree, X, W, bs, leaf0, coef, x_norms, block_w, b):
     return rows, cols, exact_preactivations(W, X, rows, cols)
 
 
-def _run_max(values, starts):
-    """Row-wise max of the runs of rows ``values[starts[j]:starts[j + 1]]``.
-
-    Same result as ``np.maximum.reduceat(values, starts, axis=0)``, run by
-    run position instead of run by run: with a few rows per run (changed
-    neurons per block) this was 1.7x faster (32 -> 19 ms for 4194 x 1000).
-    """
-    lens = np.diff(np.append(starts, values.shape[0]))
-    out = values[starts]
-    for j in range(1, int(lens.max(initial=1))):
-        sel = np.flatnonzero(lens > j)
-        out[sel] = np.maximum(out[sel], values[starts[sel] + j])
-    return out
-
-
 class TreeIndex(BaseIndex):
-    """Per-sample max-trees of upper bounds over blocks of neurons.
+    """Per-sample max-trees over blocks of neurons, plus a set of hot neurons.
 
     Parameters
     ----------
@@ -142,16 +101,10 @@ class TreeIndex(BaseIndex):
         sqrt(2), so that the number of leaves is a power of two). Memory is
         ``8 n m / block_size`` bytes; a query recomputes ``block_size`` products
         per candidate leaf.
-    update_bound : {"auto", "norm", "exact"}, default="auto"
-        How :meth:`update` loosens the leaves of changed blocks: by
-        ``||Δw_r|| ||x_i||`` (Cauchy-Schwarz, ``O(n)`` per block) or by the
-        exact ``max(<Δw_r, x_i>, 0)`` (``O(n d)`` per changed neuron).
-        ``"auto"`` counts the leaves the norm bound would lift above the
-        threshold and takes the exact bound when the query work they cause
-        exceeds ``AUTO_EXACT_RATIO`` times the exact bound's cost.
     n_jobs : int, default=None
-        The number of jobs to run in parallel for builds and rebuilds (joblib
-        threads over blocks of samples). ``None`` means 1 unless in a
+        The number of jobs to run in parallel for builds, rebuilds and the
+        candidate leaves of a query (joblib threads over blocks of samples or
+        of candidates). ``None`` means 1 unless in a
         :obj:`joblib.parallel_backend` context. ``-1`` means using all
         processors.
 
@@ -163,16 +116,28 @@ class TreeIndex(BaseIndex):
         Leaves per tree (a power of two).
     block_size_ : int
         Neurons per leaf.
+    hot_neurons_ : ndarray of int
+        Sorted indices of the neurons changed since :meth:`build`.
 
     Notes
     -----
-    Leaf ``(j, i)`` holds a float32 upper bound of ``max_{r in block j}
-    <w_r, x_i>`` and internal nodes hold the max of their children (layout
-    and costs in ``_max_tree.py``). A query descends, level by level and for
-    all samples at once, into nodes above ``b``; candidate blocks get their
-    products in float64, which tightens the leaf to the block max (lazy
-    tightening), and the surviving pairs are decided by the shared exact
-    routine, so the answer equals :class:`DenseIndex`'s bit for bit.
+    Neurons are *cold* (unchanged since :meth:`build`) or *hot* (changed by
+    some :meth:`update`). Leaf ``(j, i)`` holds a float32 upper bound of
+    ``max <w_r, x_i>`` over the cold neurons ``r`` of block ``j`` and internal
+    nodes hold the max of their children (layout and costs in
+    ``_max_tree.py``). A query descends, level by level and for all samples at
+    once, into nodes above ``b``; candidate blocks get their products in
+    float64, which tightens the leaf to the block's cold max (lazy
+    tightening). Hot neurons go through the float32 BLAS filter of
+    :class:`DenseIndex`, ``n |hot| d`` flops. Every surviving pair is decided
+    by the shared exact routine, so the answer equals :class:`DenseIndex`'s
+    bit for bit.
+
+    An update only marks neurons hot: cold weights never change, so the
+    leaves stay valid bounds. In Gauss-Newton training only the neurons that
+    fire on some training row ever change, so the hot set stays within the
+    neurons firing at initialization (see the comment at the top of this
+    module).
 
     Examples
     --------
@@ -185,12 +150,9 @@ class TreeIndex(BaseIndex):
            [0. , 0.9, 0.5]])
     """
 
-    def __init__(
-        self, X, threshold, *, block_size=128, update_bound="auto", n_jobs=None
-    ):
+    def __init__(self, X, threshold, *, block_size=128, n_jobs=None):
         super().__init__(X, threshold, n_jobs=n_jobs)
         self.block_size = block_size
-        self.update_bound = update_bound
 
     @classmethod
     def estimate_nbytes(
@@ -223,27 +185,28 @@ class TreeIndex(BaseIndex):
         Returns
         -------
         nbytes : int
-            The tree array and norms held, plus the largest transient buffers
-            (per-job rebuild products and float32 weight chunks, per-job
-            query step and exact-value buffers, or the update step buffers,
-            whichever is larger) and the exact routine's buffers.
+            The tree array, norms, hot mask and float32 copy of X held, plus
+            the largest transient buffers (per-job rebuild products and float32
+            weight chunks, per-job query step and exact-value buffers, or the
+            dense filter of the hot neurons, whichever is larger) and the exact
+            routine's buffers.
         """
         n_leaves, bs = tree_shape(n_neurons, block_size)
-        held = 4 * (2 * n_leaves - 1) * n_samples + 8 * n_samples + 8 * n_neurons
-        held += 8 * n_leaves
+        held = 4 * (2 * n_leaves - 1) * n_samples + 8 * n_samples + 9 * n_neurons
+        held += 8 * n_leaves + 4 * n_samples * n_features
         jobs = effective_n_jobs(n_jobs)
         per_job = 2 * REBUILD_CHUNK_BYTES + 4 * REBUILD_ROW_CHUNK * n_features
         per_job += 4 * (REBUILD_CHUNK_BYTES // (4 * REBUILD_ROW_CHUNK)) * n_features
         # query chunks run in up to `jobs` threads, each with its own buffers
         query = jobs * (6 * 8 * QUERY_CHUNK_ELEMENTS + 3 * 8 * EXACT_CHUNK_ELEMENTS)
-        update = 3 * 8 * UPDATE_CHUNK_ELEMENTS
+        hot = DenseIndex.estimate_nbytes(n_samples, n_features, n_neurons)
         transient = transient_nbytes(n_samples, n_neurons, threshold)
-        return int(held + max(jobs * per_job, query, update) + transient)
+        return int(held + max(jobs * per_job, query, hot) + transient)
 
     # -- building ----------------------------------------------------------
 
     def build(self, W):
-        """Index weights ``W`` and build every sample's tree; return self.
+        """Index weights ``W`` (every neuron cold) and build the trees.
 
         Parameters
         ----------
@@ -256,11 +219,6 @@ class TreeIndex(BaseIndex):
             The index.
         """
         self._check_build(W)
-        if self.update_bound not in ("auto", "norm", "exact"):
-            raise ValueError(
-                "update_bound must be 'auto', 'norm' or 'exact', got "
-                f"{self.update_bound!r}."
-            )
         if not isinstance(self.block_size, (int, np.integer)) or self.block_size < 1:
             raise ValueError(
                 f"block_size must be a positive integer, got {self.block_size!r}."
@@ -270,13 +228,15 @@ class TreeIndex(BaseIndex):
         self.n_leaves_, self.block_size_ = tree_shape(m, int(self.block_size))
         self.W_ = W
         self._x_norms = row_norms(self.X)
+        self._X32 = self.X.astype(np.float32)
         self._w_norms = row_norms(W)
+        self._hot = np.zeros(m, dtype=bool)
         self._tree = np.empty((2 * self.n_leaves_ - 1, n), dtype=np.float32)
         self.rebuild()
         return self
 
     def rebuild(self, rows=None):
-        """Recompute the trees of the samples ``rows`` from scratch.
+        """Recompute the trees of the samples ``rows`` over the cold neurons.
 
         Parameters
         ----------
@@ -302,22 +262,29 @@ class TreeIndex(BaseIndex):
             self._x_norms,
             self._block_w_norms(),
             self.block_size_,
+            self._hot,
             rows,
             self.n_jobs,
         )
         return self
 
     def _block_w_norms(self):
+        # largest cold weight norm of each block (0 for an all-hot block)
         n_blocks = -(-self.W_.shape[0] // self.block_size_)
         starts = np.arange(n_blocks) * self.block_size_
-        return np.maximum.reduceat(self._w_norms, starts)
+        return np.maximum.reduceat(np.where(self._hot, 0.0, self._w_norms), starts)
+
+    @property
+    def hot_neurons_(self):
+        self._check_built()
+        return np.flatnonzero(self._hot)
 
     # -- querying ----------------------------------------------------------
 
     def query(self):
         """Firing neurons of every training sample.
 
-        Candidate leaves are tightened to their exact block max as a side
+        Candidate leaves are tightened to their exact cold block max as a side
         effect, so later queries visit fewer nodes.
 
         Returns
@@ -346,7 +313,7 @@ class TreeIndex(BaseIndex):
         # Small products: threaded BLAS only adds synchronization (30x slower
         # measured on 2 busy cores), so each chunk runs BLAS on one thread.
         n_jobs = min(effective_n_jobs(self.n_jobs), len(chunks))
-        shared = (tree, X, W, bs, leaf0, coef, self._x_norms, block_w, b)
+        shared = (tree, X, W, self._hot, bs, leaf0, coef, self._x_norms, block_w, b)
         with _blas_controller().limit(limits=1, user_api="blas"):
             if n_jobs > 1:
                 parts = Parallel(n_jobs=n_jobs, require="sharedmem")(
@@ -360,6 +327,11 @@ class TreeIndex(BaseIndex):
                 ]
         if blocks.size:
             refresh_pairs(tree, leaf0 + blocks, samples)
+        hot = np.flatnonzero(self._hot)
+        if hot.size:
+            # The hot neurons: float32 BLAS filter, exact values in one call.
+            rows, cols = dense_candidates(self._X32, self._x_norms, W, b, hot)
+            parts.append((rows, cols, exact_preactivations(W, X, rows, cols)))
         if parts:
             rows, cols, values = (np.concatenate(a) for a in zip(*parts))
         else:
@@ -372,36 +344,27 @@ class TreeIndex(BaseIndex):
     def update(self, W, changed, coef=None):
         """Move the index to new weights where only the ``changed`` rows moved.
 
+        The changed neurons become hot; the trees are not touched, since the
+        cold neurons they bound keep their weights.
+
         Parameters
         ----------
         W : ndarray of shape (n_neurons, n_features), dtype float64
-            The new weights. Rows not in ``changed`` equal the previous ones.
-            Without ``coef``, ``W`` must be a new array: the previous weights
-            (still referenced by the index) give ``Δw``.
+            The new weights (a new array or the indexed one modified in
+            place). Rows not in ``changed`` equal the previous ones.
         changed : ndarray of int
             Sorted unique indices of the changed neurons.
         coef : sparse matrix of shape (len(changed), n_samples), default=None
-            Implicit weights, ``W[changed] - W_old[changed] == coef @ X``; then
-            ``W`` may be the previous array modified in place.
+            Implicit weights of the step, ``W[changed] - W_old[changed] ==
+            coef @ X``. Validated, not needed.
 
         Returns
         -------
-        action : {"none", "update", "rebuild"}
-            ``"rebuild"`` when the exact bound would be used for more than
-            ``REBUILD_CHANGED_FRACTION`` of the neurons, or when the loosened
-            bounds lifted more than ``REBUILD_LOOSE_FRACTION`` of the leaves
-            above the threshold (policy and measurements at the top of this
-            module).
+        action : {"none", "update"}
+            ``"none"`` when no neuron changed.
         """
         changed = self._check_update(W, changed)
-        X = self.X
-        n, d = X.shape
-        m = self.W_.shape[0]
-        if coef is None and W is self.W_ and changed.size:
-            raise ValueError(
-                "update got the indexed weight array itself and no coef: pass a "
-                "new array for W, or the implicit weights coef."
-            )
+        n = self.X.shape[0]
         if coef is not None:
             if not (sp.issparse(coef) or isinstance(coef, np.ndarray)):
                 raise TypeError("coef must be a scipy sparse matrix or an ndarray.")
@@ -409,104 +372,13 @@ class TreeIndex(BaseIndex):
                 raise ValueError(
                     f"coef must have shape ({changed.size}, {n}), got {coef.shape}."
                 )
+        self.W_ = W
         if changed.size == 0:
-            self.W_ = W
             return "none"
-
-        W_new = W[changed]
-        w_new = row_norms(W_new)
-        if coef is None:
-            dW = W_new - self.W_[changed]
-            # the subtraction is exact up to one rounding: covered by the 1e-12
-            # widening of row_norms
-            d_err = np.zeros(changed.size)
-        else:
-            dW = np.asarray(coef @ X)
-            # The caller stored W_new = fl(W_old + coef @ X) (or reverted a
-            # step, W_new = W_old - fl(coef @ X) exactly): bound the rounding of
-            # the product and of the stored sum, u |W_new| or u |W_old|.
-            abs_prod = np.asarray(abs(coef) @ np.abs(X))
-            k = int(np.max(np.diff(sp.csr_array(coef).indptr), initial=0)) + 1
-            d_err = _gamma(k, _U64) * row_norms(abs_prod)
-            d_err += 2 * _U64 * (w_new + self._w_norms[changed])
-        # The leaves bound the float64 routine's value, which is within
-        # gamma_d ||w|| ||x|| of the real product, for old and new weights.
-        g = 1.01 * _gamma(d, _U64)
-        rounding = d_err + g * (self._w_norms[changed] + w_new)
-        per_x = row_norms(dW) + rounding
-
-        bs = self.block_size_
-        blk = changed // bs
-        tb, first = np.unique(blk, return_index=True)
-        leaf0 = self.n_leaves_ - 1
         self._ensure_writeable()
-        tree = self._tree
-        above_before = np.count_nonzero(tree[leaf0:] > self.threshold_)
-        inc_block = np.maximum.reduceat(per_x, first)
-        step = max(1, UPDATE_CHUNK_ELEMENTS // n)
-        bound = self.update_bound
-        if bound == "auto":
-            # Leaves the norm bound would newly lift above b each cost the next
-            # query block_size products; the exact bound costs |U| n products.
-            # Estimated on about 256 evenly spaced samples, with the largest
-            # sample norm: it only steers the choice of bound.
-            b = self.threshold_
-            floor = b - inc_block * self._x_norms.max(initial=0.0)
-            stride = max(1, n // 256)
-            crossing = 0
-            for t0 in range(0, tb.size, step):
-                old = tree[leaf0 + tb[t0 : t0 + step], ::stride]
-                above = np.count_nonzero(old > floor[t0 : t0 + step, None])
-                crossing += (above - np.count_nonzero(old > b)) * stride
-            exact_cost = changed.size * n
-            lifted = crossing * bs
-            bound = "exact" if AUTO_EXACT_RATIO * exact_cost < lifted else "norm"
-        if bound == "exact" and changed.size > REBUILD_CHANGED_FRACTION * m:
-            return self._rebuild_all(W)
-        if bound == "norm":
-            for t0 in range(0, tb.size, step):
-                nodes = leaf0 + tb[t0 : t0 + step]
-                inc = inc_block[t0 : t0 + step, None] * self._x_norms
-                tree[nodes] = round_up_float32(tree[nodes] + inc)
-        else:
-            step = max(bs, (UPDATE_CHUNK_ELEMENTS // n) // bs * bs)
-            # process whole groups of changed neurons that end at block borders
-            bounds = np.append(first, changed.size)
-            g0 = 0
-            while g0 < tb.size:
-                g1 = int(np.searchsorted(bounds, bounds[g0] + step, side="right"))
-                g1 = max(g1 - 1, g0 + 1)
-                r0, r1 = bounds[g0], bounds[g1]
-                delta = dW[r0:r1] @ X.T
-                # max_r (max(δ_ri, 0) + e_r ||x_i||) <= max(max_r δ_ri, 0) +
-                # (max_r e_r) ||x_i||: the clipping and the error terms apply
-                # to the (blocks, samples) maxima, not to every (neuron,
-                # sample) product (with _run_max, 60 -> 34 ms per
-                # (4194, 1000) chunk, ~4 changed neurons per block).
-                cuts = first[g0:g1] - r0
-                inc = _run_max(delta, cuts)
-                del delta
-                np.maximum(inc, 0.0, out=inc)
-                err = g * row_norms(dW[r0:r1]) + rounding[r0:r1]
-                inc += np.maximum.reduceat(err, cuts)[:, None] * self._x_norms
-                nodes = leaf0 + tb[g0:g1]
-                tree[nodes] = round_up_float32(tree[nodes] + inc)
-                g0 = g1
-        refresh_rows(tree, leaf0 + tb)
-
-        self.W_ = W
-        self._w_norms[changed] = w_new
-        leaves = tree[leaf0:]
-        lifted = np.count_nonzero(leaves > self.threshold_) - above_before
-        if lifted > REBUILD_LOOSE_FRACTION * leaves.size:
-            return self._rebuild_all(W)
+        self._hot[changed] = True
+        self._w_norms[changed] = row_norms(W[changed])
         return "update"
-
-    def _rebuild_all(self, W):
-        self.W_ = W
-        self._w_norms = row_norms(W)
-        self.rebuild()
-        return "rebuild"
 
     # -- inspection --------------------------------------------------------
 
@@ -527,15 +399,16 @@ class TreeIndex(BaseIndex):
 
     @property
     def nbytes(self):
-        """Bytes held by the trees and norms (not X or W)."""
+        """Bytes held by the trees, norms, hot mask and float32 rows (not X, W)."""
         if not hasattr(self, "_tree"):
             return 0
-        return int(self._tree.nbytes + self._x_norms.nbytes + self._w_norms.nbytes)
+        held = (self._tree, self._x_norms, self._w_norms, self._hot, self._X32)
+        return int(sum(a.nbytes for a in held))
 
     def _ensure_writeable(self):
         # An index unpickled from a joblib memmap (max_nbytes) holds read-only
         # arrays; take private copies before the first write.
-        for name in ("_tree", "_x_norms", "_w_norms"):
+        for name in ("_tree", "_x_norms", "_w_norms", "_hot"):
             array = getattr(self, name)
             if not array.flags.writeable:
                 setattr(self, name, np.array(array))

@@ -9,14 +9,15 @@ implicit heap: node ``k`` has children ``2k + 1`` and ``2k + 2``, level ``l``
 holds nodes ``2**l - 1 .. 2**(l+1) - 2`` and block ``j`` is leaf node
 ``n_leaves - 1 + j``. All trees share one float32 array ``tree`` of shape
 ``(2 * n_leaves - 1, n_samples)``: row ``k`` is node ``k`` of every sample, so
-updating a block for all samples touches contiguous memory (node-major; 5x
-faster than sample-major for updates at n=1000, m=2**20).
+the level-synchronous descent over all samples and the refresh of internal
+nodes read contiguous rows (node-major).
 
 Invariants
 ----------
 - Leaf ``(j, i)`` is an upper bound of the exact float64 pre-activation
-  ``<w_r, x_i>`` of every neuron ``r`` of block ``j`` (rounding margins
-  included, see ``_exact.py``); empty blocks hold ``-inf``.
+  ``<w_r, x_i>`` of every indexed neuron ``r`` of block ``j`` (rounding margins
+  included, see ``_exact.py``; the tree index leaves its hot neurons out);
+  blocks without indexed neurons hold ``-inf``.
 - An internal node holds the max of its children, hence bounds its subtree.
 - Neuron ``r`` fires for sample ``i`` only if every node on the path from the
   root to its leaf is ``> threshold``.
@@ -28,8 +29,7 @@ Costs (n samples, m neurons, d features, B = block_size, k firing per sample)
   ``n m`` for the block maxima and ``2 n m / B`` for the internal nodes;
 - query: a level-synchronous descent over all samples, ``O(n k log(m / B))``
   node visits, then ``O(n k B d)`` flops for the candidate blocks;
-- update of the neurons ``U``: ``O(|U| d)`` norms plus ``O(n t)`` for the ``t``
-  touched blocks and their paths (Cauchy-Schwarz bounds).
+- update: none; changed neurons leave the trees (``_index.py``).
 """
 
 import math
@@ -85,22 +85,6 @@ def fill_internal(tree, cols):
             tree[child + 1 : child + 2 * width : 2, cols],
         )
         width //= 2
-
-
-def refresh_rows(tree, leaf_nodes):
-    """Recompute the ancestors of whole leaf rows (all samples).
-
-    Parameters
-    ----------
-    tree : ndarray of shape (n_nodes, n_samples), dtype float32
-        Modified in place.
-    leaf_nodes : ndarray of int
-        Sorted unique node indices of the modified leaves.
-    """
-    nodes = np.asarray(leaf_nodes, dtype=np.intp)
-    while nodes.size and nodes[0] > 0:
-        nodes = np.unique((nodes - 1) // 2)
-        tree[nodes] = np.maximum(tree[2 * nodes + 1], tree[2 * nodes + 2])
 
 
 def refresh_pairs(tree, leaf_nodes, samples):

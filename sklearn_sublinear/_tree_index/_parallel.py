@@ -20,12 +20,12 @@ def rebuild_neuron_step(block_size, n_neurons):
     return min(n_blocks * block_size, -(-n_neurons // block_size) * block_size)
 
 
-def _rebuild_rows(tree, X, W, x_norms, block_w_norms, block_size, rows):
+def _rebuild_rows(tree, X, W, x_norms, block_w_norms, block_size, hot, rows):
     """Recompute leaves and internal nodes of the samples ``rows`` in place.
 
     ``rows`` is a slice or a sorted index array. Each leaf becomes the float32
-    block max of ``X32 @ W32.T`` plus the rounding margin
-    ``c ||x_i|| max_{r in block} ||w_r||``, rounded upward.
+    max of ``X32 @ W32.T`` over the block's neurons that are not ``hot`` plus
+    the rounding margin ``c ||x_i|| max_{r in block} ||w_r||``, rounded upward.
     """
     m, d = W.shape
     n_leaves = (tree.shape[0] + 1) // 2
@@ -38,6 +38,7 @@ def _rebuild_rows(tree, X, W, x_norms, block_w_norms, block_size, rows):
     for c0 in range(0, m, step):
         c1 = min(c0 + step, m)
         z = X32 @ W[c0:c1].astype(np.float32).T
+        z[:, hot[c0:c1]] = -np.inf
         b0 = c0 // block_size
         b1 = -(-c1 // block_size)
         starts = np.arange(0, c1 - c0, block_size)
@@ -52,7 +53,9 @@ def _rebuild_rows(tree, X, W, x_norms, block_w_norms, block_size, rows):
     fill_internal(tree, rows)
 
 
-def rebuild_trees(tree, X, W, x_norms, block_w_norms, block_size, rows, n_jobs):
+def rebuild_trees(
+    tree, X, W, x_norms, block_w_norms, block_size, hot, rows, n_jobs
+):
     """Rebuild the trees of ``rows`` (ndarray of int, sorted, or None for all).
 
     Parameters
@@ -69,6 +72,8 @@ def rebuild_trees(tree, X, W, x_norms, block_w_norms, block_size, rows, n_jobs):
         Largest weight norm of each block, rounded up.
     block_size : int
         Neurons per block.
+    hot : ndarray of shape (n_neurons,), dtype bool
+        Neurons left out of the leaves.
     rows : ndarray of int or None
         Samples to rebuild.
     n_jobs : int or None
@@ -89,6 +94,8 @@ def rebuild_trees(tree, X, W, x_norms, block_w_norms, block_size, rows, n_jobs):
         ]
     # Workers write into the shared tree array, so threads are required.
     Parallel(n_jobs=n_jobs, require="sharedmem")(
-        delayed(_rebuild_rows)(tree, X, W, x_norms, block_w_norms, block_size, r)
+        delayed(_rebuild_rows)(
+            tree, X, W, x_norms, block_w_norms, block_size, hot, r
+        )
         for r in tasks
     )

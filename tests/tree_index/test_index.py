@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import sklearn_sublinear._tree_index._index as index_module
 import sklearn_sublinear._tree_index._max_tree as max_tree_module
 from sklearn_sublinear._tree_index import (
     DenseIndex,
     TreeIndex,
     estimate_index_nbytes,
     exact_preactivations,
+    expected_hot_fraction,
     make_index,
 )
 from sklearn_sublinear._tree_index._exact import round_up_float32
@@ -54,6 +54,7 @@ def _assert_valid_bounds(index, X, W):
         np.repeat(np.arange(X.shape[0]), W.shape[0]),
         np.tile(np.arange(W.shape[0]), X.shape[0]),
     ).reshape(X.shape[0], W.shape[0])
+    exact[:, index.hot_neurons_] = -np.inf  # hot neurons are not in the trees
     padded = np.full((X.shape[0], n_leaves * bs), -np.inf)
     padded[:, : W.shape[0]] = exact
     block_max = padded.reshape(X.shape[0], n_leaves, bs).max(axis=2).T
@@ -138,18 +139,15 @@ def test_round_up_float32():
     assert np.all(up.astype(np.float64) >= v)
 
 
-@pytest.mark.parametrize("update_bound", ["auto", "norm", "exact"])
-@pytest.mark.parametrize("policy", ["incremental", "default"])
-def test_update_sequences(update_bound, policy, monkeypatch):
-    if policy == "incremental":
-        monkeypatch.setattr(index_module, "REBUILD_CHANGED_FRACTION", 2.0)
-        monkeypatch.setattr(index_module, "REBUILD_LOOSE_FRACTION", 2.0)
+@pytest.mark.parametrize("rebuild_every", [0, 5])
+def test_update_sequences(rebuild_every):
     rng, X, W = _data(4, n=30, d=5, m=200)
     n, m = X.shape[0], W.shape[0]
     b = 2.0
-    tree = TreeIndex(X, b, block_size=8, update_bound=update_bound).build(W)
+    tree = TreeIndex(X, b, block_size=8).build(W)
     dense = DenseIndex(X, b).build(W)
     actions = set()
+    hot = np.zeros(m, dtype=bool)
     for step in range(16):
         k = [1, 10, 150][step % 3]
         changed = np.sort(rng.choice(m, k, replace=False))
@@ -164,24 +162,29 @@ def test_update_sequences(update_bound, policy, monkeypatch):
             W_new[changed] += scale * rng.standard_normal((k, X.shape[1]))
         actions.add(tree.update(W_new, changed, coef))
         assert dense.update(W_new, changed, coef) == "dense"
+        hot[changed] = True
         W = W_new
+        if rebuild_every and step % rebuild_every == rebuild_every - 1:
+            tree.rebuild()
         A = tree.query()
         _assert_identical(A, dense.query())
         _assert_matches_brute_force(A, X, W, b)
         _assert_valid_bounds(tree, X, W)
-    if policy == "incremental":
-        assert actions == {"update"}
-    else:
-        assert "rebuild" in actions
+        # the changed neurons, and only they, left the trees
+        np.testing.assert_array_equal(tree.hot_neurons_, np.flatnonzero(hot))
+    assert actions == {"update"}
 
 
-def test_update_without_change_and_in_place_error():
-    _, X, W = _data(5, m=40)
+def test_update_without_change_in_place_and_errors():
+    rng, X, W = _data(5, m=40)
     tree = TreeIndex(X, 0.5, block_size=4).build(W)
     assert tree.update(W.copy(), np.array([], dtype=int)) == "none"
+    assert tree.hot_neurons_.size == 0
+    # in place, without implicit weights
     W_same = tree.W_
-    with pytest.raises(ValueError, match="pass a new array"):
-        tree.update(W_same, np.array([1]))
+    W_same[[1, 30]] += rng.standard_normal((2, X.shape[1]))
+    assert tree.update(W_same, np.array([1, 30])) == "update"
+    _assert_identical(tree.query(), DenseIndex(X, 0.5).build(W_same).query())
     with pytest.raises(ValueError, match="sorted, unique"):
         tree.update(W.copy(), np.array([3, 1]))
     with pytest.raises(ValueError, match="coef must have shape"):
@@ -248,8 +251,6 @@ def test_errors():
         TreeIndex(X, 0.1).build(np.full_like(W, np.nan))
     with pytest.raises(ValueError, match="block_size"):
         TreeIndex(X, 0.1, block_size=0).build(W)
-    with pytest.raises(ValueError, match="update_bound"):
-        TreeIndex(X, 0.1, update_bound="bad").build(W)
     with pytest.raises(ValueError, match="kind"):
         make_index("kd", X, 0.1, 20)
 
@@ -260,6 +261,10 @@ def test_make_index_and_estimates():
     assert isinstance(make_index("auto", X, b_sparse, 2**20), TreeIndex)
     assert isinstance(make_index("auto", X, 0.0, 2**20), DenseIndex)
     assert isinstance(make_index("auto", X, b_sparse, 2**10), DenseIndex)
+    # 20,000 samples would make three quarters of the neurons hot
+    X_many = np.tile(X, (20, 1))
+    assert expected_hot_fraction(20000, 2**20, b_sparse) > 0.5
+    assert isinstance(make_index("auto", X_many, b_sparse, 2**20), DenseIndex)
     assert isinstance(make_index("tree", X, 0.0, 10), TreeIndex)
     assert isinstance(make_index("dense", X, b_sparse, 2**20), DenseIndex)
     # estimates cover what a built index holds
@@ -280,7 +285,7 @@ def test_read_only_arrays_are_copied_before_writes():
     X.flags.writeable = False
     W_new = W.copy()
     W_new[[1, 2, 80]] += rng.standard_normal((3, W.shape[1]))
-    assert index.update(W_new, np.array([1, 2, 80])) in ("update", "rebuild")
+    assert index.update(W_new, np.array([1, 2, 80])) == "update"
     _assert_identical(index.query(), DenseIndex(X, 0.4).build(W_new).query())
     index.rebuild(rows=[0, 5])
     _assert_valid_bounds(index, X, W_new)

@@ -19,15 +19,15 @@ from sklearn_sublinear._tree_index import DenseIndex, TreeIndex  # noqa: E402
     block_size=st.integers(1, 40),
     b=st.floats(-2.0, 2.5),
     n_steps=st.integers(0, 4),
-    update_bound=st.sampled_from(["auto", "norm", "exact"]),
+    rebuild=st.booleans(),
 )
 def test_tree_equals_dense_and_brute_force(
-    seed, n, d, m, block_size, b, n_steps, update_bound
+    seed, n, d, m, block_size, b, n_steps, rebuild
 ):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
     W = rng.standard_normal((m, d))
-    tree = TreeIndex(X, b, block_size=block_size, update_bound=update_bound)
+    tree = TreeIndex(X, b, block_size=block_size)
     tree.build(W)
     dense = DenseIndex(X, b).build(W)
     for step in range(n_steps + 1):
@@ -38,6 +38,8 @@ def test_tree_equals_dense_and_brute_force(
             W[changed] += 10.0 ** rng.uniform(-8, 0.5) * rng.standard_normal((k, d))
             tree.update(W, changed)
             dense.update(W, changed)
+            if rebuild:
+                tree.rebuild(rows=rng.choice(n, int(rng.integers(0, n + 1))))
         A, B = tree.query(), dense.query()
         np.testing.assert_array_equal(A.indptr, B.indptr)
         np.testing.assert_array_equal(A.indices, B.indices)
