@@ -94,6 +94,26 @@ def test_overlap_counts_dense_and_sparse_paths_agree(small_network, reference):
     assert_allclose(_overlap_counts(csr_array(dense_pattern)), np.full((30, 30), 50.0))
 
 
+@pytest.mark.parametrize(
+    "pair_seconds, output_seconds",
+    [(1e-14, 1e-14), (1e-8, 2.5e-8), (1.0, 1.0)],
+    ids=["all-sparse", "split", "all-dense"],
+)
+def test_overlap_counts_split_is_exact(pair_seconds, output_seconds, monkeypatch):
+    # 20 columns firing on nearly every row (BLAS at the default rates) and
+    # 3000 columns firing on about 3 rows each (sparse product).
+    import sklearn_sublinear._network._two_layer as two_layer
+
+    monkeypatch.setattr(two_layer, "SPARSE_PAIR_SECONDS", pair_seconds)
+    monkeypatch.setattr(two_layer, "SPARSE_OUTPUT_SECONDS", output_seconds)
+    rng = np.random.RandomState(0)
+    heavy = rng.uniform(size=(400, 20)) < 0.95
+    light = rng.uniform(size=(400, 3000)) < 3 / 400
+    pattern = csr_array(np.hstack([light[:, :1500], heavy, light[:, 1500:]]) * 1.0)
+    expected = (pattern @ pattern.T).toarray()
+    assert_allclose(_overlap_counts(pattern), expected, rtol=0, atol=0)
+
+
 def test_neuron_coef_is_implicit_vjp(small_network, reference):
     X, net = small_network
     active = reference["active"](X, net)
