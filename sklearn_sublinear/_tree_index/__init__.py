@@ -148,8 +148,7 @@ def make_index(kind, X, threshold, n_neurons, *, n_jobs=None):
             n_neurons >= AUTO_MIN_NEURONS
             and expected_active(n_neurons, threshold) * block_size
             <= AUTO_MAX_WORK * n_neurons
-            and expected_hot_fraction(n_samples, n_neurons, threshold)
-            <= AUTO_MAX_HOT
+            and expected_hot_fraction(n_samples, n_neurons, threshold) <= AUTO_MAX_HOT
             and estimate_index_nbytes(
                 "tree", n_samples, n_features, n_neurons, n_jobs=n_jobs
             )

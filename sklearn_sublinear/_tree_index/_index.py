@@ -53,6 +53,7 @@ QUERY_CHUNK_ELEMENTS = 2**20
 # the first query that visits them. Measurements in
 # benchmarks/results/bench_width_scaling.json and the README of benchmarks/.
 
+
 def _query_chunk(bl, sa, tree, X, W, hot, bs, leaf0, coef, x_norms, block_w, b):
     """Exact products of the candidate pairs ``(bl, sa)``, sorted by block.
 

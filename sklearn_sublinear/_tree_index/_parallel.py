@@ -53,9 +53,7 @@ def _rebuild_rows(tree, X, W, x_norms, block_w_norms, block_size, hot, rows):
     fill_internal(tree, rows)
 
 
-def rebuild_trees(
-    tree, X, W, x_norms, block_w_norms, block_size, hot, rows, n_jobs
-):
+def rebuild_trees(tree, X, W, x_norms, block_w_norms, block_size, hot, rows, n_jobs):
     """Rebuild the trees of ``rows`` (ndarray of int, sorted, or None for all).
 
     Parameters
@@ -94,8 +92,6 @@ def rebuild_trees(
         ]
     # Workers write into the shared tree array, so threads are required.
     Parallel(n_jobs=n_jobs, require="sharedmem")(
-        delayed(_rebuild_rows)(
-            tree, X, W, x_norms, block_w_norms, block_size, hot, r
-        )
+        delayed(_rebuild_rows)(tree, X, W, x_norms, block_w_norms, block_size, hot, r)
         for r in tasks
     )
