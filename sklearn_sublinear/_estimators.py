@@ -390,9 +390,11 @@ _PARAMS_DOC = """
 
     alpha : float, default={alpha}
         Strength of the L2 (Levenberg-Marquardt) damping of every Gauss-Newton
-        step, relative to the trace of the weighted sample-space Gram matrix.
-        It is the lowest damping the solver uses; larger values give shorter,
-        more regularized steps.
+        step, relative to the trace of the weighted sample-space Gram matrix,
+        and multiplied by ``sqrt(300 / sum(sample_weight))`` when the total
+        sample weight (the number of rows, without weights) exceeds 300, so
+        that the penalty weakens as data accumulate. It is the lowest damping
+        the solver uses; larger values give shorter, more regularized steps.
 
     max_iter : int, default={max_iter}
         Maximum number of Gauss-Newton iterations.
@@ -546,8 +548,9 @@ _NOTES_DOC = """
     (``S`` the normalized sample weights, ``D = S H`` with ``H`` the loss
     curvature, ``g`` the loss gradient with respect to the outputs) moves only
     the neurons that fire for some sample; it is accepted if the training loss
-    decreases, else the damping ``lambda >= alpha * trace(D^{{1/2}} G D^{{1/2}})``
-    grows and the step is retried. Integer sample weights are equivalent to
+    decreases, else the damping (at least ``alpha * trace(D^{{1/2}} G D^{{1/2}})``,
+    scaled down for large data as described under ``alpha``) grows and the
+    step is retried. Integer sample weights are equivalent to
     repeated rows.{extra}"""
 
 _REFERENCES_DOC = """

@@ -163,6 +163,36 @@ def test_sample_weights_equal_repetition(network_factory):
     assert_allclose(results[0][2], results[1][2], rtol=1e-7)
 
 
+def test_damping_floor_shrinks_with_total_weight(network_factory, monkeypatch):
+    # 40 rows of weight 30 (total 1200): the floor is alpha * sqrt(300 / 1200),
+    # so the fit equals one with alpha / 2 and no shrinking, and differs from
+    # one with the same alpha and no shrinking.
+    import sklearn_sublinear._solvers._gauss_newton as gn_module
+
+    X, net = network_factory(n_samples=40, n_neurons=64, n_outputs=1, seed=3)
+    Y = np.sin(3 * X[:, :1])
+    weights = np.full(40, 30.0)
+
+    def fit(alpha):
+        network = TwoLayerNetwork(net.W.copy(), net.signs, net.threshold, np.zeros(1))
+        gn = GaussNewton(alpha=alpha, max_iter=3, tol=0.0, n_iter_no_change=10)
+        with pytest.warns(ConvergenceWarning):
+            _, history, _ = gn.solve(
+                network,
+                LOSSES["squared_error"](),
+                DenseIndex(X, net.threshold),
+                X,
+                Y,
+                weights,
+            )
+        return history["damping"], history["loss"]
+
+    shrunk = fit(0.1)
+    monkeypatch.setattr(gn_module, "DAMPING_REFERENCE_WEIGHT", np.inf)
+    assert_allclose(fit(0.05), shrunk, rtol=1e-12)
+    assert not np.allclose(fit(0.1)[1], shrunk[1], rtol=1e-6)
+
+
 def test_tol_stops_before_max_iter(network_factory):
     X, net = network_factory(n_samples=20, n_neurons=64, n_outputs=1, seed=2)
     Y = X[:, :1]
