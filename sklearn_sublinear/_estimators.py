@@ -97,7 +97,11 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
         "index": [StrOptions({"auto", "tree", "dense"})],
         "solver": [StrOptions({"auto", "cholesky", "cg"})],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
-        "n_jobs": [None, Integral],
+        "n_jobs": [
+            None,
+            Interval(Integral, None, -1, closed="right"),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "early_stopping": ["boolean"],

@@ -140,6 +140,7 @@ INVALID_PARAMS = [
     ("n_iter_no_change", 0),
     ("validation_fraction", 1.0),
     ("n_jobs", 1.5),
+    ("n_jobs", 0),
     ("warm_start", "yes"),
 ]
 
