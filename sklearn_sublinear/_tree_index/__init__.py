@@ -59,15 +59,13 @@ def expected_active(n_neurons, threshold):
     return n_neurons * 0.5 * math.erfc(threshold / math.sqrt(2.0))
 
 
-def expected_hot_fraction(n_samples, n_neurons, threshold):
+def expected_hot_fraction(n_samples, threshold):
     """Expected fraction of neurons firing on at least one of ``n_samples``.
 
     Parameters
     ----------
     n_samples : int
-        Number of unit-norm samples ``n``.
-    n_neurons : int
-        Number of neurons ``m``.
+        Number of unit-norm samples ``n`` (independent directions assumed).
     threshold : float
         Shift ``b``.
 
@@ -77,7 +75,7 @@ def expected_hot_fraction(n_samples, n_neurons, threshold):
         ``1 - (1 - p)^n`` with ``p = P(N(0, 1) > b)``: the share of neurons a
         Gauss-Newton fit can move, hence the tree index's hot set.
     """
-    p = expected_active(n_neurons, threshold) / n_neurons
+    p = expected_active(1, threshold)
     return -math.expm1(n_samples * math.log1p(-min(p, 1.0 - 1e-16)))
 
 
@@ -148,7 +146,7 @@ def make_index(kind, X, threshold, n_neurons, *, n_jobs=None):
             n_neurons >= AUTO_MIN_NEURONS
             and expected_active(n_neurons, threshold) * block_size
             <= AUTO_MAX_WORK * n_neurons
-            and expected_hot_fraction(n_samples, n_neurons, threshold) <= AUTO_MAX_HOT
+            and expected_hot_fraction(n_samples, threshold) <= AUTO_MAX_HOT
             and estimate_index_nbytes(
                 "tree", n_samples, n_features, n_neurons, n_jobs=n_jobs
             )

@@ -263,7 +263,7 @@ def test_make_index_and_estimates():
     assert isinstance(make_index("auto", X, b_sparse, 2**10), DenseIndex)
     # 20,000 samples would make three quarters of the neurons hot
     X_many = np.tile(X, (20, 1))
-    assert expected_hot_fraction(20000, 2**20, b_sparse) > 0.5
+    assert expected_hot_fraction(20000, b_sparse) > 0.5
     assert isinstance(make_index("auto", X_many, b_sparse, 2**20), DenseIndex)
     assert isinstance(make_index("tree", X, 0.0, 10), TreeIndex)
     assert isinstance(make_index("dense", X, b_sparse, 2**20), DenseIndex)
