@@ -15,15 +15,33 @@ its Jacobian column is all ones, adding ``1 1^T``.
 """
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.linalg import cho_factor, cho_solve
 
 # Conjugate gradient: relative residual target and iteration cap.
 CG_RTOL = 1e-6
 CG_MAX_ITER = 500
+# Preconditioner of CGSystem (a key of PRECONDITIONERS). At the damping of fits
+# on diamonds (n = 20,000) and make_friedman1 (n = 100,000), "sketch" took 0.70
+# and 0.62 of the setup + solve time of "nystrom" (32 and 56 CG iterations
+# against 62 and 94) and 0.53 and 0.66 of "none"'s; "block_jacobi" took 3.6
+# and 1.2 times "nystrom"'s (benchmarks/bench_preconditioners.py).
+PRECONDITIONER = "sketch"
 # Rank of the randomized Nystrom preconditioner (capped by n): building it costs
-# one Gram product per rank; 20 was fastest overall at n = 3000 (18-23 CG
-# iterations against 24-31 unpreconditioned; rank 100 cost more than it saved).
+# one Gram product per rank.
 NYSTROM_RANK = 20
+# Columns of the CountSketch of J^T and rank kept from it (both capped by n).
+# The sketch costs O(nnz * d) whatever its columns, plus O(n * columns^2) for
+# their Gram. At the solver's damping floor, n = 100,000: 256 / 64 took 82 CG
+# iterations, 512 / 128 56 and 1024 / 128 49 (Nystrom 20: 94, none: 115), the
+# larger sketch costing more to build than it saved.
+SKETCH_COLUMNS = 512
+SKETCH_RANK = 128
+# Stored Jacobian entries (active pairs times d) sketched at once: bounds the
+# temporaries to about 12 MB.
+SKETCH_CHUNK_ENTRIES = 2**19
+# Samples per diagonal block of the block-Jacobi preconditioner.
+BLOCK_SIZE = 256
 
 
 class CholeskySystem:
@@ -53,41 +71,58 @@ class CholeskySystem:
         return self.G @ Q
 
 
-class CGSystem:
-    """Matrix-free conjugate gradient with a randomized Nystrom preconditioner.
+class IdentityPreconditioner:
+    """No preconditioning, ``P = I`` (the reference of the others)."""
 
-    ``G u`` is computed as ``J (J^T u)`` over the active sets in O(nnz * d); no
-    ``n x n`` matrix is formed. The preconditioner is a rank-``r`` Nystrom
-    approximation ``U diag(L) U^T`` of ``B = D^(1/2) G D^(1/2)`` built from the
-    sketch ``B Omega`` (``Omega`` Gaussian, ``n x r``), i.e. a randomized
-    range-finder sketch of ``J^T D^(1/2)``; it inverts ``B + lam I`` exactly
-    on the top-``r`` eigenspace and scales the rest by ``L_r + lam`` (Frangella,
-    Tropp and Udell, SIAM J. Matrix Anal. Appl. 2023).
+    def __init__(self, system, rng):
+        pass
+
+    def apply(self, R, lam):
+        """Return ``P^-1 R = R`` (a copy)."""
+        return R.copy()
+
+
+class LowRankPreconditioner:
+    """Low rank plus identity: exact on ``span(U)``, one scale elsewhere.
+
+    With orthonormal columns ``U`` (``n x k``), eigenvalue estimates ``L`` of
+    ``B`` on them (decreasing) and ``mu = L_k + lam``,
+
+        P = (U diag(L + lam) U^T + mu (I - U U^T)) / mu,
+
+    whose inverse (Woodbury) is ``I + U (mu / (L + lam) - 1) U^T``: O(n k) per
+    column, no ``n x n`` matrix. Scaling the complement of ``span(U)`` by
+    ``mu`` rather than ``lam`` maps the eigenvalues of ``B + lam I`` there,
+    between ``lam`` and about ``mu`` when ``U`` holds the top of ``B``, to at
+    most about 1 instead of up to ``mu / lam`` (Frangella, Tropp and Udell,
+    SIAM J. Matrix Anal. Appl. 2023).
+
+    Attributes
+    ----------
+    U : ndarray of shape (n_samples, k)
+    eigenvalues : ndarray of shape (k,)
     """
 
-    name = "cg"
+    def apply(self, R, lam):
+        """Return ``P^-1 R`` for ``R`` of shape (n_samples, n_columns)."""
+        L = self.eigenvalues
+        scale = (L[-1] + lam) / (L + lam)
+        return R + self.U @ ((scale[:, None] - 1.0) * (self.U.T @ R))
 
-    def __init__(self, network, active, X, dsqrt, data_gram=None, random_state=None):
-        self._gram = network.gram_operator(active, X)
-        self.n_samples = X.shape[0]
-        self.dsqrt = dsqrt
-        self.last_info = {}
-        self._nystrom(np.random.RandomState(random_state))
 
-    def gram_matvec(self, Q):
-        out = self._gram(Q)
-        out += np.sum(Q, axis=0, keepdims=Q.ndim > 1)
-        return out
+class NystromPreconditioner(LowRankPreconditioner):
+    """Randomized Nystrom approximation of ``B`` (Frangella, Tropp and Udell).
 
-    def _bmatvec(self, V):
-        d = self.dsqrt[:, None]
-        return d * self.gram_matvec(d * V)
+    ``B Omega`` for a Gaussian ``n x r`` test matrix ``Omega`` (``r =
+    NYSTROM_RANK`` Gram products, O(r nnz d)) gives ``B_nys = (B Omega)
+    (Omega^T B Omega)^-1 (B Omega)^T = U diag(L) U^T``, computed stably with a
+    small shift; see :class:`LowRankPreconditioner` for ``P``.
+    """
 
-    def _nystrom(self, rng):
-        n = self.n_samples
-        rank = min(NYSTROM_RANK, n)
-        omega, _ = np.linalg.qr(rng.standard_normal((n, rank)))
-        Y = self._bmatvec(omega)
+    def __init__(self, system, rng):
+        n = system.n_samples
+        omega, _ = np.linalg.qr(rng.standard_normal((n, min(NYSTROM_RANK, n))))
+        Y = system.bmatvec(omega)
         shift = np.sqrt(n) * np.finfo(np.float64).eps * np.linalg.norm(Y)
         Y += shift * omega
         small = omega.T @ Y
@@ -97,22 +132,235 @@ class CGSystem:
         except np.linalg.LinAlgError:
             eigval, eigvec = np.linalg.eigh(small)
             chol = eigvec * np.sqrt(np.maximum(eigval, shift))
-        Bsk = np.linalg.solve(chol, Y.T).T
-        U, sigma, _ = np.linalg.svd(Bsk, full_matrices=False)
-        self._U = U
-        self._L = np.maximum(sigma**2 - shift, 0.0)
+        U, sigma, _ = np.linalg.svd(np.linalg.solve(chol, Y.T).T, full_matrices=False)
+        self.U = U
+        self.eigenvalues = np.maximum(sigma**2 - shift, 0.0)
 
-    def _precondition(self, R, lam):
-        # P^-1 = (L_r + lam) U (L + lam)^-1 U^T + (I - U U^T)
-        UtR = self._U.T @ R
-        scale = (self._L[-1] + lam) / (self._L + lam)
-        return R + self._U @ ((scale[:, None] - 1.0) * UtR)
+
+class SketchPreconditioner(LowRankPreconditioner):
+    """Top of a CountSketch of ``J^T``, orthogonalized: sketch and QR.
+
+    ``B = A A^T`` with ``A = D^(1/2) [K, 1]``, where ``K`` (``n x m d``) is the
+    Jacobian of the weights with the output signs dropped (``a_r^2 = 1``, so
+    ``K K^T = G - 1 1^T`` for every output): ``K[i, (r, k)] = x_ik / sqrt(m)``
+    for ``r`` firing on ``x_i``. A CountSketch ``Phi`` (``m d x s``, one random
+    sign per row, in a random column) gives ``Y = D^(1/2) [K Phi, 1]``, ``n x
+    (s + 1)``, with ``E[Y Y^T] = B``; the intercept column is kept exactly. Its
+    rows are sketched from the active pairs directly, O(nnz * d) whatever
+    ``s``, instead of one Gram product per column as in Nystrom.
+
+    The thin QR ``Y = Q R`` would give ``Y Y^T = Q R R^T Q^T``; here the
+    eigendecomposition of the small ``Y^T Y = R^T R`` gives the same top
+    singular pairs without storing ``Y``: the rows are sketched twice, by
+    chunks, once to accumulate ``Y^T Y`` (O(n s^2)) and once to form the top
+    ``k = SKETCH_RANK`` left singular vectors ``U = Y V L^(-1/2)``. Memory is
+    O(n k + s^2). The whole damped sketch ``Y Y^T + lam I`` as preconditioner
+    took more CG iterations (100 against 56 at n = 100,000, 41 against 32 at
+    n = 20,000) at a higher cost each: ``s`` far below ``rank(B)`` gives no
+    subspace embedding, only the top of the sketch is informative. This is
+    the low-rank counterpart of the sketch-and-precondition step of Brand,
+    Peng, Song and Weinstein (ITCS 2021), whose ``n x n`` triangular factor
+    would not fit for large ``n``.
+
+    Attributes
+    ----------
+    columns : int
+        Columns ``s`` of ``Phi``, ``SKETCH_COLUMNS`` capped by ``n``.
+    buckets : ndarray of shape (n_neurons, n_inputs)
+        Column of ``Phi`` of each coordinate ``(r, k)``.
+    signs : ndarray of shape (n_neurons, n_inputs)
+        Its entry, ``+-1 / sqrt(m)`` (the Jacobian's scale included).
+    """
+
+    def __init__(self, system, rng):
+        n, d = system.X.shape
+        m = system.network.n_neurons
+        self.columns = min(SKETCH_COLUMNS, n)
+        self.buckets = rng.randint(0, self.columns, size=(m, d)).astype(np.int32)
+        self.signs = rng.choice([-1.0, 1.0], size=(m, d)) / np.sqrt(m)
+        gram = np.zeros((self.columns + 1, self.columns + 1))
+        for _, Y in self.sketch(system):
+            gram += Y.T @ Y
+        eigval, eigvec = np.linalg.eigh(gram)
+        # Decreasing, at most SKETCH_RANK, above 1e-6 of the largest: then
+        # U = Y V L^(-1/2) is orthonormal to about eps / 1e-6, far within the
+        # margin that keeps P positive definite.
+        keep = eigval > eigval[-1] * 1e-6
+        top = np.flatnonzero(keep)[::-1][: min(SKETCH_RANK, n)]
+        self.eigenvalues = eigval[top]
+        W = eigvec[:, top] / np.sqrt(self.eigenvalues)
+        self.U = np.empty((n, top.size))
+        for rows, Y in self.sketch(system):
+            self.U[rows] = Y @ W
+
+    def sketch(self, system):
+        """Yield ``(rows, Y[rows])`` over chunks of rows, ``Y = D^(1/2) [K Phi, 1]``.
+
+        Row ``i`` is the sum over firing neurons ``r`` and inputs ``k`` of
+        ``signs[r, k] x_ik`` in column ``buckets[r, k]``: a csr row with
+        ``|S_i| d`` entries whose duplicates add up when made dense.
+        """
+        active, X, dsqrt = system.active, system.X, system.dsqrt
+        n, d = X.shape
+        indptr = active.indptr
+        counts = np.diff(indptr)
+        step = max(1, SKETCH_CHUNK_ENTRIES // max(d * active.nnz // max(n, 1), 1))
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            neurons = active.indices[indptr[start] : indptr[stop]]
+            values = np.repeat(X[start:stop], counts[start:stop], axis=0)
+            values *= self.signs[neurons]
+            rows_sketch = sp.csr_array(
+                (
+                    values.ravel(),
+                    self.buckets[neurons].ravel(),
+                    (indptr[start : stop + 1] - indptr[start]) * d,
+                ),
+                shape=(stop - start, self.columns),
+            )
+            Y = np.empty((stop - start, self.columns + 1))
+            Y[:, :-1] = rows_sketch.toarray()
+            Y[:, -1] = 1.0
+            Y *= dsqrt[start:stop, None]
+            yield slice(start, stop), Y
+
+
+class BlockJacobiPreconditioner:
+    """Exact diagonal blocks of ``B + lam I``, with the intercept term global.
+
+    For contiguous blocks ``b`` of ``BLOCK_SIZE`` samples and ``v = D^(1/2) 1``,
+
+        P = blockdiag(D_b^(1/2) (G_b - 1 1^T) D_b^(1/2)) + lam I + v v^T,
+
+    where ``G_b`` is the ``b x b`` Gram of the block's rows (its active sets
+    only, no ``n x n`` matrix). The rank-one intercept term ``v v^T`` couples
+    every sample: it is applied exactly by Sherman-Morrison rather than cut
+    into blocks, since a per-block copy gives ``P^-1 (B + lam I)`` one outlying
+    eigenvalue per block (459 CG iterations against 186 on a diamonds system,
+    n = 20,000). Each
+    block is factored (Cholesky) once per system and damping; memory is
+    ``2 n BLOCK_SIZE`` floats (blocks and factors).
+    """
+
+    def __init__(self, system, rng):
+        network, active, X, dsqrt = (
+            system.network,
+            system.active,
+            system.X,
+            system.dsqrt,
+        )
+        n = X.shape[0]
+        self.v = dsqrt[:, None]
+        self.blocks = []
+        for start in range(0, n, BLOCK_SIZE):
+            rows = slice(start, min(start + BLOCK_SIZE, n))
+            block = network.gram(active[rows], X[rows])
+            block *= dsqrt[rows, None]
+            block *= dsqrt[None, rows]
+            self.blocks.append((rows, block))
+        self._lam = None
+
+    def _block_solve(self, R):
+        out = np.empty_like(R)
+        for (rows, _), factor in zip(self.blocks, self._factors):
+            out[rows] = cho_solve(factor, R[rows], check_finite=False)
+        return out
+
+    def apply(self, R, lam):
+        """Return ``P^-1 R``: block solves, then the intercept's rank-one term."""
+        if lam != self._lam:
+            self._factors = None  # free the previous damping's factors first
+            self._factors = [
+                cho_factor(
+                    block + lam * np.eye(block.shape[0]),
+                    lower=True,
+                    overwrite_a=True,
+                    check_finite=False,
+                )
+                for _, block in self.blocks
+            ]
+            self._Mv = self._block_solve(self.v)
+            self._lam = lam
+        MR = self._block_solve(R)
+        coef = (self.v.T @ MR) / (1.0 + (self.v.T @ self._Mv).item())
+        return MR - self._Mv @ coef
+
+
+PRECONDITIONERS = {
+    "none": IdentityPreconditioner,
+    "nystrom": NystromPreconditioner,
+    "sketch": SketchPreconditioner,
+    "block_jacobi": BlockJacobiPreconditioner,
+}
+
+
+class CGSystem:
+    """Matrix-free preconditioned conjugate gradient.
+
+    ``G u`` is computed as ``J (J^T u)`` over the active sets in O(nnz * d); no
+    ``n x n`` matrix is formed. The preconditioner of ``B + lam I``, ``B =
+    D^(1/2) G D^(1/2)``, is built once per system (see ``PRECONDITIONERS``):
+    by default the top of a CountSketch of ``J^T D^(1/2)``
+    (:class:`SketchPreconditioner`).
+
+    Parameters
+    ----------
+    network : TwoLayerNetwork
+        Current network.
+    active : sparse array of shape (n_samples, n_neurons)
+        Active sets of the rows.
+    X : ndarray of shape (n_samples, n_inputs)
+        Preprocessed rows.
+    dsqrt : ndarray of shape (n_samples,)
+        ``D^(1/2)``.
+    data_gram : None
+        Unused (the Cholesky system's ``X X^T``).
+    random_state : int or None
+        Seed of the preconditioner's sketch.
+    preconditioner : str, default=None
+        Key of ``PRECONDITIONERS``; ``PRECONDITIONER`` if None.
+    """
+
+    name = "cg"
+
+    def __init__(
+        self,
+        network,
+        active,
+        X,
+        dsqrt,
+        data_gram=None,
+        random_state=None,
+        preconditioner=None,
+    ):
+        self.network = network
+        self.active = sp.csr_array(active)
+        self.X = X
+        self.dsqrt = dsqrt
+        self.n_samples = X.shape[0]
+        self._gram = network.gram_operator(self.active, X)
+        self.last_info = {}
+        name = PRECONDITIONER if preconditioner is None else preconditioner
+        self.preconditioner = PRECONDITIONERS[name](
+            self, np.random.RandomState(random_state)
+        )
+
+    def gram_matvec(self, Q):
+        out = self._gram(Q)
+        out += np.sum(Q, axis=0, keepdims=Q.ndim > 1)
+        return out
+
+    def bmatvec(self, V):
+        """``B V = D^(1/2) G D^(1/2) V``."""
+        d = self.dsqrt[:, None]
+        return d * self.gram_matvec(d * V)
 
     def solve(self, lam, R):
         """Preconditioned CG on every column of ``R`` at once (shared operator)."""
+        precondition = self.preconditioner.apply
         X = np.zeros_like(R)
         res = R.copy()
-        Z = self._precondition(res, lam)
+        Z = precondition(res, lam)
         P = Z.copy()
         rz = np.sum(res * Z, axis=0)
         norms = np.linalg.norm(R, axis=0)
@@ -122,12 +370,12 @@ class CGSystem:
             if np.all(np.linalg.norm(res, axis=0) <= target):
                 it -= 1
                 break
-            AP = self._bmatvec(P) + lam * P
+            AP = self.bmatvec(P) + lam * P
             pAp = np.sum(P * AP, axis=0)
             step = np.divide(rz, pAp, out=np.zeros_like(rz), where=pAp > 0)
             X += step * P
             res -= step * AP
-            Z = self._precondition(res, lam)
+            Z = precondition(res, lam)
             rz_new = np.sum(res * Z, axis=0)
             beta = np.divide(rz_new, rz, out=np.zeros_like(rz), where=rz > 0)
             P = Z + beta * P

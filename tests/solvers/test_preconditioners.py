@@ -1,0 +1,181 @@
+"""Preconditioners of the conjugate gradient against explicitly formed matrices."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+from numpy.testing import assert_allclose, assert_array_equal
+
+from sklearn_sublinear._solvers import _linear
+from sklearn_sublinear._solvers._linear import (
+    PRECONDITIONER,
+    PRECONDITIONERS,
+    CGSystem,
+    CholeskySystem,
+)
+
+NAMES = sorted(PRECONDITIONERS)
+
+
+@pytest.fixture
+def problem(network_factory, reference, monkeypatch):
+    """Small system with several sketch columns and blocks (the last partial).
+
+    Returns ``(network, active, X, dsqrt, K, B)`` with the explicit weight
+    Jacobian ``K`` (output signs dropped) and ``B = D^(1/2) (K K^T + 1 1^T)
+    D^(1/2)``.
+    """
+    monkeypatch.setattr(_linear, "SKETCH_COLUMNS", 12)
+    monkeypatch.setattr(_linear, "SKETCH_RANK", 6)
+    monkeypatch.setattr(_linear, "NYSTROM_RANK", 6)
+    monkeypatch.setattr(_linear, "BLOCK_SIZE", 16)
+    X, net = network_factory(n_samples=40, n_features=3, n_neurons=64, seed=1)
+    n, d = X.shape
+    m = net.n_neurons
+    active = reference["active"](X, net)
+    fires = (X @ net.W.T) > net.threshold
+    K = (fires[:, :, None] * X[:, None, :]).reshape(n, m * d) / np.sqrt(m)
+    dsqrt = np.random.RandomState(2).uniform(0.5, 2.0, size=n) / np.sqrt(n)
+    B = dsqrt[:, None] * (K @ K.T + 1.0) * dsqrt[None, :]
+    return net, active, X, dsqrt, K, B
+
+
+def damping_values(B, dsqrt):
+    """The solver's floor ``1e-3 trace(D^(1/2) J J^T D^(1/2))`` and 100 times it."""
+    trace = float(np.trace(B) - dsqrt @ dsqrt)
+    return [1e-3 * trace, 1e-1 * trace]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_preconditioner_is_symmetric_positive_definite(name, problem):
+    net, active, X, dsqrt, _, B = problem
+    system = CGSystem(net, active, X, dsqrt, random_state=0, preconditioner=name)
+    n = X.shape[0]
+    for lam in damping_values(B, dsqrt):
+        Pinv = system.preconditioner.apply(np.eye(n), lam)
+        assert_allclose(Pinv, Pinv.T, atol=1e-12 * np.abs(Pinv).max())
+        assert np.linalg.eigvalsh(0.5 * (Pinv + Pinv.T)).min() > 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_cg_matches_direct_solve(name, problem, monkeypatch):
+    monkeypatch.setattr(_linear, "CG_RTOL", 1e-12)
+    net, active, X, dsqrt, _, B = problem
+    n = X.shape[0]
+    R = np.random.RandomState(3).standard_normal((n, 2))
+    system = CGSystem(net, active, X, dsqrt, random_state=0, preconditioner=name)
+    for lam in damping_values(B, dsqrt):
+        expected = scipy.linalg.solve(B + lam * np.eye(n), R, assume_a="pos")
+        got = system.solve(lam, R)
+        assert_allclose(got, expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
+        assert 0 < system.last_info["cg_iterations"] < _linear.CG_MAX_ITER
+
+
+@pytest.mark.parametrize("name", ["nystrom", "sketch"])
+def test_low_rank_woodbury_matches_explicit_inverse(name, problem):
+    net, active, X, dsqrt, _, B = problem
+    n = X.shape[0]
+    prec = CGSystem(
+        net, active, X, dsqrt, random_state=0, preconditioner=name
+    ).preconditioner
+    U, L = prec.U, prec.eigenvalues
+    assert_allclose(U.T @ U, np.eye(U.shape[1]), atol=1e-10)
+    assert np.all(np.diff(L) <= 0) and L[-1] > 0
+    R = np.random.RandomState(4).standard_normal((n, 3))
+    for lam in damping_values(B, dsqrt):
+        mu = L[-1] + lam
+        P = (U * (L + lam)) @ U.T + mu * (np.eye(n) - U @ U.T)
+        assert_allclose(prec.apply(R, lam), np.linalg.solve(P / mu, R), rtol=1e-9)
+
+
+def test_block_jacobi_matches_explicit_inverse(problem):
+    net, active, X, dsqrt, K, B = problem
+    n = X.shape[0]
+    prec = CGSystem(net, active, X, dsqrt, preconditioner="block_jacobi").preconditioner
+    # Diagonal blocks of D^(1/2) K K^T D^(1/2); the intercept term is global.
+    BK = dsqrt[:, None] * (K @ K.T) * dsqrt[None, :]
+    mask = np.zeros((n, n), dtype=bool)
+    for start in range(0, n, _linear.BLOCK_SIZE):
+        mask[start : start + _linear.BLOCK_SIZE, start : start + _linear.BLOCK_SIZE] = 1
+    assert mask[-1, -1] and n % _linear.BLOCK_SIZE != 0
+    R = np.random.RandomState(5).standard_normal((n, 2))
+    # Two dampings on the same object: the factors follow the damping.
+    for lam in damping_values(B, dsqrt):
+        P = np.where(mask, BK, 0.0) + lam * np.eye(n) + np.outer(dsqrt, dsqrt)
+        assert_allclose(prec.apply(R, lam), np.linalg.solve(P, R), rtol=1e-9)
+
+
+@pytest.mark.parametrize("rank", [13, 3])
+def test_sketch_is_the_countsketch_of_the_jacobian(rank, problem, monkeypatch):
+    """``U diag(L) U^T`` is ``Y Y^T`` or its top, ``Y = D^(1/2) [K Phi, 1]``."""
+    monkeypatch.setattr(_linear, "SKETCH_RANK", rank)
+    net, active, X, dsqrt, K, _ = problem
+    prec = CGSystem(
+        net, active, X, dsqrt, random_state=0, preconditioner="sketch"
+    ).preconditioner
+    m, d = net.W.shape
+    s = prec.columns
+    assert s == _linear.SKETCH_COLUMNS
+    # Explicit Phi, with the 1/sqrt(m) of its signs taken out of K.
+    Phi = np.zeros((m * d, s))
+    Phi[np.arange(m * d), prec.buckets.ravel()] = prec.signs.ravel() * np.sqrt(m)
+    Y = dsqrt[:, None] * np.hstack([K @ Phi, np.ones((X.shape[0], 1))])
+    eigval, eigvec = np.linalg.eigh(Y @ Y.T)
+    top = np.argsort(eigval)[::-1][:rank]
+    expected = (eigvec[:, top] * eigval[top]) @ eigvec[:, top].T
+    got = (prec.U * prec.eigenvalues) @ prec.U.T
+    assert prec.U.shape[1] == min(rank, s + 1)
+    assert_allclose(got, expected, atol=1e-10 * np.abs(expected).max())
+
+
+def test_nystrom_is_the_nystrom_approximation(problem):
+    net, active, X, dsqrt, _, B = problem
+    n = X.shape[0]
+    prec = CGSystem(
+        net, active, X, dsqrt, random_state=7, preconditioner="nystrom"
+    ).preconditioner
+    rank = _linear.NYSTROM_RANK
+    omega, _ = np.linalg.qr(np.random.RandomState(7).standard_normal((n, rank)))
+    BO = B @ omega
+    expected = BO @ np.linalg.solve(omega.T @ BO, BO.T)
+    got = (prec.U * prec.eigenvalues) @ prec.U.T
+    assert_allclose(got, expected, atol=1e-8 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reproducible_for_fixed_random_state(name, problem):
+    net, active, X, dsqrt, _, B = problem
+    R = np.random.RandomState(6).standard_normal((X.shape[0], 1))
+    lam = damping_values(B, dsqrt)[0]
+    first, second, other = (
+        CGSystem(net, active, X, dsqrt, random_state=seed, preconditioner=name)
+        for seed in (0, 0, 1)
+    )
+    assert_array_equal(first.solve(lam, R), second.solve(lam, R))
+    if name in ("nystrom", "sketch"):
+        assert_array_equal(first.preconditioner.U, second.preconditioner.U)
+        assert not np.allclose(
+            (first.preconditioner.U * first.preconditioner.eigenvalues)
+            @ first.preconditioner.U.T,
+            (other.preconditioner.U * other.preconditioner.eigenvalues)
+            @ other.preconditioner.U.T,
+        )
+
+
+def test_default_preconditioner(problem):
+    net, active, X, dsqrt, _, _ = problem
+    system = CGSystem(net, active, X, dsqrt, random_state=0)
+    assert isinstance(system.preconditioner, PRECONDITIONERS[PRECONDITIONER])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_cg_agrees_with_cholesky_system(name, problem, monkeypatch):
+    """Same solution and ``G q`` as the factored system, through the solver API."""
+    monkeypatch.setattr(_linear, "CG_RTOL", 1e-12)
+    net, active, X, dsqrt, _, B = problem
+    R = np.random.RandomState(8).standard_normal((X.shape[0], 2))
+    lam = damping_values(B, dsqrt)[0]
+    cg = CGSystem(net, active, X, dsqrt, random_state=0, preconditioner=name)
+    chol = CholeskySystem(net, active, X, dsqrt)
+    expected = chol.solve(lam, R)
+    assert_allclose(cg.solve(lam, R), expected, rtol=1e-6, atol=1e-9)
+    assert_allclose(cg.gram_matvec(expected), chol.gram_matvec(expected), rtol=1e-10)
