@@ -18,8 +18,12 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import cho_factor, cho_solve
 
-# Conjugate gradient: relative residual target and iteration cap.
-CG_RTOL = 1e-6
+# Conjugate gradient: relative residual target and iteration cap. An inexact
+# Gauss-Newton step is enough (the step is accepted on the actual decrease):
+# against 1e-6, 1e-3 took 17 instead of 32 CG iterations per step on diamonds
+# (n = 20,000; fit 3.08 -> 2.33 s, same test R2 0.9858) and 30 instead of 57
+# at n = 100,000 (fit 66 -> 61 s, same R2).
+CG_RTOL = 1e-3
 CG_MAX_ITER = 500
 # Preconditioner of CGSystem (a key of PRECONDITIONERS). At the damping of fits
 # on diamonds (n = 20,000) and make_friedman1 (n = 100,000), "sketch" took 0.70
