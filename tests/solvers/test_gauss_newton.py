@@ -46,6 +46,23 @@ def direct_step(X, Y, network, s, g, h, damping):
     return dW, dbeta
 
 
+def fit_to_max_iter(net, X, Y, weights, *, alpha=1e-3, max_iter=4):
+    """Squared-error fit of a copy of ``net`` for exactly ``max_iter`` steps."""
+    network = TwoLayerNetwork(
+        net.W.copy(), net.signs, net.threshold, np.zeros(net.n_outputs)
+    )
+    gn = GaussNewton(alpha=alpha, max_iter=max_iter, tol=0.0, n_iter_no_change=10)
+    with pytest.warns(ConvergenceWarning):
+        return gn.solve(
+            network,
+            LOSSES["squared_error"](),
+            DenseIndex(X, net.threshold),
+            X,
+            Y,
+            weights,
+        )
+
+
 @pytest.mark.parametrize("system_cls", [CholeskySystem, CGSystem])
 @pytest.mark.parametrize("loss_name", ["squared_error", "log_loss"])
 def test_step_matches_direct_least_squares(
@@ -153,17 +170,7 @@ def test_sample_weights_equal_repetition(network_factory):
     rep = np.repeat(np.arange(15), w)
     results = []
     for Xi, Yi, wi in [(X, Y, w.astype(float)), (X[rep], Y[rep], np.ones(rep.size))]:
-        network = TwoLayerNetwork(net.W.copy(), net.signs, net.threshold, np.zeros(2))
-        gn = GaussNewton(alpha=1e-3, max_iter=4, tol=0.0, n_iter_no_change=10)
-        with pytest.warns(ConvergenceWarning):
-            out, history, _ = gn.solve(
-                network,
-                LOSSES["squared_error"](),
-                DenseIndex(Xi, net.threshold),
-                Xi,
-                Yi,
-                wi,
-            )
+        out, history, _ = fit_to_max_iter(net, Xi, Yi, wi)
         results.append((out.W, out.intercept, history["loss"]))
     assert_allclose(results[0][0], results[1][0], rtol=1e-7, atol=1e-9)
     assert_allclose(results[0][1], results[1][1], rtol=1e-7, atol=1e-9)
@@ -181,17 +188,7 @@ def test_damping_floor_shrinks_with_total_weight(network_factory, monkeypatch):
     weights = np.full(40, 30.0)
 
     def fit(alpha):
-        network = TwoLayerNetwork(net.W.copy(), net.signs, net.threshold, np.zeros(1))
-        gn = GaussNewton(alpha=alpha, max_iter=3, tol=0.0, n_iter_no_change=10)
-        with pytest.warns(ConvergenceWarning):
-            _, history, _ = gn.solve(
-                network,
-                LOSSES["squared_error"](),
-                DenseIndex(X, net.threshold),
-                X,
-                Y,
-                weights,
-            )
+        _, history, _ = fit_to_max_iter(net, X, Y, weights, alpha=alpha, max_iter=3)
         return history["damping"], history["loss"]
 
     shrunk = fit(0.1)
