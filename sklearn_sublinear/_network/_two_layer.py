@@ -358,27 +358,25 @@ def _overlap_counts(active):
         heavy = col_counts > 0
     if n >= 2**24:  # float32 counts would round
         heavy[:] = False
+    rows, cols = _pattern_coo(pattern)
+    on_heavy = heavy[cols]
+    if not on_heavy.any():
+        return (pattern @ pattern.T).toarray()
+    # Scatter the ones straight into a float32 block over the heavy columns:
+    # slicing the csr columns and converting cost 2-4 ms of 35-40 on digits.
     dense_cols = np.flatnonzero(heavy)
-    on_heavy = heavy[pattern.indices]
-    rows = np.repeat(np.arange(n), np.diff(pattern.indptr))
-    if dense_cols.size < np.count_nonzero(col_counts):
-        keep = ~on_heavy
+    position = np.zeros(pattern.shape[1], dtype=np.intp)
+    position[dense_cols] = np.arange(dense_cols.size)
+    block = np.zeros((n, dense_cols.size), dtype=np.float32)
+    block[rows[on_heavy], position[cols[on_heavy]]] = 1.0
+    out = (block @ block.T).astype(np.float64)
+    light = ~on_heavy
+    if light.any():
         indptr = np.zeros(n + 1, dtype=pattern.indptr.dtype)
-        np.cumsum(np.bincount(rows[keep], minlength=n), out=indptr[1:])
-        light = sp.csr_array(
-            (np.ones(np.count_nonzero(keep)), pattern.indices[keep], indptr),
+        np.cumsum(np.bincount(rows[light], minlength=n), out=indptr[1:])
+        pattern = sp.csr_array(
+            (np.ones(np.count_nonzero(light)), cols[light], indptr),
             shape=pattern.shape,
         )
-        out = (light @ light.T).toarray()
-    else:
-        out = np.zeros((n, n))
-    if dense_cols.size:
-        # Scatter the ones straight into a float32 block over the heavy
-        # columns: slicing the csr columns and converting cost 2-4 ms of 35-40
-        # on digits.
-        position = np.zeros(pattern.shape[1], dtype=np.intp)
-        position[dense_cols] = np.arange(dense_cols.size)
-        block = np.zeros((n, dense_cols.size), dtype=np.float32)
-        block[rows[on_heavy], position[pattern.indices[on_heavy]]] = 1.0
-        out += block @ block.T
+        out += (pattern @ pattern.T).toarray()
     return out

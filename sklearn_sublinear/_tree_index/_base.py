@@ -69,21 +69,20 @@ class BaseIndex(ABC):
         Parameters
         ----------
         W : ndarray of shape (n_neurons, n_features), float64
-            The new weights (all of them). Rows not in ``changed`` equal the
-            previous weights exactly. Without ``coef`` this must be a new
-            array: the tree index reads ``Δw`` from the previous array it
-            still references (passing the same object raises ValueError).
+            The new weights (all of them), a new array or the previous one
+            updated in place. Rows not in ``changed`` equal the previous
+            weights exactly.
         changed : ndarray of int
             Sorted, unique indices of the neurons whose rows changed.
         coef : sparse matrix of shape (len(changed), n_samples), default=None
-            Optional "implicit weights": ``W[changed] - W_old[changed] == coef @ X``.
-            Gives the index ``Δw`` without the previous weights, so ``W`` may
-            then be the previous array updated in place.
+            Optional "implicit weights" of the step:
+            ``W[changed] - W_old[changed] == coef @ X``.
 
         Returns
         -------
         action : str
-            What was done, e.g. ``"update"`` or ``"rebuild"``, for progress logs.
+            What was done, e.g. ``"update"``, ``"none"`` or ``"dense"``, for
+            progress logs.
         """
 
     @abstractmethod

@@ -378,8 +378,9 @@ class TreeIndex(BaseIndex):
         if changed.size == 0:
             return "none"
         self._ensure_writeable()
+        # The hot neurons' norms are not needed: the trees leave them out and
+        # the dense filter takes the norms of the weights it reads.
         self._hot[changed] = True
-        self._w_norms[changed] = row_norms(W[changed])
         return "update"
 
     # -- inspection --------------------------------------------------------
@@ -394,7 +395,8 @@ class TreeIndex(BaseIndex):
         x_norms : ndarray of shape (n_samples,)
             Sample norms, rounded up.
         w_norms : ndarray of shape (n_neurons,)
-            Weight norms, rounded up.
+            Weight norms, rounded up, as of the build (current for the cold
+            neurons, the only ones the trees bound).
         """
         self._check_built()
         return self._tree, self._x_norms, self._w_norms

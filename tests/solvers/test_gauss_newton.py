@@ -46,21 +46,36 @@ def direct_step(X, Y, network, s, g, h, damping):
     return dW, dbeta
 
 
-def fit_to_max_iter(net, X, Y, weights, *, alpha=1e-3, max_iter=4):
-    """Squared-error fit of a copy of ``net`` for exactly ``max_iter`` steps."""
+def solve_squared_error(net, X, Y, weights, **params):
+    """Squared-error Gauss-Newton fit of a copy of ``net`` on a dense index.
+
+    ``params`` override ``GaussNewton(alpha=1e-3, max_iter=4, tol=0.0,
+    n_iter_no_change=10)``.
+    """
     network = TwoLayerNetwork(
         net.W.copy(), net.signs, net.threshold, np.zeros(net.n_outputs)
     )
-    gn = GaussNewton(alpha=alpha, max_iter=max_iter, tol=0.0, n_iter_no_change=10)
+    params = {
+        "alpha": 1e-3,
+        "max_iter": 4,
+        "tol": 0.0,
+        "n_iter_no_change": 10,
+        **params,
+    }
+    return GaussNewton(**params).solve(
+        network,
+        LOSSES["squared_error"](),
+        DenseIndex(X, net.threshold),
+        X,
+        Y,
+        weights,
+    )
+
+
+def fit_to_max_iter(net, X, Y, weights, **params):
+    """:func:`solve_squared_error` run to ``max_iter`` (it warns)."""
     with pytest.warns(ConvergenceWarning):
-        return gn.solve(
-            network,
-            LOSSES["squared_error"](),
-            DenseIndex(X, net.threshold),
-            X,
-            Y,
-            weights,
-        )
+        return solve_squared_error(net, X, Y, weights, **params)
 
 
 @pytest.mark.parametrize("system_cls", [CholeskySystem, CGSystem])
@@ -105,23 +120,9 @@ def test_cholesky_and_cg_fits_agree(network_factory, monkeypatch):
     Y = np.sin(3 * X[:, :1])
     fits = []
     for solver in ["cholesky", "cg"]:
-        network = TwoLayerNetwork(net.W.copy(), net.signs, net.threshold, np.zeros(1))
-        gn = GaussNewton(
-            alpha=1e-3,
-            max_iter=5,
-            tol=0.0,
-            n_iter_no_change=10,
-            linear_solver=solver,
-            random_state=0,
-        )
         with pytest.warns(ConvergenceWarning, match="max_iter=5.*tol=0.0"):
-            out, history, reason = gn.solve(
-                network,
-                LOSSES["squared_error"](),
-                DenseIndex(X, net.threshold),
-                X,
-                Y,
-                np.ones(30),
+            out, history, reason = solve_squared_error(
+                net, X, Y, np.ones(30), max_iter=5, linear_solver=solver, random_state=0
             )
         assert reason == "max_iter"
         fits.append((out.W, history["loss"]))
@@ -200,14 +201,8 @@ def test_damping_floor_shrinks_with_total_weight(network_factory, monkeypatch):
 def test_tol_stops_before_max_iter(network_factory):
     X, net = network_factory(n_samples=20, n_neurons=64, n_outputs=1, seed=2)
     Y = X[:, :1]
-    gn = GaussNewton(alpha=1e-3, max_iter=100, tol=0.5, n_iter_no_change=1)
-    _, history, reason = gn.solve(
-        net,
-        LOSSES["squared_error"](),
-        DenseIndex(X, net.threshold),
-        X,
-        Y,
-        np.ones(20),
+    _, history, reason = solve_squared_error(
+        net, X, Y, np.ones(20), max_iter=100, tol=0.5, n_iter_no_change=1
     )
     assert reason in ("tol", "no_decrease")
     assert len(history["loss"]) < 100
@@ -268,14 +263,8 @@ def test_interpolating_fit_stops_on_tiny_loss(network_factory):
     # relative to the current loss would run until max_iter.
     X, net = network_factory(n_samples=10, n_neurons=256, n_outputs=1, seed=4)
     Y = X[:, :1]
-    gn = GaussNewton(alpha=1e-6, max_iter=60, tol=0.1, n_iter_no_change=2)
-    _, history, reason = gn.solve(
-        net,
-        LOSSES["squared_error"](),
-        DenseIndex(X, net.threshold),
-        X,
-        Y,
-        np.ones(10),
+    _, history, reason = solve_squared_error(
+        net, X, Y, np.ones(10), alpha=1e-6, max_iter=60, tol=0.1, n_iter_no_change=2
     )
     assert reason in ("tol", "no_decrease")
     assert len(history["loss"]) < 15
