@@ -186,7 +186,7 @@ class GaussNewton(BaseSolver):
         active = index.query()
         raw = network.forward_active(active)
         value = loss.value(Yw, raw[weighted], s)
-        self._check_finite(value, W, 0)
+        self._check_finite(0, value, W)
         if self.verbose:
             print(
                 f"Iteration 0: loss={value:.6g}, "
@@ -249,6 +249,8 @@ class GaussNewton(BaseSolver):
                     network, system, active_w, s, g, h, damping, weighted, n
                 )
                 inner += system.last_info.get("cg_iterations", 0)
+                # before touching W: a failed fit keeps its last finite weights
+                self._check_finite(iteration, coef.data, dbeta)
                 old_rows = W[changed].copy()
                 W[changed] += coef @ X
                 new_intercept = network.intercept + dbeta
@@ -256,7 +258,6 @@ class GaussNewton(BaseSolver):
                 new_active = index.query()
                 new_raw = network.forward_active(new_active, intercept=new_intercept)
                 new_value = loss.value(Yw, new_raw[weighted], s)
-                self._check_finite(new_value, W[changed], iteration)
                 decrease = value - new_value
                 if self.verbose >= 2:
                     print(
@@ -264,6 +265,7 @@ class GaussNewton(BaseSolver):
                         f"predicted={predicted:.3g} actual={decrease:.3g}"
                         + "".join(f" {k}={v}" for k, v in system.last_info.items())
                     )
+                # a non-finite new loss fails this test too: more damping
                 if decrease > 0:
                     accepted = True
                     rho = decrease / predicted if predicted > 0 else 0.0
@@ -347,10 +349,10 @@ class GaussNewton(BaseSolver):
         return network, history, stop_reason
 
     @staticmethod
-    def _check_finite(value, W, iteration):
-        if not np.isfinite(value) or not np.all(np.isfinite(W)):
+    def _check_finite(iteration, *values):
+        if not all(np.all(np.isfinite(v)) for v in values):
             raise ValueError(
-                f"Non-finite training loss or weights at iteration {iteration}: the "
+                f"Non-finite training loss or step at iteration {iteration}: the "
                 "inputs or targets are too large, or alpha is too small. Scale the "
                 "data or increase alpha."
             )

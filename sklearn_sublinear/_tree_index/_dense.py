@@ -86,8 +86,10 @@ class DenseIndex(BaseIndex):
     threshold : float
         Shift ``b``: neuron ``r`` fires for sample ``i`` iff ``<w_r, x_i> > b``.
     n_jobs : int, default=None
-        Accepted for interface compatibility; the float32 matmul already uses
-        the BLAS threads.
+        The number of joblib threads computing the exact values of the
+        candidate pairs (the float32 matmul uses the BLAS threads). ``None``
+        means 1 unless in a :obj:`joblib.parallel_backend` context. ``-1``
+        means using all processors.
 
     Attributes
     ----------
@@ -116,7 +118,7 @@ class DenseIndex(BaseIndex):
 
     @classmethod
     def estimate_nbytes(
-        cls, n_samples, n_features, n_neurons, *, threshold=None, **params
+        cls, n_samples, n_features, n_neurons, *, threshold=None, n_jobs=None, **params
     ):
         """Peak bytes of a query for these sizes, computed before allocating.
 
@@ -127,6 +129,8 @@ class DenseIndex(BaseIndex):
         threshold : float, default=None
             When given, the candidate pair lists and the returned activation
             matrix are estimated too (see ``transient_nbytes``).
+        n_jobs : int, default=None
+            Threads of the exact routine, each with its own buffers.
         **params : dict
             Ignored (no tuning parameters).
 
@@ -145,7 +149,7 @@ class DenseIndex(BaseIndex):
             + chunk
             + 4 * neuron_step * n_features
             + 8 * neuron_step
-            + transient_nbytes(n_samples, n_neurons, threshold)
+            + transient_nbytes(n_samples, n_neurons, threshold, n_jobs)
         )
 
     def build(self, W):
@@ -177,7 +181,7 @@ class DenseIndex(BaseIndex):
         self._check_built()
         X, W, b = self.X, self.W_, self.threshold_
         rows, cols = dense_candidates(X.astype(np.float32), self._x_norms, W, b)
-        values = exact_preactivations(W, X, rows, cols)
+        values = exact_preactivations(W, X, rows, cols, self.n_jobs)
         return active_csr(rows, cols, values, b, (X.shape[0], W.shape[0]))
 
     def update(self, W, changed, coef=None):

@@ -26,6 +26,8 @@ import math
 
 import numpy as np
 import scipy.sparse as sp
+from joblib import effective_n_jobs
+from sklearn.utils.parallel import Parallel, delayed
 
 # Float64 elements of the (pairs, n_features) product buffer per chunk: 4 MiB.
 EXACT_CHUNK_ELEMENTS = 2**19
@@ -36,6 +38,11 @@ EXACT_CHUNK_ELEMENTS = 2**19
 # the transposed write costs more than it saves (420 against 345 ms).
 EXACT_FEATURE_MAJOR_MAX = 256
 EXACT_SMALL_CHUNK_ELEMENTS = 2**16
+# Chunks per thread below which threads cost more than they save, and tasks
+# per thread, so that a thread slowed by the other one's cache misses does not
+# leave its partner idle.
+EXACT_MIN_CHUNKS_PER_JOB = 16
+EXACT_TASKS_PER_JOB = 4
 
 _U32 = 2.0**-24
 _U64 = 2.0**-53
@@ -86,7 +93,7 @@ def rounding_coefficient(n_features, precision="float32"):
     return 1.01 * (filt + exact64)
 
 
-def transient_nbytes(n_samples, n_neurons, threshold=None):
+def transient_nbytes(n_samples, n_neurons, threshold=None, n_jobs=None):
     """Bytes of the exact routine's buffers and of the candidate pair lists.
 
     Parameters
@@ -139,7 +146,7 @@ def row_norms(A):
     return norms * (1.0 + 1e-12)
 
 
-def exact_preactivations(W, X, rows, cols):
+def exact_preactivations(W, X, rows, cols, n_jobs=None):
     """Exact float64 pre-activations ``<W[cols[p]], X[rows[p]]>`` pair by pair.
 
     Parameters
@@ -152,6 +159,11 @@ def exact_preactivations(W, X, rows, cols):
         Sample index of each pair.
     cols : ndarray of shape (n_pairs,), dtype int
         Neuron index of each pair.
+    n_jobs : int, default=None
+        The number of joblib threads sharing the pairs (in contiguous runs of
+        whole chunks; numpy releases the GIL in the gathers and products).
+        ``None`` means 1 unless in a :obj:`joblib.parallel_backend` context.
+        ``-1`` means using all processors.
 
     Returns
     -------
@@ -159,7 +171,7 @@ def exact_preactivations(W, X, rows, cols):
         ``(W[cols] * X[rows]).sum(axis=1)``, computed in chunks of bounded
         memory with a fixed pairwise summation order, so each value depends on
         its pair only and results agree bit for bit however the pairs are
-        grouped.
+        grouped or shared between threads.
     """
     rows = np.asarray(rows, dtype=np.intp).ravel()
     cols = np.asarray(cols, dtype=np.intp).ravel()
@@ -173,8 +185,27 @@ def exact_preactivations(W, X, rows, cols):
     feature_major = d <= EXACT_FEATURE_MAJOR_MAX
     chunk = EXACT_SMALL_CHUNK_ELEMENTS if feature_major else EXACT_CHUNK_ELEMENTS
     step = max(1, chunk // max(d, 1))
-    for start in range(0, n_pairs, step):
-        stop = min(start + step, n_pairs)
+    n_chunks = -(-n_pairs // step)
+    jobs = min(effective_n_jobs(n_jobs), n_chunks // EXACT_MIN_CHUNKS_PER_JOB)
+    if jobs <= 1:
+        _exact_range(W, X, rows, cols, out, 0, n_pairs, step, feature_major)
+        return out
+    bounds = np.linspace(0, n_chunks, jobs * EXACT_TASKS_PER_JOB + 1).astype(int)
+    bounds = np.minimum(bounds * step, n_pairs)
+    # Workers write disjoint slices of the shared output, so threads are required.
+    Parallel(n_jobs=jobs, require="sharedmem")(
+        delayed(_exact_range)(W, X, rows, cols, out, p0, p1, step, feature_major)
+        for p0, p1 in zip(bounds[:-1].tolist(), bounds[1:].tolist())
+        if p1 > p0
+    )
+    return out
+
+
+def _exact_range(W, X, rows, cols, out, p0, p1, step, feature_major):
+    # Exact values of the pairs p0:p1 into out[p0:p1], in chunks of `step`.
+    d = X.shape[1]
+    for start in range(p0, p1, step):
+        stop = min(start + step, p1)
         if feature_major:
             prod = np.empty((d, stop - start), dtype=np.float64)
             np.multiply(
@@ -187,7 +218,6 @@ def exact_preactivations(W, X, rows, cols):
             prod = np.take(W, cols[start:stop], axis=0)
             prod *= np.take(X, rows[start:stop], axis=0)
             out[start:stop] = _pairwise_column_sum(prod.T)
-    return out
 
 
 def _pairwise_column_sum(prod):

@@ -104,9 +104,10 @@ class TreeIndex(BaseIndex):
         ``8 n m / block_size`` bytes; a query recomputes ``block_size`` products
         per candidate leaf.
     n_jobs : int, default=None
-        The number of jobs to run in parallel for builds, rebuilds and the
-        candidate leaves of a query (joblib threads over blocks of samples or
-        of candidates). ``None`` means 1 unless in a
+        The number of jobs to run in parallel for builds, rebuilds, the
+        candidate leaves of a query and the exact values of the hot neurons'
+        candidate pairs (joblib threads over blocks of samples or of
+        candidates). ``None`` means 1 unless in a
         :obj:`joblib.parallel_backend` context. ``-1`` means using all
         processors.
 
@@ -131,7 +132,10 @@ class TreeIndex(BaseIndex):
     once, into nodes above ``b``; candidate blocks get their products in
     float64, which tightens the leaf to the block's cold max (lazy
     tightening). Hot neurons go through the float32 BLAS filter of
-    :class:`DenseIndex`, ``n |hot| d`` flops. Every surviving pair is decided
+    :class:`DenseIndex`, ``n |hot| d`` flops, except the *silent* ones: a hot
+    neuron that the filter finds firing on no sample cannot fire until its
+    weights change, so it skips the filter until an update changes it again
+    (in training, a third of the hot set). Every surviving pair is decided
     by the shared exact routine, so the answer equals :class:`DenseIndex`'s
     bit for bit.
 
@@ -194,15 +198,17 @@ class TreeIndex(BaseIndex):
             routine's buffers.
         """
         n_leaves, bs = tree_shape(n_neurons, block_size)
-        held = 4 * (2 * n_leaves - 1) * n_samples + 8 * n_samples + 9 * n_neurons
+        held = 4 * (2 * n_leaves - 1) * n_samples + 8 * n_samples + 10 * n_neurons
         held += 8 * n_leaves + 4 * n_samples * n_features
         jobs = effective_n_jobs(n_jobs)
         per_job = 2 * REBUILD_CHUNK_BYTES + 4 * REBUILD_ROW_CHUNK * n_features
         per_job += 4 * (REBUILD_CHUNK_BYTES // (4 * REBUILD_ROW_CHUNK)) * n_features
         # query chunks run in up to `jobs` threads, each with its own buffers
         query = jobs * (6 * 8 * QUERY_CHUNK_ELEMENTS + 3 * 8 * EXACT_CHUNK_ELEMENTS)
-        hot = DenseIndex.estimate_nbytes(n_samples, n_features, n_neurons)
-        transient = transient_nbytes(n_samples, n_neurons, threshold)
+        hot = DenseIndex.estimate_nbytes(
+            n_samples, n_features, n_neurons, n_jobs=n_jobs
+        )
+        transient = transient_nbytes(n_samples, n_neurons, threshold, n_jobs)
         return int(held + max(jobs * per_job, query, hot) + transient)
 
     # -- building ----------------------------------------------------------
@@ -233,6 +239,7 @@ class TreeIndex(BaseIndex):
         self._X32 = self.X.astype(np.float32)
         self._w_norms = row_norms(W)
         self._hot = np.zeros(m, dtype=bool)
+        self._silent = np.zeros(m, dtype=bool)
         self._tree = np.empty((2 * self.n_leaves_ - 1, n), dtype=np.float32)
         self.rebuild()
         return self
@@ -329,11 +336,17 @@ class TreeIndex(BaseIndex):
                 ]
         if blocks.size:
             refresh_pairs(tree, leaf0 + blocks, samples)
-        hot = np.flatnonzero(self._hot)
+        hot = np.flatnonzero(self._hot & ~self._silent)
         if hot.size:
-            # The hot neurons: float32 BLAS filter, exact values in one call.
+            # The hot neurons: float32 BLAS filter, exact values over threads.
             rows, cols = dense_candidates(self._X32, self._x_norms, W, b, hot)
-            parts.append((rows, cols, exact_preactivations(W, X, rows, cols)))
+            values = exact_preactivations(W, X, rows, cols, self.n_jobs)
+            parts.append((rows, cols, values))
+            # A hot neuron without candidates fires on no sample, so it stays
+            # silent, and out of the filter, until an update changes it.
+            has_candidates = np.zeros(m, dtype=bool)
+            has_candidates[cols] = True
+            self._silent[hot[~has_candidates[hot]]] = True
         if parts:
             rows, cols, values = (np.concatenate(a) for a in zip(*parts))
         else:
@@ -381,6 +394,7 @@ class TreeIndex(BaseIndex):
         # The hot neurons' norms are not needed: the trees leave them out and
         # the dense filter takes the norms of the weights it reads.
         self._hot[changed] = True
+        self._silent[changed] = False
         return "update"
 
     # -- inspection --------------------------------------------------------
@@ -406,13 +420,14 @@ class TreeIndex(BaseIndex):
         """Bytes held by the trees, norms, hot mask and float32 rows (not X, W)."""
         if not hasattr(self, "_tree"):
             return 0
-        held = (self._tree, self._x_norms, self._w_norms, self._hot, self._X32)
+        held = (self._tree, self._x_norms, self._w_norms, self._X32)
+        held += (self._hot, self._silent)
         return int(sum(a.nbytes for a in held))
 
     def _ensure_writeable(self):
         # An index unpickled from a joblib memmap (max_nbytes) holds read-only
         # arrays; take private copies before the first write.
-        for name in ("_tree", "_x_norms", "_w_norms", "_hot"):
+        for name in ("_tree", "_x_norms", "_w_norms", "_hot", "_silent"):
             array = getattr(self, name)
             if not array.flags.writeable:
                 setattr(self, name, np.array(array))

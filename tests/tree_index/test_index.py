@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import sklearn_sublinear._tree_index._exact as exact_module
+import sklearn_sublinear._tree_index._index as index_module
 import sklearn_sublinear._tree_index._max_tree as max_tree_module
 from sklearn_sublinear._tree_index import (
     DenseIndex,
@@ -16,6 +18,7 @@ from sklearn_sublinear._tree_index import (
     expected_hot_fraction,
     make_index,
 )
+from sklearn_sublinear._tree_index._dense import dense_candidates
 from sklearn_sublinear._tree_index._exact import round_up_float32
 
 
@@ -106,11 +109,19 @@ def test_exact_ties_at_threshold():
         assert A[0, 0] == 0 and A[1, 2] == 0 and A[0, 4] == 0.75
 
 
-def test_exact_routine_independent_of_batching():
-    rng, X, W = _data(2, n=30, d=37, m=50)
+@pytest.mark.parametrize("d", [37, 300])
+def test_exact_routine_independent_of_batching(d, monkeypatch):
+    rng, X, W = _data(2, n=30, d=d, m=50)
     rows = rng.integers(0, 30, 500)
     cols = rng.integers(0, 50, 500)
     full = exact_preactivations(W, X, rows, cols)
+    # small chunks, so that 500 pairs make enough chunks for threads
+    monkeypatch.setattr(exact_module, "EXACT_SMALL_CHUNK_ELEMENTS", 5 * d)
+    monkeypatch.setattr(exact_module, "EXACT_CHUNK_ELEMENTS", 5 * d)
+    monkeypatch.setattr(exact_module, "EXACT_MIN_CHUNKS_PER_JOB", 2)
+    for n_jobs in (1, 2, 3):
+        threaded = exact_preactivations(W, X, rows, cols, n_jobs=n_jobs)
+        np.testing.assert_array_equal(full, threaded)
     parts = np.concatenate(
         [
             exact_preactivations(W, X, rows[s : s + 7], cols[s : s + 7])
@@ -173,6 +184,44 @@ def test_update_sequences(rebuild_every):
         # the changed neurons, and only they, left the trees
         np.testing.assert_array_equal(tree.hot_neurons_, np.flatnonzero(hot))
     assert actions == {"update"}
+
+
+def test_silent_hot_neurons_skip_the_filter_until_changed(monkeypatch):
+    rng, X, W = _data(11, n=30, d=5, m=200)
+    b = 1.0
+    tree = TreeIndex(X, b, block_size=8).build(W)
+    filtered = []
+
+    def spy(X32, x_norms, W, threshold, neurons=None):
+        filtered.append(neurons.copy())
+        return dense_candidates(X32, x_norms, W, threshold, neurons)
+
+    monkeypatch.setattr(index_module, "dense_candidates", spy)
+    silent = np.array([3, 50, 120])
+    loud = np.array([7, 90])
+    W = W.copy()
+    W[silent] = 0.0  # pre-activation 0 <= b on every sample
+    W[loud] = 3.0 * X[:2]
+    changed = np.union1d(silent, loud)
+    tree.update(W, changed)
+    A = tree.query()
+    _assert_identical(A, DenseIndex(X, b).build(W).query())
+    np.testing.assert_array_equal(filtered[-1], changed)
+    fires = np.zeros(W.shape[0], dtype=bool)
+    fires[A.indices] = True
+    assert fires[loud].all() and not fires[silent].any()
+    # the next query filters the firing hot neurons only, same answer
+    _assert_identical(tree.query(), A)
+    np.testing.assert_array_equal(filtered[-1], loud)
+    # a silent neuron that changes is filtered again and can fire
+    W[silent[0]] = 3.0 * X[5]
+    tree.update(W, silent[:1])
+    A = tree.query()
+    np.testing.assert_array_equal(filtered[-1], np.sort(np.r_[silent[0], loud]))
+    _assert_identical(A, DenseIndex(X, b).build(W).query())
+    _assert_matches_brute_force(A, X, W, b)
+    assert A[5, silent[0]] > b
+    np.testing.assert_array_equal(tree.hot_neurons_, changed)
 
 
 def test_update_without_change_in_place_and_errors():
