@@ -433,8 +433,9 @@ _PARAMS_DOC = """
     n_jobs : int, default=None
         Number of joblib threads for index builds, rebuilds and queries (the
         exact values of candidate pairs) and for the sparse products of the
-        Gram matrix. Results do not depend on it. ``None`` means 1 unless in a :obj:`joblib.parallel_backend` context.
-        ``-1`` means using all processors.
+        Gram matrix. Results do not depend on it. ``None`` means 1 unless in
+        a :obj:`joblib.parallel_backend` context. ``-1`` means using all
+        processors.
 
     random_state : int, RandomState instance or None, default=None
         Seed of the initial weights, the output signs, the early-stopping split
