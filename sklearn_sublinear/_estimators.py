@@ -263,7 +263,7 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             )
             signs[:, state.get("constant_outputs", np.zeros(n_outputs, bool))] = 0.0
             intercept = np.zeros(n_outputs)
-        network = TwoLayerNetwork(W, signs, threshold, intercept, self.n_jobs)
+        network = TwoLayerNetwork(W, signs, threshold, intercept)
         gauss_newton = GaussNewton(
             alpha=self.alpha,
             max_iter=self.max_iter,
@@ -432,10 +432,9 @@ _PARAMS_DOC = """
 
     n_jobs : int, default=None
         Number of joblib threads for index builds, rebuilds and queries (the
-        exact values of candidate pairs) and for the sparse products of the
-        Gram matrix. Results do not depend on it. ``None`` means 1 unless in
-        a :obj:`joblib.parallel_backend` context. ``-1`` means using all
-        processors.
+        exact values of candidate pairs). Results do not depend on it.
+        ``None`` means 1 unless in a :obj:`joblib.parallel_backend` context.
+        ``-1`` means using all processors.
 
     random_state : int, RandomState instance or None, default=None
         Seed of the initial weights, the output signs, the early-stopping split

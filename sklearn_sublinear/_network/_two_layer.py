@@ -19,9 +19,7 @@ to its number of stored entries ``nnz`` times ``d``.
 
 import numpy as np
 import scipy.sparse as sp
-from joblib import effective_n_jobs
 from scipy.stats import norm
-from sklearn.utils.parallel import Parallel, delayed
 
 from ._activations import shifted_relu
 
@@ -32,8 +30,6 @@ FORWARD_CHUNK_BYTES = 2**26
 SPARSE_PAIR_SECONDS = 1e-8
 SPARSE_OUTPUT_SECONDS = 2.5e-8
 DENSE_FLOP_SECONDS = 2e-11
-# Pairs of the sparse product per thread below which threads do not pay off.
-SPARSE_MIN_PAIRS_PER_JOB = 2e6
 
 
 def threshold_from_sparsity(n_neurons, sparsity):
@@ -130,19 +126,13 @@ class TwoLayerNetwork:
         Shift ``b``.
     intercept : ndarray of shape (n_outputs,)
         Output intercept ``beta`` (trained).
-    n_jobs : int, default=None
-        The number of joblib threads sharing the sparse products of the Gram's
-        overlap counts. ``None`` means 1 unless in a
-        :obj:`joblib.parallel_backend` context. ``-1`` means using all
-        processors.
     """
 
-    def __init__(self, W, signs, threshold, intercept, n_jobs=None):
+    def __init__(self, W, signs, threshold, intercept):
         self.W = W
         self.signs = signs
         self.threshold = threshold
         self.intercept = intercept
-        self.n_jobs = n_jobs
 
     @property
     def n_neurons(self):
@@ -281,7 +271,7 @@ class TwoLayerNetwork:
         counts shared firing neurons. Since ``a_ro^2 = 1`` the Gram does not depend
         on the output. ``data_gram`` may pass a precomputed ``X X^T``.
         """
-        overlap = _overlap_counts(active, self.n_jobs)
+        overlap = _overlap_counts(active)
         if data_gram is None:
             data_gram = X @ X.T
         G = overlap
@@ -340,7 +330,7 @@ def _pattern_coo(active):
     return rows, active.indices
 
 
-def _overlap_counts(active, n_jobs=None):
+def _overlap_counts(active):
     """Dense ``A A^T`` (float64) for the 0/1 pattern ``A`` of ``active``.
 
     ``A A^T`` is a sum over neurons of the outer products of their columns.
@@ -351,8 +341,7 @@ def _overlap_counts(active, n_jobs=None):
     over every column costs less than this split (the sparse product also
     pays for its dense output). At m=2**20, n=1000 after training (923k
     firing pairs, 33.5k columns, sum c_r^2 = 9.7e7): 0.94 -> 0.34 s against
-    the sparse product alone. Counts below 2^24 are exact in float32. The
-    sparse product runs over ``n_jobs`` threads in blocks of rows.
+    the sparse product alone. Counts below 2^24 are exact in float32.
     """
     pattern = _pattern(active)
     n = pattern.shape[0]
@@ -372,14 +361,14 @@ def _overlap_counts(active, n_jobs=None):
     rows, cols = _pattern_coo(pattern)
     on_heavy = heavy[cols]
     if not on_heavy.any():
-        return _sparse_overlaps(pattern, None, n_jobs)
+        return (pattern @ pattern.T).toarray()
     # Scatter the ones straight into a float32 block over the heavy columns:
     # slicing the csr columns and converting cost 2-4 ms of 35-40 on digits.
     dense_cols = np.flatnonzero(heavy)
     position = np.zeros(pattern.shape[1], dtype=np.intp)
     position[dense_cols] = np.arange(dense_cols.size)
     block = np.zeros((n, dense_cols.size), dtype=np.float32)
-    block[rows[on_heavy], position[cols[on_heavy]]] = 1.0
+    np.put(block, rows[on_heavy] * dense_cols.size + position[cols[on_heavy]], 1.0)
     out = (block @ block.T).astype(np.float64)
     light = ~on_heavy
     if light.any():
@@ -389,30 +378,5 @@ def _overlap_counts(active, n_jobs=None):
             (np.ones(np.count_nonzero(light)), cols[light], indptr),
             shape=pattern.shape,
         )
-        _sparse_overlaps(pattern, out, n_jobs)
-    return out
-
-
-def _sparse_overlaps(pattern, out, n_jobs):
-    """``pattern @ pattern.T`` added to ``out`` (a new array if None), threaded.
-
-    Each thread computes a block of rows (scipy's sparse product releases the
-    GIL); worth it from ``SPARSE_MIN_PAIRS_PER_JOB`` pairs per thread.
-    """
-    n = pattern.shape[0]
-    if out is None:
-        out = np.zeros((n, n))
-    counts = np.bincount(pattern.indices, minlength=pattern.shape[1])
-    pairs = float(counts.astype(np.float64) @ counts)
-    jobs = min(effective_n_jobs(n_jobs), int(pairs // SPARSE_MIN_PAIRS_PER_JOB), n)
-    pattern_t = pattern.T.tocsr()
-    bounds = np.linspace(0, n, max(jobs, 1) + 1).astype(int).tolist()
-
-    def add_rows(r0, r1):
-        out[r0:r1] += (pattern[r0:r1] @ pattern_t).toarray()
-
-    # Workers write disjoint rows of the shared output, so threads are required.
-    Parallel(n_jobs=max(jobs, 1), require="sharedmem")(
-        delayed(add_rows)(r0, r1) for r0, r1 in zip(bounds[:-1], bounds[1:])
-    )
+        out += (pattern @ pattern.T).toarray()
     return out

@@ -112,11 +112,6 @@ def test_overlap_counts_split_is_exact(pair_seconds, output_seconds, monkeypatch
     pattern = csr_array(np.hstack([light[:, :1500], heavy, light[:, 1500:]]) * 1.0)
     expected = (pattern @ pattern.T).toarray()
     assert_allclose(_overlap_counts(pattern), expected, rtol=0, atol=0)
-    # the sparse product over threads, in blocks of rows
-    monkeypatch.setattr(two_layer, "SPARSE_MIN_PAIRS_PER_JOB", 1)
-    for n_jobs in (2, 3):
-        threaded = _overlap_counts(pattern, n_jobs=n_jobs)
-        assert_allclose(threaded, expected, rtol=0, atol=0)
 
 
 def test_neuron_coef_is_implicit_vjp(small_network, reference):
