@@ -20,15 +20,9 @@ from ._max_tree import descend, refresh_pairs, tree_shape
 from ._parallel import (
     REBUILD_CHUNK_BYTES,
     REBUILD_ROW_CHUNK,
+    blas_controller,
     rebuild_trees,
 )
-
-try:
-    from sklearn.utils.parallel import _get_threadpool_controller as _blas_controller
-except ImportError:  # pragma: no cover - scikit-learn < 1.6.1
-    from threadpoolctl import ThreadpoolController
-
-    _blas_controller = ThreadpoolController
 
 # Float64 entries of the (candidate pairs, block_size) buffers of one query step.
 QUERY_CHUNK_ELEMENTS = 2**20
@@ -323,7 +317,7 @@ class TreeIndex(BaseIndex):
         # measured on 2 busy cores), so each chunk runs BLAS on one thread.
         n_jobs = min(effective_n_jobs(self.n_jobs), len(chunks))
         shared = (tree, X, W, self._hot, bs, leaf0, coef, self._x_norms, block_w, b)
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        with blas_controller().limit(limits=1, user_api="blas"):
             if n_jobs > 1:
                 parts = Parallel(n_jobs=n_jobs, require="sharedmem")(
                     delayed(_query_chunk)(blocks[c0:c1], samples[c0:c1], *shared)
@@ -339,7 +333,9 @@ class TreeIndex(BaseIndex):
         hot = np.flatnonzero(self._hot & ~self._silent)
         if hot.size:
             # The hot neurons: float32 BLAS filter, exact values over threads.
-            rows, cols = dense_candidates(self._X32, self._x_norms, W, b, hot)
+            rows, cols = dense_candidates(
+                self._X32, self._x_norms, W, b, hot, self.n_jobs
+            )
             values = exact_preactivations(W, X, rows, cols, self.n_jobs)
             parts.append((rows, cols, values))
             # A hot neuron without candidates fires on no sample, so it stays

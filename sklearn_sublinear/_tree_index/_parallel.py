@@ -1,4 +1,4 @@
-"""Per-sample rebuilds of the tree index, fanned out over joblib threads."""
+"""Per-sample rebuilds of the tree index over joblib threads; the BLAS limiter."""
 
 import numpy as np
 from sklearn.utils.parallel import Parallel, delayed
@@ -6,11 +6,21 @@ from sklearn.utils.parallel import Parallel, delayed
 from ._exact import absolute_slack, round_up_float32, rounding_coefficient
 from ._max_tree import fill_internal
 
+try:
+    from sklearn.utils.parallel import _get_threadpool_controller as _controller
+except ImportError:  # pragma: no cover - scikit-learn < 1.6.1
+    from threadpoolctl import ThreadpoolController as _controller
+
 # Samples per rebuild task. Fixed, so every float32 matmul has the same shape
 # whatever n_jobs is, and n_jobs=1 and n_jobs=2 build identical arrays.
 REBUILD_ROW_CHUNK = 256
 # Bytes of the float32 (rows, neurons) product of one task step.
 REBUILD_CHUNK_BYTES = 32 * 2**20
+
+
+def blas_controller():
+    """Controller of the BLAS thread pools, to run products on one thread."""
+    return _controller()
 
 
 def rebuild_neuron_step(block_size, n_neurons):

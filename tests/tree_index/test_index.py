@@ -137,6 +137,32 @@ def test_exact_routine_independent_of_batching(d, monkeypatch):
     np.testing.assert_allclose(full, (W[cols] * X[rows]).sum(axis=1), atol=1e-13)
 
 
+def test_dense_filter_independent_of_n_jobs(monkeypatch):
+    import sklearn_sublinear._tree_index._dense as dense_module
+
+    rng, X, W = _data(12, n=50, d=6, m=300)
+    b = 1.0
+    monkeypatch.setattr(dense_module, "DENSE_NEURON_CHUNK", 16)
+    monkeypatch.setattr(dense_module, "DENSE_CHUNK_BYTES", 5 * 16 * 7)  # 7 rows
+    x_norms = np.linalg.norm(X, axis=1) * (1 + 1e-12)
+    neurons = np.sort(rng.choice(300, 100, replace=False))
+    for subset in (None, neurons):
+        one = dense_candidates(X.astype(np.float32), x_norms, W, b, subset, 1)
+        for n_jobs in (2, 3):
+            other = dense_candidates(
+                X.astype(np.float32), x_norms, W, b, subset, n_jobs
+            )
+            np.testing.assert_array_equal(one[0], other[0])
+            np.testing.assert_array_equal(one[1], other[1])
+        # a superset of the firing pairs of the filtered neurons
+        Z = X @ W.T
+        cols = np.arange(300) if subset is None else subset
+        fires = set(zip(*np.nonzero(Z[:, cols] > b)))
+        fires = {(i, cols[k]) for i, k in fires}
+        assert fires <= set(zip(one[0].tolist(), one[1].tolist()))
+        assert set(one[1].tolist()) <= set(cols.tolist())
+
+
 def test_round_up_float32():
     rng = np.random.default_rng(3)
     v = np.concatenate(
@@ -192,9 +218,9 @@ def test_silent_hot_neurons_skip_the_filter_until_changed(monkeypatch):
     tree = TreeIndex(X, b, block_size=8).build(W)
     filtered = []
 
-    def spy(X32, x_norms, W, threshold, neurons=None):
+    def spy(X32, x_norms, W, threshold, neurons=None, n_jobs=None):
         filtered.append(neurons.copy())
-        return dense_candidates(X32, x_norms, W, threshold, neurons)
+        return dense_candidates(X32, x_norms, W, threshold, neurons, n_jobs)
 
     monkeypatch.setattr(index_module, "dense_candidates", spy)
     silent = np.array([3, 50, 120])
