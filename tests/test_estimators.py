@@ -269,3 +269,30 @@ def test_cg_and_cholesky_estimators_agree(regression_data, monkeypatch):
     monkeypatch.setattr(linear, "CG_RTOL", 1e-10)
     fits = fit_both()
     assert_allclose(fits[0].loss_curve_, fits[1].loss_curve_, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "Estimator, data",
+    [
+        (SublinearNewtonRegressor, "regression_data"),
+        (SublinearNewtonClassifier, "classification_data"),
+    ],
+)
+def test_default_stopping_treats_integer_weights_as_repeated_rows(
+    Estimator, data, request
+):
+    # The stopping rule sees weighted means only: the same iterations run.
+    X, y = request.getfixturevalue(data)
+    w = np.random.RandomState(0).randint(1, 4, size=X.shape[0])
+    weighted = Estimator(n_neurons=256, random_state=0).fit(X, y, sample_weight=w)
+    repeated = Estimator(n_neurons=256, random_state=0).fit(
+        np.repeat(X, w, axis=0), np.repeat(y, w)
+    )
+    assert weighted.n_iter_ == repeated.n_iter_ < weighted.max_iter
+    assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-6)
+    if Estimator is SublinearNewtonRegressor:
+        assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-6, atol=1e-6)
+    else:
+        assert_allclose(
+            weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-6, atol=1e-8
+        )

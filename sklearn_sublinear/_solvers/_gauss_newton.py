@@ -16,6 +16,8 @@ One outer iteration:
    penalty that should weaken as data accumulate, shrinking as the square root
    of the total sample weight beyond a reference (integer weights count as
    repeated rows).
+4. Stop by :class:`StoppingRule` on the training loss, or on the validation
+   error ``1 - score`` when rows are held out.
 
 All sums are weighted means (weights normalized to sum 1), so integer weights
 are equivalent to repeated rows, and rows of weight zero never enter a system.
@@ -42,6 +44,56 @@ DAMPING_GROWTH = 2.0
 # the test score on the five sets with more than 300 training rows by
 # -0.0007 .. +0.0068 (diamonds R2 0.9814 -> 0.9858); 1000 by half as much.
 DAMPING_REFERENCE_WEIGHT = 300.0
+
+
+class StoppingRule:
+    """Patience test on the training loss or the validation error.
+
+    Fed the quantity to minimize after every iteration, starting from its value
+    before the first one. An iteration *improves* when it lowers the best value
+    so far by ``gain > 0`` with ``gain >= tol * (reference - value)``, where
+    ``reference`` is the best value right after the largest gain so far (the
+    iteration of that gain improves by definition). The fit stops after
+    ``n_iter_no_change`` consecutive iterations that do not improve.
+
+    From a random start one Gauss-Newton step (usually the first, which fits
+    the linearized network) makes a decrease far larger than all later ones.
+    Measured from the start, every later gain looks negligible and such fits
+    stopped right after that step; measured from the largest gain, the
+    refinement that follows is judged on its own scale. The test is
+    scale-free (the same for every loss and target scale), stops fits whose
+    loss falls geometrically once each step gains little compared with the
+    refinement achieved so far, and depends on the sample weights only through
+    weighted means, so integer weights stop exactly as repeated rows.
+
+    Parameters
+    ----------
+    tol : float
+        Minimum gain relative to the decrease since the largest gain.
+    n_iter_no_change : int
+        Consecutive iterations without improvement that stop the fit.
+    start : float
+        Value before the first iteration.
+    """
+
+    def __init__(self, tol, n_iter_no_change, start):
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.best = self.reference = start
+        self.largest_gain = 0.0
+        self.no_improvement = 0
+
+    def update(self, value):
+        """Record one iteration's value; return True when the fit should stop."""
+        gain = self.best - value
+        if gain > self.largest_gain:
+            self.largest_gain, self.reference = gain, value
+        if gain > 0 and gain >= self.tol * (self.reference - value):
+            self.no_improvement = 0
+        else:
+            self.no_improvement += 1
+        self.best = min(self.best, value)
+        return self.no_improvement >= self.n_iter_no_change
 
 
 def damped_step(network, system, active, s, g, h, damping, columns, n_columns):
@@ -105,10 +157,8 @@ class GaussNewton(BaseSolver):
     max_iter : int
         Maximum number of outer iterations.
     tol : float
-        An iteration improves when it lowers the training loss by at least
-        ``tol`` times the total decrease since the start (with validation, when
-        it lowers the validation error ``1 - score`` by at least ``tol`` times
-        the best one).
+        Tolerance of :class:`StoppingRule`, applied to the training loss (with
+        validation, to the validation error ``1 - score``).
     n_iter_no_change : int
         Stop after this many consecutive iterations without improvement.
     linear_solver : {"cholesky", "cg"}
@@ -211,8 +261,12 @@ class GaussNewton(BaseSolver):
             history["validation_score"] = []
             best_score = -np.inf
             best_params = (W.copy(), network.intercept.copy())
-        best_loss = initial_loss = value
-        no_improvement = 0
+        # The stopping rule starts from the values before the first iteration;
+        # it is created after that iteration, since a fit may end before it
+        # (e.g. an exact fit, where a validation part of zero weight could not
+        # even be scored).
+        stopping = None
+        start_loss, start_raw = value, raw
         damping = None
         nu = DAMPING_GROWTH
         stop_reason = "max_iter"
@@ -306,30 +360,24 @@ class GaussNewton(BaseSolver):
                     f"changed={changed.size}, {seconds:.3f} s"
                 )
 
+            if stopping is None:
+                # Accuracy and R^2 are at most 1: 1 - score is an error.
+                start = (
+                    start_loss
+                    if validation is None
+                    else 1.0 - float(scorer(start_raw[val_rows]))
+                )
+                stopping = StoppingRule(self.tol, self.n_iter_no_change, start)
             if validation is None:
-                # Decrease relative to the total decrease so far: scale-free,
-                # it keeps slow but steady fits going and stops fits whose
-                # loss falls geometrically (e.g. interpolation) once the gains
-                # become small compared to what has been achieved.
-                progress = initial_loss - value
-                if best_loss - value < self.tol * progress or progress <= 0:
-                    no_improvement += 1
-                else:
-                    no_improvement = 0
-                best_loss = min(best_loss, value)
+                stop = stopping.update(value)
             else:
                 score = float(scorer(raw[val_rows]))
                 history["validation_score"].append(score)
-                # Relative decrease of the validation error 1 - score (accuracy
-                # and R^2 are at most 1), mirroring the training-loss criterion.
-                if 1.0 - score > (1.0 - best_score) * (1.0 - self.tol):
-                    no_improvement += 1
-                else:
-                    no_improvement = 0
+                stop = stopping.update(1.0 - score)
                 if score > best_score:
                     best_score = score
                     best_params = (W.copy(), network.intercept.copy())
-            if no_improvement >= self.n_iter_no_change:
+            if stop:
                 stop_reason = "tol"
                 break
 
@@ -341,9 +389,9 @@ class GaussNewton(BaseSolver):
         if stop_reason == "max_iter":
             warnings.warn(
                 f"Gauss-Newton stopped after max_iter={self.max_iter} iterations "
-                f"without meeting tol={self.tol}: the training loss still "
-                f"decreased by more than tol for {self.n_iter_no_change} "
-                "iteration(s). Increase max_iter or tol.",
+                f"without meeting tol={self.tol}: one of the last "
+                f"{self.n_iter_no_change} iteration(s) still improved the fit by "
+                "more than tol. Increase max_iter or tol.",
                 ConvergenceWarning,
             )
         return network, history, stop_reason

@@ -13,6 +13,7 @@ from sklearn_sublinear._solvers import (
     _linear,
     damped_step,
 )
+from sklearn_sublinear._solvers._gauss_newton import StoppingRule
 from sklearn_sublinear._tree_index import DenseIndex
 
 
@@ -268,3 +269,90 @@ def test_interpolating_fit_stops_on_tiny_loss(network_factory):
     )
     assert reason in ("tol", "no_decrease")
     assert len(history["loss"]) < 15
+
+
+# -- stopping rule ------------------------------------------------------------
+def _replay(values, tol, n_iter_no_change):
+    """Iterations run by :class:`StoppingRule` on ``values`` (start first)."""
+    rule = StoppingRule(tol, n_iter_no_change, values[0])
+    for k, value in enumerate(values[1:], start=1):
+        if rule.update(value):
+            return k
+    return len(values) - 1
+
+
+def test_stopping_rule_measures_gains_from_the_largest_one():
+    # The first step gains 0.9, the later ones 0.04, 0.01, 0.005. Against the
+    # decrease since the start, 0.04 is already below 10% and a fit stopped at
+    # 3; against the decrease since the largest gain (reference 0.1), 0.04
+    # improves (it is all of it), 0.01 < 0.25 * (0.1 - 0.05) and
+    # 0.005 < 0.25 * (0.1 - 0.045) do not.
+    losses = [1.0, 0.1, 0.06, 0.05, 0.045, 0.04]
+    assert _replay(losses, tol=0.25, n_iter_no_change=2) == 4
+    assert _replay(losses, tol=0.25, n_iter_no_change=1) == 3
+    # A later gain larger than the first moves the reference: from 0.1, the
+    # gain 0.01 improves, 0.002 < 0.25 * (0.1 - 0.088) and 0.001 do not.
+    losses = [1.0, 0.9, 0.1, 0.09, 0.088, 0.087, 0.0865]
+    assert _replay(losses, tol=0.25, n_iter_no_change=2) == 5
+
+
+def test_stopping_rule_is_scale_free_and_needs_a_gain():
+    losses = np.array([2.0, 0.5, 0.3, 0.25, 0.24, 0.235, 0.233])
+    stops = {
+        _replay(scale * losses + shift, 0.25, 2)
+        for scale, shift in [(1.0, 0.0), (1e-6, 0.0), (1e6, 3.0)]
+    }
+    assert stops == {4}
+    # Values that do not decrease never improve; tol=0 accepts any gain.
+    assert _replay([0.3, 0.3, 0.4, 0.2], tol=0.25, n_iter_no_change=2) == 2
+    assert _replay(list(0.5 ** np.arange(30)), tol=0.0, n_iter_no_change=1) == 29
+
+
+def test_fit_stops_by_the_documented_rule(network_factory):
+    # Replaying the rule on the loss curve gives the iteration the fit stopped.
+    X, net = network_factory(n_samples=40, n_neurons=128, n_outputs=1, seed=6)
+    Y = np.sin(3 * X[:, :1]) + 0.3 * np.cos(5 * X[:, 1:2])
+    w = np.random.RandomState(0).uniform(0.5, 2.0, 40)
+    initial = LOSSES["squared_error"]().value(
+        Y, net.forward(X) - net.intercept, w / w.sum()
+    )
+    for tol, patience in [(0.25, 2), (0.1, 1), (0.05, 2)]:
+        _, history, reason = solve_squared_error(
+            net, X, Y, w, max_iter=50, tol=tol, n_iter_no_change=patience
+        )
+        assert reason == "tol"
+        curve = [initial] + history["loss"]
+        assert _replay(curve, tol, patience) == len(history["loss"])
+
+
+def test_validation_errors_drive_the_rule_and_the_best_weights_are_kept(
+    network_factory,
+):
+    # A scripted validation score: the rule sees 1 - score from the start and
+    # the fit keeps the weights of the best score.
+    X, net = network_factory(n_samples=30, n_neurons=64, n_outputs=1, seed=8)
+    Y = np.sin(3 * X[:, :1])
+    weights = np.r_[np.ones(20), np.zeros(10)]
+    scores = iter([0.0, 0.9, 0.95, 0.951, 0.9505, 0.99])
+    snapshots = []
+
+    def scorer(raw):
+        snapshots.append(raw.copy())
+        return next(scores)
+
+    network = TwoLayerNetwork(net.W.copy(), net.signs, net.threshold, np.zeros(1))
+    gn = GaussNewton(alpha=1e-3, max_iter=10, tol=0.25, n_iter_no_change=2)
+    out, history, reason = gn.solve(
+        network,
+        LOSSES["squared_error"](),
+        DenseIndex(X, net.threshold),
+        X,
+        Y,
+        weights,
+        validation=(np.arange(20, 30), scorer),
+    )
+    # Errors 1, 0.1, 0.05, 0.049, 0.0495: 0.001 < 0.25 * (0.1 - 0.049), then
+    # no gain at all.
+    assert reason == "tol"
+    assert history["validation_score"] == [0.9, 0.95, 0.951, 0.9505]
+    assert_allclose(out.forward(X[20:]), snapshots[3], rtol=1e-10, atol=1e-12)
