@@ -258,20 +258,27 @@ def active_csr(rows, cols, values, threshold, shape):
     cols = np.asarray(cols)[keep]
     values = np.asarray(values)[keep]
     n_samples, n_neurons = shape
-    # One int64 key (n m < 2**62) instead of a two-key lexsort, and no sort at
-    # all for pairs already in row-major order, as the dense filter gives them
-    # (digits, 167k pairs: 2.4 ms against 15 ms; shuffled pairs 18 against 28).
+    # No sort at all for pairs already in row-major order (digits, 167k pairs:
+    # 2.4 ms against 15 ms). Otherwise a stable sort by sample (a radix sort
+    # for 16-bit keys), then scipy sorts the neurons of each row: 30 ms against
+    # 40 ms for an argsort of one int64 key (1.2M pairs in 4096-neuron chunks).
     key = rows.astype(np.int64) * n_neurons + cols
-    if key.size > 1 and not np.all(key[1:] > key[:-1]):
-        order = np.argsort(key, kind="stable")
+    in_order = key.size < 2 or bool(np.all(key[1:] > key[:-1]))
+    if not in_order:
+        by_row = rows.astype(np.uint16) if n_samples <= 2**16 else rows
+        order = np.argsort(by_row, kind="stable")
         rows, cols, values = rows[order], cols[order], values[order]
     idx_dtype = np.int32 if max(n_neurons, rows.size) < 2**31 else np.int64
     indptr = np.zeros(n_samples + 1, dtype=idx_dtype)
     np.cumsum(np.bincount(rows, minlength=n_samples), out=indptr[1:])
-    return sp.csr_array(
+    active = sp.csr_array(
         (values, cols.astype(idx_dtype), indptr),
         shape=(n_samples, n_neurons),
     )
+    if not in_order:
+        active.has_sorted_indices = False
+        active.sort_indices()
+    return active
 
 
 def check_data(X, threshold):
