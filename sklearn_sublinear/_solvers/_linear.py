@@ -16,7 +16,7 @@ its Jacobian column is all ones, adding ``1 1^T``.
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import cho_solve
 
 # Conjugate gradient: relative residual target and iteration cap. An inexact
 # Gauss-Newton step is enough (the step is accepted on the actual decrease):
@@ -48,6 +48,17 @@ SKETCH_CHUNK_ENTRIES = 2**19
 BLOCK_SIZE = 256
 
 
+def _cholesky(A):
+    """Lower Cholesky factor of the SPD ``A``, as ``(L, True)`` for ``cho_solve``.
+
+    numpy's LAPACK, not scipy's: the Gram's products run on numpy's BLAS
+    threads, which keep spinning for a while afterwards, and scipy's own BLAS
+    threads fought them for the 2 cores (n = 1000 in a fit: 8-120 ms, erratic,
+    against 12-14 ms; digits, n = 1797: 74 against 73 ms).
+    """
+    return np.linalg.cholesky(A), True
+
+
 class CholeskySystem:
     """Forms ``G`` once and factors ``D^(1/2) G D^(1/2) + lam I`` per damping."""
 
@@ -64,13 +75,8 @@ class CholeskySystem:
         B = np.multiply(self.G, self.dsqrt[:, None])
         B *= self.dsqrt[None, :]
         B.flat[:: B.shape[0] + 1] += lam
-        # numpy's LAPACK, not scipy's: the Gram's products just ran on numpy's
-        # BLAS threads, which keep spinning for a while, and scipy's own BLAS
-        # threads fought them for the 2 cores (n = 1000 in a fit: 8-120 ms,
-        # erratic, against 12-14 ms; digits, n = 1797: 74 against 73 ms).
-        factor = np.linalg.cholesky(B)
         self.last_info = {}
-        return cho_solve((factor, True), R, check_finite=False)
+        return cho_solve(_cholesky(B), R, check_finite=False)
 
     def gram_matvec(self, Q):
         return self.G @ Q
@@ -276,12 +282,7 @@ class BlockJacobiPreconditioner:
         if lam != self._lam:
             self._factors = None  # free the previous damping's factors first
             self._factors = [
-                cho_factor(
-                    block + lam * np.eye(block.shape[0]),
-                    lower=True,
-                    overwrite_a=True,
-                    check_finite=False,
-                )
+                _cholesky(block + lam * np.eye(block.shape[0]))
                 for _, block in self.blocks
             ]
             self._Mv = self._block_solve(self.v)

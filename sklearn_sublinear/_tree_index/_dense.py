@@ -2,7 +2,6 @@
 
 import numpy as np
 from joblib import effective_n_jobs
-from sklearn.utils.parallel import Parallel, delayed
 
 from ._base import BaseIndex
 from ._exact import (
@@ -13,7 +12,7 @@ from ._exact import (
     row_norms,
     transient_nbytes,
 )
-from ._parallel import blas_controller
+from ._threads import map_threads
 
 # Bytes of one (rows, neurons) float32 product chunk plus its boolean mask;
 # each thread holds one.
@@ -68,16 +67,9 @@ def dense_candidates(X32, x_norms, W, threshold, neurons=None, n_jobs=None):
     n, d = X32.shape
     m = W.shape[0] if neurons is None else neurons.size
     row_step, neuron_step = _dense_chunks(n, m)
-    starts = range(0, m, neuron_step)
     args = (X32, x_norms, W, threshold, neurons, row_step, neuron_step)
-    jobs = min(effective_n_jobs(n_jobs), len(starts))
-    if jobs > 1:
-        with blas_controller().limit(limits=1, user_api="blas"):
-            parts = Parallel(n_jobs=jobs, require="sharedmem")(
-                delayed(_filter_chunk)(c0, *args) for c0 in starts
-            )
-    else:
-        parts = [_filter_chunk(c0, *args) for c0 in starts]
+    tasks = [(c0, *args) for c0 in range(0, m, neuron_step)]
+    parts = map_threads(_filter_chunk, tasks, n_jobs, one_blas_thread=True)
     rows = [np.zeros(0, np.intp)] + [r for r, _ in parts]
     cols = [np.zeros(0, np.intp)] + [c for _, c in parts]
     return np.concatenate(rows), np.concatenate(cols)

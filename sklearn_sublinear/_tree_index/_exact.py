@@ -27,7 +27,8 @@ import math
 import numpy as np
 import scipy.sparse as sp
 from joblib import effective_n_jobs
-from sklearn.utils.parallel import Parallel, delayed
+
+from ._threads import map_threads
 
 # Float64 elements of the (pairs, n_features) product buffer per chunk: 4 MiB.
 EXACT_CHUNK_ELEMENTS = 2**19
@@ -186,18 +187,17 @@ def exact_preactivations(W, X, rows, cols, n_jobs=None):
     chunk = EXACT_SMALL_CHUNK_ELEMENTS if feature_major else EXACT_CHUNK_ELEMENTS
     step = max(1, chunk // max(d, 1))
     n_chunks = -(-n_pairs // step)
-    jobs = min(effective_n_jobs(n_jobs), n_chunks // EXACT_MIN_CHUNKS_PER_JOB)
-    if jobs <= 1:
-        _exact_range(W, X, rows, cols, out, 0, n_pairs, step, feature_major)
-        return out
-    bounds = np.linspace(0, n_chunks, jobs * EXACT_TASKS_PER_JOB + 1).astype(int)
-    bounds = np.minimum(bounds * step, n_pairs)
-    # Workers write disjoint slices of the shared output, so threads are required.
-    Parallel(n_jobs=jobs, require="sharedmem")(
-        delayed(_exact_range)(W, X, rows, cols, out, p0, p1, step, feature_major)
-        for p0, p1 in zip(bounds[:-1].tolist(), bounds[1:].tolist())
+    jobs = max(1, min(effective_n_jobs(n_jobs), n_chunks // EXACT_MIN_CHUNKS_PER_JOB))
+    n_tasks = jobs * EXACT_TASKS_PER_JOB if jobs > 1 else 1
+    bounds = np.linspace(0, n_chunks, n_tasks + 1).astype(int)
+    bounds = np.minimum(bounds * step, n_pairs).tolist()
+    # Tasks write disjoint slices of the shared output.
+    tasks = [
+        (W, X, rows, cols, out, p0, p1, step, feature_major)
+        for p0, p1 in zip(bounds[:-1], bounds[1:])
         if p1 > p0
-    )
+    ]
+    map_threads(_exact_range, tasks, jobs)
     return out
 
 

@@ -3,7 +3,6 @@
 import numpy as np
 import scipy.sparse as sp
 from joblib import effective_n_jobs
-from sklearn.utils.parallel import Parallel, delayed
 
 from ._base import BaseIndex
 from ._dense import DenseIndex, dense_candidates
@@ -17,12 +16,8 @@ from ._exact import (
     transient_nbytes,
 )
 from ._max_tree import descend, refresh_pairs, tree_shape
-from ._parallel import (
-    REBUILD_CHUNK_BYTES,
-    REBUILD_ROW_CHUNK,
-    blas_controller,
-    rebuild_trees,
-)
+from ._parallel import REBUILD_CHUNK_BYTES, REBUILD_ROW_CHUNK, rebuild_trees
+from ._threads import blas_controller, map_threads
 
 # Float64 entries of the (candidate pairs, block_size) buffers of one query step.
 QUERY_CHUNK_ELEMENTS = 2**20
@@ -318,19 +313,10 @@ class TreeIndex(BaseIndex):
         # in chunk order, so threads change neither the tree nor the answer.
         # Small products: threaded BLAS only adds synchronization (30x slower
         # measured on 2 busy cores), so each chunk runs BLAS on one thread.
-        n_jobs = min(effective_n_jobs(self.n_jobs), len(chunks))
         shared = (tree, X, W, self._hot, bs, leaf0, coef, self._x_norms, block_w, b)
+        tasks = [(blocks[c0:c1], samples[c0:c1], *shared) for c0, c1 in chunks]
         with blas_controller().limit(limits=1, user_api="blas"):
-            if n_jobs > 1:
-                parts = Parallel(n_jobs=n_jobs, require="sharedmem")(
-                    delayed(_query_chunk)(blocks[c0:c1], samples[c0:c1], *shared)
-                    for c0, c1 in chunks
-                )
-            else:
-                parts = [
-                    _query_chunk(blocks[c0:c1], samples[c0:c1], *shared)
-                    for c0, c1 in chunks
-                ]
+            parts = map_threads(_query_chunk, tasks, self.n_jobs)
         if blocks.size:
             refresh_pairs(tree, leaf0 + blocks, samples)
         hot = np.flatnonzero(self._hot & ~self._silent)

@@ -1,26 +1,16 @@
-"""Per-sample rebuilds of the tree index over joblib threads; the BLAS limiter."""
+"""Per-sample rebuilds of the tree index, fanned out over joblib threads."""
 
 import numpy as np
-from sklearn.utils.parallel import Parallel, delayed
 
 from ._exact import absolute_slack, round_up_float32, rounding_coefficient
 from ._max_tree import fill_internal
-
-try:
-    from sklearn.utils.parallel import _get_threadpool_controller as _controller
-except ImportError:  # pragma: no cover - scikit-learn < 1.6.1
-    from threadpoolctl import ThreadpoolController as _controller
+from ._threads import map_threads
 
 # Samples per rebuild task. Fixed, so every float32 matmul has the same shape
 # whatever n_jobs is, and n_jobs=1 and n_jobs=2 build identical arrays.
 REBUILD_ROW_CHUNK = 256
 # Bytes of the float32 (rows, neurons) product of one task step.
 REBUILD_CHUNK_BYTES = 32 * 2**20
-
-
-def blas_controller():
-    """Controller of the BLAS thread pools, to run products on one thread."""
-    return _controller()
 
 
 def rebuild_neuron_step(block_size, n_neurons):
@@ -101,7 +91,5 @@ def rebuild_trees(tree, X, W, x_norms, block_w_norms, block_size, hot, rows, n_j
             for s in range(0, rows.size, REBUILD_ROW_CHUNK)
         ]
     # Workers write into the shared tree array, so threads are required.
-    Parallel(n_jobs=n_jobs, require="sharedmem")(
-        delayed(_rebuild_rows)(tree, X, W, x_norms, block_w_norms, block_size, hot, r)
-        for r in tasks
-    )
+    args = (tree, X, W, x_norms, block_w_norms, block_size, hot)
+    map_threads(_rebuild_rows, [(*args, r) for r in tasks], n_jobs)

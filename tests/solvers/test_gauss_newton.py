@@ -10,6 +10,7 @@ from sklearn_sublinear._solvers import (
     CGSystem,
     CholeskySystem,
     GaussNewton,
+    _gauss_newton,
     _linear,
     damped_step,
 )
@@ -114,9 +115,7 @@ def test_step_matches_direct_least_squares(
 
 def test_cholesky_and_cg_fits_agree(network_factory, monkeypatch):
     # CG solved tightly (the default is an inexact Gauss-Newton tolerance)
-    import sklearn_sublinear._solvers._linear as linear
-
-    monkeypatch.setattr(linear, "CG_RTOL", 1e-10)
+    monkeypatch.setattr(_linear, "CG_RTOL", 1e-10)
     X, net = network_factory(n_samples=30, n_neurons=64, n_outputs=1, seed=3)
     Y = np.sin(3 * X[:, :1])
     fits = []
@@ -183,8 +182,6 @@ def test_damping_floor_shrinks_with_total_weight(network_factory, monkeypatch):
     # 40 rows of weight 30 (total 1200): the floor is alpha * sqrt(300 / 1200),
     # so the fit equals one with alpha / 2 and no shrinking, and differs from
     # one with the same alpha and no shrinking.
-    import sklearn_sublinear._solvers._gauss_newton as gn_module
-
     X, net = network_factory(n_samples=40, n_neurons=64, n_outputs=1, seed=3)
     Y = np.sin(3 * X[:, :1])
     weights = np.full(40, 30.0)
@@ -194,7 +191,7 @@ def test_damping_floor_shrinks_with_total_weight(network_factory, monkeypatch):
         return history["damping"], history["loss"]
 
     shrunk = fit(0.1)
-    monkeypatch.setattr(gn_module, "DAMPING_REFERENCE_WEIGHT", np.inf)
+    monkeypatch.setattr(_gauss_newton, "DAMPING_REFERENCE_WEIGHT", np.inf)
     assert_allclose(fit(0.05), shrunk, rtol=1e-12)
     assert not np.allclose(fit(0.1)[1], shrunk[1], rtol=1e-6)
 

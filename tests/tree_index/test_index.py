@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import sklearn_sublinear._tree_index._dense as dense_module
 import sklearn_sublinear._tree_index._exact as exact_module
 import sklearn_sublinear._tree_index._index as index_module
 import sklearn_sublinear._tree_index._max_tree as max_tree_module
@@ -138,8 +139,6 @@ def test_exact_routine_independent_of_batching(d, monkeypatch):
 
 
 def test_dense_filter_independent_of_n_jobs(monkeypatch):
-    import sklearn_sublinear._tree_index._dense as dense_module
-
     rng, X, W = _data(12, n=50, d=6, m=300)
     b = 1.0
     monkeypatch.setattr(dense_module, "DENSE_NEURON_CHUNK", 16)
