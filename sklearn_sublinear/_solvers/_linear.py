@@ -26,10 +26,11 @@ from scipy.linalg import cho_solve
 CG_RTOL = 1e-3
 CG_MAX_ITER = 500
 # Preconditioner of CGSystem (a key of PRECONDITIONERS). At the damping of fits
-# on diamonds (n = 20,000) and make_friedman1 (n = 100,000), "sketch" took 0.70
-# and 0.62 of the setup + solve time of "nystrom" (32 and 56 CG iterations
-# against 62 and 94) and 0.53 and 0.66 of "none"'s; "block_jacobi" took 3.6
-# and 1.2 times "nystrom"'s (benchmarks/bench_preconditioners.py).
+# on diamonds (n = 20,000) and make_friedman1 (n = 100,000), to CG_RTOL,
+# "sketch" took 0.78 and 0.64 of the setup + solve time of "nystrom" (18 and 29
+# CG iterations against 36 and 46) and 0.71 and 0.74 of "none"'s;
+# "block_jacobi" took 2.7 and 1.1 times "nystrom"'s
+# (benchmarks/bench_preconditioners.py).
 PRECONDITIONER = "sketch"
 # Rank of the randomized Nystrom preconditioner (capped by n): building it costs
 # one Gram product per rank.
