@@ -63,6 +63,7 @@ def recorded_systems():
                 network.signs,
                 network.threshold,
                 network.intercept.copy(),
+                norm_scale=network.norm_scale,
             )
             self._record = [snapshot, active.copy(), X, dsqrt.copy(), None, None]
             records.append(self._record)

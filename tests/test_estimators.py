@@ -296,3 +296,45 @@ def test_default_stopping_treats_integer_weights_as_repeated_rows(
         assert_allclose(
             weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-6, atol=1e-8
         )
+
+
+@pytest.mark.parametrize("homogeneous", [True, False])
+def test_predict_follows_documented_formula(regression_data, homogeneous):
+    X, y = regression_data
+    reg = SublinearNewtonRegressor(**SMALL, homogeneous=homogeneous).fit(X, y)
+    assert reg.homogeneous_ is homogeneous
+    U = np.column_stack([(X - reg.input_mean_) / reg.input_scale_, np.ones(len(X))])
+    norms = np.linalg.norm(U, axis=1, keepdims=True)
+    # f(u) = sum_r a_r max(<w_r, u> - b ||u||, 0) / c + beta (scaled signs in
+    # coefs_[1]); the plain network is the same formula on unit rows u / ||u||.
+    c = reg.input_norm_mean_
+    if not homogeneous:
+        U, c, norms = U / norms, 1.0, np.ones_like(norms)
+    hidden = np.maximum(U @ reg.coefs_[0] - reg.threshold_ * norms, 0.0)
+    expected = (hidden @ reg.coefs_[1]).ravel() / c + reg.intercepts_[1]
+    assert_allclose(reg.predict(X), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_homogeneous_auto_is_regression_only(regression_data, classification_data):
+    X, y = regression_data
+    assert SublinearNewtonRegressor(**SMALL).fit(X, y).homogeneous_ is True
+    Xc, yc = classification_data
+    clf = SublinearNewtonClassifier(**SMALL).fit(Xc, yc)
+    assert clf.homogeneous_ is False
+    homogeneous = SublinearNewtonClassifier(**SMALL, homogeneous=True).fit(Xc, yc)
+    proba = homogeneous.predict_proba(Xc)
+    assert_allclose(proba.sum(axis=1), 1.0)
+    assert homogeneous.score(Xc, yc) > 0.8
+    # Far along a ray, homogeneous outputs grow linearly, plain ones saturate.
+    x0 = X[:1] + 1e3 * (X[:1] - X.mean(axis=0))
+    x1 = X[:1] + 2e3 * (X[:1] - X.mean(axis=0))
+    x2 = X[:1] + 3e3 * (X[:1] - X.mean(axis=0))
+    for homogeneous, linear in [(True, True), (False, False)]:
+        reg = SublinearNewtonRegressor(**SMALL, homogeneous=homogeneous).fit(X, y)
+        p0, p1, p2 = (reg.predict(x)[0] for x in (x0, x1, x2))
+        if linear:
+            assert p2 - p1 == pytest.approx(p1 - p0, rel=1e-3)
+            assert abs(p1 - p0) > 1.0
+        else:
+            # unit rows converge to a direction: increments shrink like 1/t
+            assert abs(p2 - p1) < 0.5 * abs(p1 - p0)

@@ -15,6 +15,20 @@ Only neurons in the active set ``S_i = {r : <w_r, x_i> > b}`` contribute to
 to ``beta_o``. Everything below therefore works on the sparse ``n x m`` matrix of
 active pre-activations returned by an index's ``query()``, at a cost proportional
 to its number of stored entries ``nnz`` times ``d``.
+
+Homogeneous form: with a ``norm_scale`` ``c``, the hidden part of the output of a
+row ``x = u / ||u||`` is multiplied by its *row scale* ``||u|| / c``, where ``u``
+is the augmented row before normalization (see :class:`InputTransform`; its bias
+coordinate ``1`` makes ``x[-1] = 1 / ||u||``, so the scale is recovered from
+``x`` itself). The network is then
+
+    f_o(u) = (1 / (c sqrt(m))) * sum_r a_ro * max(<w_r, u> - b ||u||, 0) + beta_o,
+
+positively homogeneous in ``u`` like a plain ReLU network: the shift grows with
+the row's norm, so the firing sets (and the index) are those of the unit rows,
+while outputs grow linearly along rays instead of saturating. Jacobian rows
+become ``(a_ro / sqrt(m)) (||u_i|| / c) x_i``: every formula below holds with
+``x_i`` replaced by the scaled rows of :meth:`TwoLayerNetwork.jacobian_rows`.
 """
 
 import numpy as np
@@ -98,8 +112,15 @@ class InputTransform:
     """
 
     def fit(self, X, sample_weight):
-        """Learn ``mu`` and ``sigma`` from ``X`` weighted by ``sample_weight``."""
+        """Learn ``mu``, ``sigma`` and the weighted mean norm of the rows.
+
+        ``norm_mean_`` is the weighted mean of ``||[(x - mu) / sigma, 1]||``
+        over the rows of ``X``, the ``norm_scale`` of a homogeneous network.
+        """
         self.mean_, self.scale_, _ = weighted_mean_scale(X, sample_weight)
+        # The transform's bias coordinate x'[-1] is 1 / ||u||.
+        norms = 1.0 / self.transform(X)[:, -1]
+        self.norm_mean_ = float(sample_weight @ norms / np.sum(sample_weight))
         return self
 
     def transform(self, X):
@@ -126,13 +147,17 @@ class TwoLayerNetwork:
         Shift ``b``.
     intercept : ndarray of shape (n_outputs,)
         Output intercept ``beta`` (trained).
+    norm_scale : float, default=None
+        Mean row norm ``c`` of the homogeneous form (see the module docstring);
+        None for the plain network on unit rows.
     """
 
-    def __init__(self, W, signs, threshold, intercept):
+    def __init__(self, W, signs, threshold, intercept, norm_scale=None):
         self.W = W
         self.signs = signs
         self.threshold = threshold
         self.intercept = intercept
+        self.norm_scale = norm_scale
 
     @property
     def n_neurons(self):
@@ -147,8 +172,27 @@ class TwoLayerNetwork:
         """The output scale ``1 / sqrt(m)``."""
         return 1.0 / np.sqrt(self.n_neurons)
 
+    # -- row scales (homogeneous form) ----------------------------------------
+    def row_scale(self, X):
+        """Per-row output scale ``||u_i|| / c``, or None for the plain network.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_inputs)
+            Preprocessed rows, bias coordinate last.
+        """
+        if self.norm_scale is None:
+            return None
+        return 1.0 / (self.norm_scale * X[:, -1])
+
+    def jacobian_rows(self, X):
+        """Rows ``x_i`` times their row scale: ``df(x_i)/dw_r = (a_r/sqrt(m)) *``
+        this row for ``r`` in ``S_i``. ``X`` itself for the plain network."""
+        row_scale = self.row_scale(X)
+        return X if row_scale is None else X * row_scale[:, None]
+
     # -- forward passes -------------------------------------------------------
-    def forward_active(self, active, intercept=None):
+    def forward_active(self, active, intercept=None, row_scale=None):
         """Raw outputs from the active pre-activations of an index query.
 
         Parameters
@@ -157,6 +201,8 @@ class TwoLayerNetwork:
             Firing neurons with their pre-activations ``<w_r, x_i> > b``.
         intercept : ndarray of shape (n_outputs,), default=None
             Intercept to use instead of ``self.intercept``.
+        row_scale : ndarray of shape (n_samples,), default=None
+            :meth:`row_scale` of the queried rows (homogeneous form only).
 
         Returns
         -------
@@ -167,7 +213,12 @@ class TwoLayerNetwork:
             (active.data - self.threshold, active.indices, active.indptr),
             shape=active.shape,
         )
-        return self.scale * (hidden @ self.signs) + intercept
+        out = hidden @ self.signs
+        if row_scale is not None:
+            out *= row_scale[:, None]
+        out *= self.scale
+        out += intercept
+        return out
 
     def forward(self, X, batch_size=None):
         """Raw outputs for preprocessed rows ``X`` by dense chunks.
@@ -184,11 +235,16 @@ class TwoLayerNetwork:
             Z = X[start:stop] @ self.W.T
             shifted_relu(Z, self.threshold, out=Z)
             raw[start:stop] = Z @ self.signs
+        row_scale = self.row_scale(X)
+        if row_scale is not None:
+            raw *= row_scale[:, None]
         raw *= self.scale
         raw += self.intercept
         return raw
 
     # -- Jacobian products ----------------------------------------------------
+    # ``X`` below holds the Jacobian rows: jacobian_rows(unit rows), which are
+    # the unit rows themselves unless the network is homogeneous.
     def jvp(self, active, X, V, dbeta=None):
         """Directional derivative ``J [V, dbeta]`` of every output.
 

@@ -6,7 +6,9 @@ One outer iteration:
    loss derivatives ``g`` (gradient) and ``h`` (curvature) with respect to the
    network output, solve the damped system in sample space (``_linear.py``) for
    ``q``; the step is ``delta = -J^T q``, i.e. ``Delta w_r = -coef_r @ X`` with a
-   sparse ``coef`` over the neurons ``U`` that fire on some weighted row.
+   sparse ``coef`` over the neurons ``U`` that fire on some weighted row. The
+   systems see the Jacobian rows (``network.jacobian_rows(X)``); ``coef``
+   multiplies the index rows ``X``, so that the index can check its updates.
 2. Apply it: ``W[U] += coef @ X``, ``index.update(W, U, coef)``, query, evaluate.
 3. Accept if the training loss decreased (the query is reused by the next
    iteration), else restore ``W[U]``, revert the index with ``-coef``, raise the
@@ -96,7 +98,9 @@ class StoppingRule:
         return self.no_improvement >= self.n_iter_no_change
 
 
-def damped_step(network, system, active, s, g, h, damping, columns, n_columns):
+def damped_step(
+    network, system, active, s, g, h, damping, columns, n_columns, row_scale=None
+):
     """One damped Gauss-Newton step in implicit form.
 
     Parameters
@@ -119,6 +123,8 @@ def damped_step(network, system, active, s, g, h, damping, columns, n_columns):
         Index row of every weighted row.
     n_columns : int
         Number of index rows.
+    row_scale : ndarray of shape (n_weighted,), default=None
+        Row scales of the weighted rows (homogeneous network only).
 
     Returns
     -------
@@ -141,7 +147,10 @@ def damped_step(network, system, active, s, g, h, damping, columns, n_columns):
     predicted = -float(
         s @ np.sum(g * Jdelta, axis=1) + 0.5 * (d @ np.sum(Jdelta**2, axis=1))
     )
-    coef, changed = network.neuron_coef(active, q, columns=columns, n_columns=n_columns)
+    # J^T q sums q_i times the Jacobian rows; with the row scales folded into
+    # the multipliers, coef applies to the index rows.
+    U = q if row_scale is None else q * row_scale[:, None]
+    coef, changed = network.neuron_coef(active, U, columns=columns, n_columns=n_columns)
     return -coef, changed, -q.sum(axis=0), predicted
 
 
@@ -169,7 +178,14 @@ class GaussNewton(BaseSolver):
         Seed of the sketch in the CG preconditioner.
     """
 
-    _network_methods = ("forward_active", "neuron_coef", "gram", "gram_operator")
+    _network_methods = (
+        "forward_active",
+        "neuron_coef",
+        "gram",
+        "gram_operator",
+        "row_scale",
+        "jacobian_rows",
+    )
     _loss_methods = ("value", "raw_grad", "raw_hessian")
     _index_methods = ("build", "query", "update")
 
@@ -203,13 +219,16 @@ class GaussNewton(BaseSolver):
         *,
         validation=None,
         data_gram=None,
+        damping=None,
     ):
         """Train ``network`` in place.
 
         ``validation`` is None or ``(rows, scorer)``: index rows (of weight zero)
         held out for early stopping and a callable mapping their raw outputs to
-        a score (higher is better). ``data_gram`` may pass ``X[w] @ X[w].T`` for
-        the weighted rows ``w``.
+        a score (higher is better). ``data_gram`` may pass ``Xj[w] @ Xj[w].T``
+        for the Jacobian rows ``Xj = network.jacobian_rows(X)`` of the
+        weighted rows ``w``. ``damping`` may pass the damping a previous run
+        ended with, so that a warm start continues it (never below the floor).
         """
         if self.linear_solver not in SYSTEMS:
             raise ValueError(
@@ -226,7 +245,9 @@ class GaussNewton(BaseSolver):
         relative_floor = self.alpha * min(
             1.0, np.sqrt(DAMPING_REFERENCE_WEIGHT / total_weight)
         )
-        Xw, Yw = X[weighted], Y[weighted]
+        row_scale = network.row_scale(X)
+        row_scale_w = None if row_scale is None else row_scale[weighted]
+        Xw, Yw = network.jacobian_rows(X[weighted]), Y[weighted]
         if data_gram is None and system_cls is SYSTEMS["cholesky"]:
             data_gram = Xw @ Xw.T
         W = network.W
@@ -234,7 +255,7 @@ class GaussNewton(BaseSolver):
         t0 = time.perf_counter()
         index.build(W)
         active = index.query()
-        raw = network.forward_active(active)
+        raw = network.forward_active(active, row_scale=row_scale)
         value = loss.value(Yw, raw[weighted], s)
         self._check_finite(0, value, W)
         if self.verbose:
@@ -267,7 +288,6 @@ class GaussNewton(BaseSolver):
         # even be scored).
         stopping = None
         start_loss, start_raw = value, raw
-        damping = None
         nu = DAMPING_GROWTH
         stop_reason = "max_iter"
 
@@ -300,7 +320,16 @@ class GaussNewton(BaseSolver):
             inner = 0
             for trial in range(1, MAX_DAMPING_TRIES + 1):
                 coef, changed, dbeta, predicted = damped_step(
-                    network, system, active_w, s, g, h, damping, weighted, n
+                    network,
+                    system,
+                    active_w,
+                    s,
+                    g,
+                    h,
+                    damping,
+                    weighted,
+                    n,
+                    row_scale_w,
                 )
                 inner += system.last_info.get("cg_iterations", 0)
                 # before touching W: a failed fit keeps its last finite weights
@@ -310,7 +339,9 @@ class GaussNewton(BaseSolver):
                 new_intercept = network.intercept + dbeta
                 action = index.update(W, changed, coef)
                 new_active = index.query()
-                new_raw = network.forward_active(new_active, intercept=new_intercept)
+                new_raw = network.forward_active(
+                    new_active, intercept=new_intercept, row_scale=row_scale
+                )
                 new_value = loss.value(Yw, new_raw[weighted], s)
                 decrease = value - new_value
                 if self.verbose >= 2:

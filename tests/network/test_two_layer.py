@@ -154,3 +154,77 @@ def test_threshold_fires_expected_fraction(m, sparsity):
     rng = np.random.RandomState(0)
     z = rng.standard_normal(400_000)
     assert np.mean(z > b) == pytest.approx(m**-sparsity, rel=0.05)
+
+
+def _homogeneous_reference(U, network, c):
+    """Direct formula of the homogeneous network on augmented rows ``u``."""
+    norms = np.linalg.norm(U, axis=1, keepdims=True)
+    hidden = np.maximum(U @ network.W.T - network.threshold * norms, 0.0)
+    return hidden @ network.signs / (c * np.sqrt(network.n_neurons)) + network.intercept
+
+
+def test_homogeneous_forward_matches_formula_on_augmented_rows(
+    small_network, reference
+):
+    X, net = small_network
+    rng = np.random.RandomState(3)
+    Z = 3.0 * rng.standard_normal((X.shape[0], X.shape[1] - 1))
+    U = np.column_stack([Z, np.ones(Z.shape[0])])
+    Xu = U / np.linalg.norm(U, axis=1, keepdims=True)
+    c = 2.5
+    net.norm_scale = c
+    expected = _homogeneous_reference(U, net, c)
+    assert_allclose(net.row_scale(Xu), np.linalg.norm(U, axis=1) / c, rtol=1e-12)
+    assert_allclose(net.forward(Xu), expected, rtol=1e-10, atol=1e-12)
+    assert_allclose(net.forward(Xu, batch_size=5), expected, rtol=1e-10, atol=1e-12)
+    active = reference["active"](Xu, net)
+    assert_allclose(
+        net.forward_active(active, row_scale=net.row_scale(Xu)),
+        expected,
+        rtol=1e-10,
+        atol=1e-12,
+    )
+    # Positive homogeneity in u, up to the intercept.
+    assert_allclose(
+        _homogeneous_reference(4.0 * U, net, c) - net.intercept,
+        4.0 * (expected - net.intercept),
+        rtol=1e-10,
+    )
+
+
+def test_homogeneous_jacobian_rows_match_central_differences(small_network, reference):
+    X, net = small_network
+    net.norm_scale = 1.7
+    rng = np.random.RandomState(4)
+    V = rng.standard_normal(net.W.shape)
+    eps = 1e-6
+    W0 = net.W.copy()
+    net.W = W0 + eps * V
+    f_plus = net.forward(X)
+    net.W = W0 - eps * V
+    f_minus = net.forward(X)
+    net.W = W0
+    fd = (f_plus - f_minus) / (2 * eps)
+    active = reference["active"](X, net)
+    Xj = net.jacobian_rows(X)
+    assert not np.allclose(Xj, X)
+    assert_allclose(net.jvp(active, Xj, V), fd, rtol=1e-6, atol=1e-8)
+    # The Gram of the Jacobian rows is J J^T.
+    G = net.gram(active, Xj)
+    for o in range(net.n_outputs):
+        J = explicit_jacobian(X, net, o) * net.row_scale(X)[:, None]
+        assert_allclose(G, J @ J.T, rtol=1e-10, atol=1e-12)
+
+
+def test_input_transform_norm_mean_is_weighted_mean_norm():
+    rng = np.random.RandomState(5)
+    X = rng.standard_normal((30, 4)) * [1.0, 10.0, 0.1, 3.0]
+    w = rng.randint(0, 3, size=30).astype(float)
+    t = InputTransform().fit(X, w)
+    U = np.column_stack([(X - t.mean_) / t.scale_, np.ones(30)])
+    norms = np.linalg.norm(U, axis=1)
+    assert t.norm_mean_ == pytest.approx(np.sum(w * norms) / np.sum(w), rel=1e-12)
+    repeated = InputTransform().fit(
+        np.repeat(X, w.astype(int), axis=0), np.ones(int(w.sum()))
+    )
+    assert repeated.norm_mean_ == pytest.approx(t.norm_mean_, rel=1e-12)
