@@ -8,6 +8,7 @@ iterations, synthetic data, log-log slopes and optional matplotlib plots.
 
 import datetime
 import functools
+import gc
 import json
 import os
 import platform
@@ -144,6 +145,158 @@ def run_isolated(func, *args, **kwargs):
     """
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as ex:
         return ex.submit(func, *args, **kwargs).result()
+
+
+def index_problem(n_samples, n_features, n_neurons, *, sparsity=0.7, seed=0):
+    """``(X, W, threshold)`` of the index of a fit at its initialization.
+
+    As ``bench_width_scaling.fit_one`` fits: the first ``n_samples`` of
+    ``n_samples + 200`` rows of :func:`unit_norm_regression` through the
+    estimator's ``InputTransform`` (standardized, bias column, unit norm), the
+    estimator's initial ``W ~ N(0, I)`` for ``random_state=seed`` and
+    ``threshold = threshold_from_sparsity(n_neurons, sparsity)``.
+    """
+    from sklearn_sublinear._network._two_layer import (
+        InputTransform,
+        threshold_from_sparsity,
+    )
+
+    X, _ = unit_norm_regression(n_samples + 200, n_features, random_state=seed)
+    X = X[:n_samples]
+    X = InputTransform().fit(X, np.ones(n_samples)).transform(X)
+    W = np.random.RandomState(seed).standard_normal((n_neurons, X.shape[1]))
+    return X, W, threshold_from_sparsity(n_neurons, sparsity)
+
+
+def fit_like_step(X, W, active, *, scale=10.0, seed=0):
+    """Weights after a Gauss-Newton-like step, and the changed neurons.
+
+    A Gauss-Newton step moves neuron ``r`` by a combination of the rows it
+    fires on, ``Delta w_r = sum_{i: r fires on x_i} c_ri x_i``, so it moves
+    exactly the neurons firing on some sample. Here ``c_ri ~ N(0, scale**2)``;
+    the default scale makes about 1100 neurons fire per sample afterwards at
+    ``n=1000, m=2**20``, sparsity 0.7, as in the first iterations of that fit
+    (``bench_width_scaling.json``: 56.6k changed neurons, 1100-1200 firing).
+
+    Returns
+    -------
+    W_new : ndarray
+        A new weight array.
+    changed : ndarray of int
+        The moved neurons (sorted).
+    coef : scipy.sparse.csr_array of shape (changed.size, n_samples)
+        ``W_new[changed] - W[changed] == coef @ X``.
+    """
+    import scipy.sparse as sp
+
+    pattern = sp.csc_array(active)
+    changed = np.flatnonzero(np.diff(pattern.indptr))
+    sub = sp.csr_array(pattern[:, changed].T)
+    rng = np.random.default_rng(seed)
+    coef = sp.csr_array(
+        (scale * rng.standard_normal(sub.nnz), sub.indices, sub.indptr),
+        shape=sub.shape,
+    )
+    W_new = W.copy()
+    W_new[changed] += coef @ X
+    return W_new, changed, coef
+
+
+def index_memory_profile(kind, X, W, threshold, *, n_jobs=2, scale=10.0, **params):
+    """Bytes an index holds and allocates over a fit-like sequence of calls.
+
+    Sequence: ``build``, ``query``, ``update`` by :func:`fit_like_step`,
+    ``query``, ``query``. Every phase runs under ``tracemalloc`` (numpy reports
+    its buffers, in every thread): its *total* is the index's bytes held
+    before the phase plus the traced peak above the memory in use when the
+    phase started, so it counts what the phase allocates and keeps (the trees
+    of a build) as well as its transient buffers and the returned activation
+    matrix. The step's new weights are made between phases and not counted.
+
+    Parameters
+    ----------
+    kind : {"tree", "dense"}
+        Index kind.
+    X, W, threshold
+        The problem, e.g. from :func:`index_problem`.
+    n_jobs : int, default=2
+        Index threads.
+    scale : float, default=10.0
+        Step size of :func:`fit_like_step`.
+    **params : dict
+        Index parameters, e.g. ``block_size``.
+
+    Returns
+    -------
+    profile : dict
+        ``phases`` (name, held bytes after it, total, transient = total minus
+        held after it, bytes of the returned matrix, seconds), and over all
+        phases the largest ``held``, ``transient`` and ``total`` (the index
+        peak, the figure compared between index kinds), ``result_bytes`` (the
+        largest returned matrix, included in the totals), the index's
+        ``estimate`` (``estimate_nbytes``), the mean firing neurons per sample
+        after the step and the number of changed neurons.
+    """
+    from sklearn_sublinear._tree_index import make_index
+
+    n, d = X.shape
+    m = W.shape[0]
+    index = make_index(kind, X, threshold, m, n_jobs=n_jobs)
+    for name, value in params.items():
+        setattr(index, name, value)
+    phases = []
+    step = {}
+
+    def measured(name, func):
+        held_before = index.nbytes
+        gc.collect()
+        tracemalloc.reset_peak()
+        start = tracemalloc.get_traced_memory()[0]
+        t0 = time.perf_counter()
+        out = func()
+        seconds = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1]
+        held = index.nbytes
+        total = held_before + peak - start
+        result = 0
+        if hasattr(out, "indptr"):
+            result = out.data.nbytes + out.indices.nbytes + out.indptr.nbytes
+        phases.append(
+            {
+                "phase": name,
+                "held": held,
+                "total": total,
+                "transient": total - held,
+                "result_bytes": result,
+                "seconds": seconds,
+            }
+        )
+        return out
+
+    tracemalloc.start()
+    try:
+        measured("build", lambda: index.build(W))
+        active = measured("query", index.query)
+        W_new, changed, coef = fit_like_step(X, W, active, scale=scale)
+        del active
+        measured("update", lambda: index.update(W_new, changed, coef))
+        measured("query_after_update", index.query)
+        step["firing_per_sample"] = measured("query_again", index.query).nnz / n
+    finally:
+        tracemalloc.stop()
+    keys = ("held", "transient", "total", "result_bytes")
+    return {
+        "kind": kind,
+        "n_samples": n,
+        "n_features": d,
+        "n_neurons": m,
+        "n_jobs": n_jobs,
+        "phases": phases,
+        **{k: max(p[k] for p in phases) for k in keys},
+        "estimate": type(index).estimate_nbytes(n, d, m, n_jobs=n_jobs, **params),
+        "changed_neurons": int(changed.size),
+        **step,
+    }
 
 
 # -- statistics ---------------------------------------------------------------

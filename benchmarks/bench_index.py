@@ -10,8 +10,11 @@ changed neurons dominated), against the dense recompute. Moves:
 "small" (``c = 1/sqrt(m)``) and "large" (``c = 1/4``) on a random 5% of the
 neurons, and "fit", the large move on the neurons that fire on some sample,
 as a Gauss-Newton step moves them. Memory: the tree's bytes held, the dense
-index's query peak (tracemalloc), and the plain dense path's ``n m`` float32
-pre-activations.
+index's query peak (tracemalloc), the plain dense path's ``n m`` float32
+pre-activations, and each index's peak over build, query, a fit-like update
+and two queries (``_common.index_memory_profile``, ``--memory-n-jobs``
+threads): held bytes plus the largest traced transient, compared at the
+largest m.
 
 Usage::
 
@@ -29,6 +32,7 @@ from statistics import NormalDist, median
 
 import numpy as np
 import scipy.sparse as sp
+from _common import index_memory_profile
 
 from sklearn_sublinear._tree_index import DenseIndex, TreeIndex
 
@@ -54,7 +58,7 @@ def _move(rng, X, changed, scale):
     return coef
 
 
-def run(n, d, log2ms, repeat, fraction, block_size, seed=0):
+def run(n, d, log2ms, repeat, fraction, block_size, memory_n_jobs=2, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
     X /= np.linalg.norm(X, axis=1, keepdims=True)
@@ -109,6 +113,13 @@ def run(n, d, log2ms, repeat, fraction, block_size, seed=0):
             assert (act != ref2).nnz == 0
         rebuild_s, _ = _timed(tree.rebuild, 1)
         row["tree_rebuild_s"] = rebuild_s
+        del dense, ref, act, ref2, W2
+        for kind in ("tree", "dense"):
+            p = index_memory_profile(
+                kind, X, W, b, n_jobs=memory_n_jobs, block_size=block_size
+            )
+            for key in ("held", "transient", "total"):
+                row[f"{kind}_index_{key}_bytes"] = p[key]
         results.append(row)
         _print_row(row)
     return results
@@ -122,6 +133,15 @@ def _print_row(r):
         f" peak {peak:.0f}MiB (full {full:.0f})"
         f" | tree build {r['tree_build_s']:.3f}s q cold {r['tree_query_cold_s']:.3f}s"
         f" q {r['tree_query_s']:.3f}s mem {r['tree_bytes'] / mib:.0f}MiB"
+    )
+    print(
+        "    index peaks (held + transient): "
+        + ", ".join(
+            f"{kind} {r[f'{kind}_index_total_bytes'] / mib:.1f}MiB"
+            f" = {r[f'{kind}_index_held_bytes'] / mib:.1f}"
+            f" + {r[f'{kind}_index_transient_bytes'] / mib:.1f}"
+            for kind in ("tree", "dense")
+        )
     )
     for key in ("small", "large", "fit"):
         upd = r[f"update_{key}_s"]
@@ -146,6 +166,9 @@ def main():
     parser.add_argument("--fraction", type=float, default=0.05)
     parser.add_argument("--block-size", type=int, default=128)
     parser.add_argument(
+        "--memory-n-jobs", type=int, default=2, help="threads of the index peaks"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="n=200, m up to 2^16, one repeat"
     )
     parser.add_argument("--output", default=None)
@@ -153,14 +176,33 @@ def main():
     if args.quick:
         args.n, args.max_log2m, args.repeat = 200, min(args.max_log2m, 16), 1
     log2ms = range(args.min_log2m, args.max_log2m + 1)
-    results = run(args.n, args.d, log2ms, args.repeat, args.fraction, args.block_size)
+    results = run(
+        args.n,
+        args.d,
+        log2ms,
+        args.repeat,
+        args.fraction,
+        args.block_size,
+        args.memory_n_jobs,
+    )
+    last = results[-1]
+    checks = {
+        "tree_index_peak_below_dense_index_peak_at_max_m": last[
+            "tree_index_total_bytes"
+        ]
+        < last["dense_index_total_bytes"],
+    }
+    for name, ok in checks.items():
+        print(f"  {name}: {'PASS' if ok else 'MISS'}")
     out = (
         pathlib.Path(args.output)
         if args.output
         else (pathlib.Path(__file__).parent / "results" / "bench_index.json")
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
+    out.write_text(
+        json.dumps({"args": vars(args), "results": results, "checks": checks}, indent=1)
+    )
     print(f"wrote {out}")
 
 

@@ -14,10 +14,15 @@ in a fresh process so that it has its own peak RSS. Per fit:
 - the loss curve and predictions on 200 held-out rows, compared between the
   two paths (relative difference).
 
+and, per width and index kind, again in a fresh process, the index's own peak
+(``_common.index_memory_profile``): bytes held plus the largest traced
+transient over build, query, a fit-like update and two queries, on the fit's
+initial index (same rows, weights and threshold).
+
 Then the log-log slopes of time per iteration against ``m``, the dense/tree
 ratio at the largest width, and the targets: tree slope <= 0.5, dense ~1,
 ratio >= 5, identical curves and predictions (<= 1e-5), tree index bytes below
-the dense path's peak.
+the dense path's peak RSS, tree index peak below the dense index's peak.
 
 Usage::
 
@@ -41,6 +46,8 @@ from _common import (
     GIB,
     PhaseProfiler,
     current_rss_bytes,
+    index_memory_profile,
+    index_problem,
     loglog_slope,
     peak_rss_bytes,
     pyplot,
@@ -105,6 +112,25 @@ def fit_one(n_neurons, index, n, d, sparsity, max_iter, n_jobs, seed):
     }
 
 
+def index_peaks_one(n_neurons, index, n, d, sparsity, n_jobs, seed):
+    """Index peak of one kind on the fit's initial index (run in a fresh process)."""
+    X, W, threshold = index_problem(n, d, n_neurons, sparsity=sparsity, seed=seed)
+    profile = index_memory_profile(index, X, W, threshold, n_jobs=n_jobs)
+    return {"n_neurons": n_neurons, "index": index, **profile}
+
+
+def _print_peaks(p):
+    mib = 2.0**20
+    print(
+        f"{p['n_neurons']:>8d} {p['index']:>5s} index peak {p['total'] / mib:7.1f} MiB"
+        f" = held {p['held'] / mib:6.1f} + transient {p['transient'] / mib:6.1f}"
+        f" (returned matrix {p['result_bytes'] / mib:.1f}, estimate"
+        f" {p['estimate'] / mib:.1f}; {p['firing_per_sample']:.0f} firing per"
+        " sample after the step)",
+        flush=True,
+    )
+
+
 def _without_solve(run):
     return max(sum(v for p, v in run["median_phases"].items() if p != "solve"), 1e-6)
 
@@ -153,6 +179,9 @@ def main(argv=None):
         runs = saved["runs"]
         for r in runs:
             _print_row(r)
+        peaks = saved.get("index_peaks", [])
+        for p in peaks:
+            _print_peaks(p)
         args = argparse.Namespace(**{**saved["settings"], "output": args.output})
         widths = sorted({r["n_neurons"] for r in runs})
     else:
@@ -178,12 +207,34 @@ def main(argv=None):
                 )
                 runs.append(r)
                 _print_row(r)
+        peaks = []
+        for m in widths:
+            for index in ("tree", "dense"):
+                p = run_isolated(
+                    index_peaks_one,
+                    m,
+                    index,
+                    args.n,
+                    args.d,
+                    args.sparsity,
+                    args.n_jobs,
+                    args.seed,
+                )
+                peaks.append(p)
+                _print_peaks(p)
 
     by = {(r["n_neurons"], r["index"]): r for r in runs}
+    peak_by = {(p["n_neurons"], p["index"]): p for p in peaks}
     widths = [m for m in widths if (m, "tree") in by and (m, "dense") in by]
     comparison = []
     for m in widths:
         t, dn = by[(m, "tree")], by[(m, "dense")]
+        # index peaks: held + largest transient (None for older result files)
+        index_peaks = {}
+        for kind in ("tree", "dense"):
+            p = peak_by.get((m, kind), {})
+            for key in ("held", "transient", "total"):
+                index_peaks[f"{kind}_index_{key}_bytes"] = p.get(key)
         comparison.append(
             {
                 "n_neurons": m,
@@ -198,6 +249,7 @@ def main(argv=None):
                 "tree_index_nbytes": t["index_nbytes"],
                 "tree_peak_rss_above_start": t["peak_rss_above_start"],
                 "dense_peak_rss_above_start": dn["peak_rss_above_start"],
+                **index_peaks,
             }
         )
     slopes = {
@@ -230,12 +282,18 @@ def main(argv=None):
         ),
         "tree_index_below_dense_peak_at_max_m": last["tree_index_nbytes"]
         < last["dense_peak_rss_above_start"],
+        # None when not measured (result files from before the index peaks)
+        "tree_index_peak_below_dense_index_peak_at_max_m": (
+            None
+            if last["tree_index_total_bytes"] is None
+            else last["tree_index_total_bytes"] < last["dense_index_total_bytes"]
+        ),
     }
 
     print(
         f"\n{'m':>8s} {'tree s':>8s} {'dense s':>8s} {'ratio':>6s} {'r-solv':>6s} "
         f"{'loss rd':>9s} {'pred rd':>9s} {'treeIdx':>8s} {'treePk':>7s} "
-        f"{'densePk':>7s}"
+        f"{'densePk':>7s} {'treeIPk':>7s} {'dnsIPk':>7s}"
     )
     for c in comparison:
         print(
@@ -245,16 +303,23 @@ def main(argv=None):
             f" {c['tree_index_nbytes'] / GIB:8.3f}"
             f" {c['tree_peak_rss_above_start'] / GIB:7.2f}"
             f" {c['dense_peak_rss_above_start'] / GIB:7.2f}"
+            + "".join(
+                f" {c[f'{k}_index_total_bytes'] / GIB:7.3f}"
+                if c[f"{k}_index_total_bytes"] is not None
+                else f" {'-':>7s}"
+                for k in ("tree", "dense")
+            )
         )
     print("log-log slopes: " + ", ".join(f"{k} {v:.3f}" for k, v in slopes.items()))
     for name, ok in targets.items():
-        print(f"  {name}: {'PASS' if ok else 'MISS'}")
+        print(f"  {name}: {'n/a' if ok is None else 'PASS' if ok else 'MISS'}")
 
     path = write_json(
         "bench_width_scaling",
         {
             "settings": vars(args),
             "runs": runs,
+            "index_peaks": peaks,
             "comparison": comparison,
             "slopes": slopes,
             "targets": targets,
@@ -287,6 +352,16 @@ def main(argv=None):
             base=2,
             label="tree index bytes",
         )
+        for kind, style in (("tree", "v-."), ("dense", "d-.")):
+            key = f"{kind}_index_total_bytes"
+            if all(c[key] is not None for c in comparison):
+                axes[2].loglog(
+                    widths,
+                    [max(c[key], 1) / GIB for c in comparison],
+                    style,
+                    base=2,
+                    label=f"{kind} index peak",
+                )
         axes[0].set(xlabel="n_neurons m", ylabel="s / iteration", title="Time")
         axes[2].set(xlabel="n_neurons m", ylabel="GiB", title="Memory")
         m = widths[-1]

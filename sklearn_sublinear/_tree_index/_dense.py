@@ -5,9 +5,12 @@ from joblib import effective_n_jobs
 
 from ._base import BaseIndex
 from ._exact import (
+    EXACT_CHUNK_ELEMENTS,
+    EXACT_SMALL_CHUNK_ELEMENTS,
     absolute_slack,
     active_csr,
     exact_preactivations,
+    firing_part,
     rounding_coefficient,
     row_norms,
     transient_nbytes,
@@ -26,14 +29,37 @@ DENSE_CHUNK_BYTES = 32 * 2**20
 DENSE_NEURON_CHUNK = 2**12
 
 
-def _dense_chunks(n_samples, n_neurons):
+def _dense_chunks(n_samples, n_neurons, chunk_bytes=None):
     """Fixed (row_step, neuron_step) of the dense filter."""
+    chunk_bytes = DENSE_CHUNK_BYTES if chunk_bytes is None else chunk_bytes
     neuron_step = min(n_neurons, DENSE_NEURON_CHUNK)
-    row_step = max(1, DENSE_CHUNK_BYTES // (5 * neuron_step))
+    row_step = max(1, chunk_bytes // (5 * neuron_step))
     return min(row_step, max(n_samples, 1)), neuron_step
 
 
-def dense_candidates(X32, x_norms, W, threshold, neurons=None, n_jobs=None):
+def dense_filter_nbytes(n_samples, n_features, n_neurons, chunk_bytes=None):
+    """Bytes one thread of the dense filter holds at once.
+
+    One product chunk with its mask, one gathered weight chunk in float64 and
+    float32, the candidate indices of one row step and the exact routine's
+    buffers.
+    """
+    row_step, neuron_step = _dense_chunks(n_samples, n_neurons, chunk_bytes)
+    exact = 3 * 8 * EXACT_SMALL_CHUNK_ELEMENTS + 8 * EXACT_CHUNK_ELEMENTS
+    return 5 * row_step * neuron_step + (12 * n_features + 8) * neuron_step + exact
+
+
+def _filter_tasks(X32, x_norms, W, threshold, neurons, chunk_bytes, X=None):
+    n = X32.shape[0]
+    m = W.shape[0] if neurons is None else neurons.size
+    row_step, neuron_step = _dense_chunks(n, m, chunk_bytes)
+    args = (X32, x_norms, W, threshold, neurons, row_step, neuron_step, X)
+    return [(c0, *args) for c0 in range(0, m, neuron_step)]
+
+
+def dense_candidates(
+    X32, x_norms, W, threshold, neurons=None, n_jobs=None, chunk_bytes=None
+):
     """Candidate pairs of the float32 filter over all neurons or ``neurons``.
 
     Parameters
@@ -48,13 +74,17 @@ def dense_candidates(X32, x_norms, W, threshold, neurons=None, n_jobs=None):
         Shift ``b``.
     neurons : ndarray of int, default=None
         Sorted neuron indices to filter; all when None. Gathered chunk by
-        chunk, so memory stays bounded by ``DENSE_CHUNK_BYTES`` per thread.
+        chunk, so memory stays bounded by ``chunk_bytes`` per thread.
     n_jobs : int, default=None
         The number of joblib threads sharing the neuron chunks, each running
         its products on one BLAS thread; with one job the products use the
         BLAS threads. ``None`` means 1 unless in a
         :obj:`joblib.parallel_backend` context. ``-1`` means using all
         processors.
+    chunk_bytes : int, default=None
+        Bytes of one float32 product chunk and its mask (rows of
+        ``DENSE_NEURON_CHUNK`` neurons); ``DENSE_CHUNK_BYTES`` when None. The
+        candidates do not depend on it.
 
     Returns
     -------
@@ -64,19 +94,46 @@ def dense_candidates(X32, x_norms, W, threshold, neurons=None, n_jobs=None):
         weight norm), a superset of the firing pairs, row-major within each
         neuron chunk.
     """
-    n, d = X32.shape
-    m = W.shape[0] if neurons is None else neurons.size
-    row_step, neuron_step = _dense_chunks(n, m)
-    args = (X32, x_norms, W, threshold, neurons, row_step, neuron_step)
-    tasks = [(c0, *args) for c0 in range(0, m, neuron_step)]
+    tasks = _filter_tasks(X32, x_norms, W, threshold, neurons, chunk_bytes)
     parts = map_threads(_filter_chunk, tasks, n_jobs, one_blas_thread=True)
     rows = [np.zeros(0, np.intp)] + [r for r, _ in parts]
     cols = [np.zeros(0, np.intp)] + [c for _, c in parts]
     return np.concatenate(rows), np.concatenate(cols)
 
 
-def _filter_chunk(c0, X32, x_norms, W, threshold, neurons, row_step, neuron_step):
-    # Candidate pairs of the neurons c0:c0 + neuron_step (of `neurons` if given).
+def dense_active_parts(
+    X32, x_norms, W, X, threshold, neurons=None, n_jobs=None, chunk_bytes=None
+):
+    """Firing pairs and exact values of all neurons or ``neurons``, in parts.
+
+    The float32 filter of :func:`dense_candidates`, then, in the same thread,
+    the exact values of each neuron chunk's candidates (:func:`exact_preactivations`,
+    one value per pair whatever the batch) and only the pairs above
+    ``threshold``: the candidate lists of all chunks never exist at once.
+
+    Parameters
+    ----------
+    X32, x_norms, W, threshold, neurons, n_jobs, chunk_bytes
+        As in :func:`dense_candidates`.
+    X : ndarray of shape (n_samples, n_features), dtype float64
+        The samples, for the exact values.
+
+    Returns
+    -------
+    parts : list of tuple of ndarray
+        ``(rows, cols, values)`` of the firing pairs of each neuron chunk, in
+        chunk order, rows non-decreasing and columns increasing within a row
+        (for :func:`active_csr`).
+    """
+    tasks = _filter_tasks(X32, x_norms, W, threshold, neurons, chunk_bytes, X)
+    return map_threads(_filter_chunk, tasks, n_jobs, one_blas_thread=True)
+
+
+def _filter_chunk(
+    c0, X32, x_norms, W, threshold, neurons, row_step, neuron_step, X=None
+):
+    # Candidate pairs of the neurons c0:c0 + neuron_step (of `neurons` if
+    # given); with X, the firing ones and their exact values.
     n, d = X32.shape
     m = W.shape[0] if neurons is None else neurons.size
     c1 = min(c0 + neuron_step, m)
@@ -86,7 +143,7 @@ def _filter_chunk(c0, X32, x_norms, W, threshold, neurons, row_step, neuron_step
     del chunk
     margin = rounding_coefficient(d) * w_max
     slack = absolute_slack(d)
-    rows, cols = [], []
+    parts = []
     for r0 in range(0, n, row_step):
         r1 = min(r0 + row_step, n)
         z = X32[r0:r1] @ W32.T
@@ -96,9 +153,14 @@ def _filter_chunk(c0, X32, x_norms, W, threshold, neurons, row_step, neuron_step
         rr, cc = np.divmod(np.flatnonzero(z > cut[:, None]), c1 - c0)
         # release the chunk before the next product is allocated
         del z, cut
-        rows.append(rr + r0)
-        cols.append(cc + c0 if neurons is None else neurons[cc + c0])
-    return np.concatenate(rows), np.concatenate(cols)
+        rr += r0
+        cc = cc + c0 if neurons is None else neurons[cc + c0]
+        if X is None:
+            parts.append((rr, cc))
+        else:
+            values = exact_preactivations(W, X, rr, cc, n_jobs=1)
+            parts.append(firing_part(rr, cc, values, threshold, n, W.shape[0]))
+    return tuple(np.concatenate(a) for a in zip(*parts))
 
 
 class DenseIndex(BaseIndex):
@@ -111,10 +173,10 @@ class DenseIndex(BaseIndex):
     threshold : float
         Shift ``b``: neuron ``r`` fires for sample ``i`` iff ``<w_r, x_i> > b``.
     n_jobs : int, default=None
-        The number of joblib threads of the float32 filter (over chunks of
-        neurons) and of the exact values of the candidate pairs. ``None``
-        means 1 unless in a :obj:`joblib.parallel_backend` context. ``-1``
-        means using all processors.
+        The number of joblib threads sharing the chunks of neurons, each
+        running the float32 filter and the exact values of its candidates.
+        ``None`` means 1 unless in a :obj:`joblib.parallel_backend` context.
+        ``-1`` means using all processors.
 
     Attributes
     ----------
@@ -126,9 +188,12 @@ class DenseIndex(BaseIndex):
     A query computes ``X32 @ W32.T`` in chunks of at most ``DENSE_CHUNK_BYTES``
     (32 MiB per thread), keeps the pairs above ``b - c ||w_r|| ||x_i||`` (``c`` from
     :func:`rounding_coefficient`) and decides them with the exact float64
-    routine, so its answer equals the tree index's bit for bit. Cost per query:
-    ``2 n m d`` flops plus a scan of ``n m`` values. The index holds nothing
-    between queries except ``||x_i||``; updates and rebuilds only record ``W``.
+    routine in the chunk's thread, so its answer equals the tree index's bit
+    for bit. Cost per query: ``2 n m d`` flops plus a scan of ``n m`` values.
+    The index holds nothing between queries except ``||x_i||``; updates and
+    rebuilds only record ``W``. A query's peak is the chunk buffers of its
+    threads (about 22 MiB each at n=1000, d=65) plus the firing pairs (16
+    bytes each) and the returned matrix (12 bytes per pair).
 
     Examples
     --------
@@ -164,11 +229,11 @@ class DenseIndex(BaseIndex):
         -------
         nbytes : int
             Held norms plus the transient float32 copy of X and, per thread,
-            one product chunk with its mask and one gathered weight chunk in
-            float64 and float32, plus the exact routine's buffers.
+            one product chunk with its mask, one gathered weight chunk in
+            float64 and float32 and the exact routine's buffers
+            (:func:`dense_filter_nbytes`).
         """
-        row_step, neuron_step = _dense_chunks(n_samples, n_neurons)
-        per_job = 5 * row_step * neuron_step + (12 * n_features + 8) * neuron_step
+        per_job = dense_filter_nbytes(n_samples, n_features, n_neurons)
         return int(
             8 * n_samples
             + 4 * n_samples * n_features
@@ -205,9 +270,8 @@ class DenseIndex(BaseIndex):
         self._check_built()
         X, W, b = self.X, self.W_, self.threshold_
         X32 = X.astype(np.float32)
-        rows, cols = dense_candidates(X32, self._x_norms, W, b, n_jobs=self.n_jobs)
-        values = exact_preactivations(W, X, rows, cols, self.n_jobs)
-        return active_csr(rows, cols, values, b, (X.shape[0], W.shape[0]))
+        parts = dense_active_parts(X32, self._x_norms, W, X, b, n_jobs=self.n_jobs)
+        return active_csr(parts, (X.shape[0], W.shape[0]))
 
     def update(self, W, changed, coef=None):
         """Record new weights; the next query recomputes everything.

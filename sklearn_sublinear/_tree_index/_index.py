@@ -5,22 +5,40 @@ import scipy.sparse as sp
 from joblib import effective_n_jobs
 
 from ._base import BaseIndex
-from ._dense import DenseIndex, dense_candidates
+from ._dense import dense_active_parts, dense_filter_nbytes
 from ._exact import (
     EXACT_CHUNK_ELEMENTS,
+    EXACT_SMALL_CHUNK_ELEMENTS,
     active_csr,
     exact_preactivations,
+    firing_part,
     round_up_float32,
     rounding_coefficient,
     row_norms,
     transient_nbytes,
 )
-from ._max_tree import descend, refresh_pairs, tree_shape
+from ._max_tree import (
+    clear_pairs,
+    descend,
+    empty_tree,
+    fill_internal,
+    tree_nbytes,
+    tree_shape,
+    unpack_tree,
+)
 from ._parallel import REBUILD_CHUNK_BYTES, REBUILD_ROW_CHUNK, rebuild_trees
 from ._threads import blas_controller, map_threads
 
-# Float64 entries of the (candidate pairs, block_size) buffers of one query step.
-QUERY_CHUNK_ELEMENTS = 2**20
+# Float64 entries of the (candidate pairs, block_size) buffer of one query
+# step (2 MiB); each thread holds one.
+QUERY_CHUNK_ELEMENTS = 2**18
+# Bytes of one product chunk of the hot neurons' dense filter, per thread.
+# The hot set is a few % of the neurons, so smaller chunks than the dense
+# index's cost little time and keep the query's peak low (4 MiB: 204 rows of
+# 4096 neurons at n=1000).
+HOT_CHUNK_BYTES = 4 * 2**20
+# Neurons whose norms are computed at a time for the block norms.
+NORM_CHUNK = 2**16
 
 # Why changed neurons leave the trees ("hot" neurons)
 # --------------------------------------------------
@@ -47,15 +65,32 @@ QUERY_CHUNK_ELEMENTS = 2**20
 # brute force (0.35 s against 2.12 s before silent neurons and threads).
 
 
-def _query_chunk(bl, sa, tree, X, W, hot, bs, leaf0, coef, x_norms, block_w, b):
+def _cold_block_norms(W, hot, block_size):
+    """Largest weight norm (rounded up) of each block's cold neurons, or 0."""
+    m = W.shape[0]
+    out = np.empty(-(-m // block_size))
+    step = block_size * max(1, NORM_CHUNK // block_size)
+    for c0 in range(0, m, step):
+        c1 = min(c0 + step, m)
+        norms = row_norms(W[c0:c1])
+        norms[hot[c0:c1]] = 0.0
+        starts = np.arange(0, c1 - c0, block_size)
+        out[c0 // block_size : -(-c1 // block_size)] = np.maximum.reduceat(
+            norms, starts
+        )
+    return out
+
+
+def _query_chunk(bl, sa, X, W, hot, bs, coef, x_norms, block_w, b):
     """Exact products of the candidate pairs ``(bl, sa)``, sorted by block.
 
-    Tightens their leaves in place to the max over the block's cold neurons
-    and returns the ``(sample, neuron)`` pairs of cold neurons whose float64
-    BLAS product is above ``b`` minus its rounding margin, with their exact
-    pre-activations.
+    Returns the firing pairs of cold neurons (as a part for ``active_csr``)
+    and the candidate pairs whose leaf tightens to 0: the max over the
+    block's cold neurons, plus its rounding margin, is not above ``b``. The
+    caller clears those bits; bits of neighbouring samples share bytes, so
+    threads do not write them.
     """
-    m = W.shape[0]
+    n, m = X.shape[0], W.shape[0]
     Xp = X[sa]
     Z = np.full((bl.size, bs), -np.inf)
     # One BLAS call per run of pairs sharing a block: the block's weights are
@@ -71,14 +106,16 @@ def _query_chunk(bl, sa, tree, X, W, hot, bs, leaf0, coef, x_norms, block_w, b):
     # One margin per pair, with the block's largest weight norm: a per-product
     # margin would cost more than it saves.
     margin = coef * x_norms[sa] * block_w[bl]
-    new_leaf = round_up_float32(Z.max(axis=1) + margin)
-    np.minimum(tree[leaf0 + bl, sa], new_leaf, out=new_leaf)
-    tree[leaf0 + bl, sa] = new_leaf
+    # the bit of the float32 bound the trees used to store, for the same
+    # leaves as before
+    cleared = ~(round_up_float32(Z.max(axis=1) + margin) > b)
     pr, pc = np.nonzero(Z > (b - margin)[:, None])
+    del Z
     rows, cols = sa[pr], bl[pr] * bs + pc
     # A pair's exact value does not depend on its batch: computed here, it
     # runs in the chunk's thread.
-    return rows, cols, exact_preactivations(W, X, rows, cols)
+    values = exact_preactivations(W, X, rows, cols)
+    return firing_part(rows, cols, values, b, n, m), bl[cleared], sa[cleared]
 
 
 class TreeIndex(BaseIndex):
@@ -92,14 +129,14 @@ class TreeIndex(BaseIndex):
         Shift ``b``: neuron ``r`` fires for sample ``i`` iff ``<w_r, x_i> > b``.
     block_size : int, default=128
         Target number of neurons per leaf (the actual size is within a factor
-        sqrt(2), so that the number of leaves is a power of two). Memory is
-        ``8 n m / block_size`` bytes; a query recomputes ``block_size`` products
-        per candidate leaf.
+        sqrt(2), so that the number of leaves is a power of two). The trees
+        take ``n m / (4 block_size)`` bytes; a query recomputes
+        ``block_size`` products per candidate leaf.
     n_jobs : int, default=None
         The number of jobs to run in parallel for builds, rebuilds, the
-        candidate leaves of a query and the exact values of the hot neurons'
-        candidate pairs (joblib threads over blocks of samples or of
-        candidates). ``None`` means 1 unless in a
+        candidate leaves of a query and the filter and exact values of the
+        hot neurons (joblib threads over blocks of samples, of candidate
+        leaves or of hot neurons). ``None`` means 1 unless in a
         :obj:`joblib.parallel_backend` context. ``-1`` means using all
         processors.
 
@@ -117,25 +154,35 @@ class TreeIndex(BaseIndex):
     Notes
     -----
     Neurons are *cold* (unchanged since :meth:`build`) or *hot* (changed by
-    some :meth:`update`). Leaf ``(j, i)`` holds a float32 upper bound of
-    ``max <w_r, x_i>`` over the cold neurons ``r`` of block ``j`` and internal
-    nodes hold the max of their children (layout and costs in
-    ``_max_tree.py``). A query descends, level by level and for all samples at
-    once, into nodes above ``b``; candidate blocks get their products in
-    float64, which tightens the leaf to the block's cold max (lazy
-    tightening). Hot neurons go through the float32 BLAS filter of
-    :class:`DenseIndex`, ``n |hot| d`` flops, except the *silent* ones: a hot
-    neuron that the filter finds firing on no sample cannot fire until its
+    some :meth:`update`). Leaf ``(j, i)`` is one bit: whether a float32 upper
+    bound of ``max <w_r, x_i>`` over the cold neurons ``r`` of block ``j`` is
+    above ``b``; internal nodes are the OR of their children (layout, why bits
+    and costs in ``_max_tree.py``). A query descends, level by level and for
+    all samples at once, into set nodes; candidate blocks get their products
+    in float64, which tightens the leaf to the block's cold max (lazy
+    tightening: the bit clears when that max is not above ``b``). Hot neurons
+    go through the float32 BLAS filter of :class:`DenseIndex` in smaller
+    chunks (``HOT_CHUNK_BYTES``), ``n |hot| d`` flops, except the *silent*
+    ones: a hot neuron that fires on no sample cannot fire until its
     weights change, so it skips the filter until an update changes it again
     (in training, a third of the hot set). Every surviving pair is decided
     by the shared exact routine, so the answer equals :class:`DenseIndex`'s
     bit for bit.
 
     An update only marks neurons hot: cold weights never change, so the
-    leaves stay valid bounds. In Gauss-Newton training only the neurons that
+    leaves stay valid. In Gauss-Newton training only the neurons that
     fire on some training row ever change, so the hot set stays within the
     neurons firing at initialization (see the comment at the top of this
     module).
+
+    Memory: the index holds the trees (``n m / (4 block_size)`` bytes), the
+    hot and silent masks (``2 m``), block norms and the float32 rows; a query
+    adds its threads' chunk buffers (about 7 MiB each in the hot filter), the
+    firing pairs (16 bytes each) and the returned matrix (12 bytes per pair).
+    Over build, query, a Gauss-Newton-like update and two queries at n=1000,
+    m=2**20, d=65, 2 threads, the peak is 39 MiB (4.3 MiB held) against
+    60 MiB for :class:`DenseIndex` (``benchmarks/_common.py``,
+    ``index_memory_profile``).
 
     Examples
     --------
@@ -173,7 +220,7 @@ class TreeIndex(BaseIndex):
         block_size : int, default=128
             Target neurons per leaf.
         n_jobs : int, default=None
-            Rebuild jobs; each holds its own transient buffers.
+            Rebuild and query threads; each holds its own transient buffers.
         threshold : float, default=None
             When given, the candidate pair lists and the returned activation
             matrix are counted too (see ``transient_nbytes``).
@@ -183,25 +230,32 @@ class TreeIndex(BaseIndex):
         Returns
         -------
         nbytes : int
-            The tree array, norms, hot mask and float32 copy of X held, plus
-            the largest transient buffers (per-job rebuild products and float32
-            weight chunks, per-job query step and exact-value buffers, or the
-            dense filter of the hot neurons, whichever is larger) and the exact
+            The packed trees, norms, block norms, hot and silent masks and
+            float32 copy of X held, plus the largest transient buffers
+            (per-thread rebuild products and float32 weight chunks, per-thread
+            query step and exact-value buffers, or the per-thread chunks of
+            the hot neurons' dense filter, whichever is larger) and the exact
             routine's buffers.
         """
         n_leaves, bs = tree_shape(n_neurons, block_size)
-        held = 4 * (2 * n_leaves - 1) * n_samples + 8 * n_samples + 10 * n_neurons
-        held += 8 * n_leaves + 4 * n_samples * n_features
+        n_blocks = -(-n_neurons // bs)
+        held = tree_nbytes(n_leaves, n_samples) + 8 * n_samples + 2 * n_neurons
+        held += 8 * n_blocks + 4 * n_samples * n_features
         jobs = effective_n_jobs(n_jobs)
-        per_job = 2 * REBUILD_CHUNK_BYTES + 4 * REBUILD_ROW_CHUNK * n_features
-        per_job += 4 * (REBUILD_CHUNK_BYTES // (4 * REBUILD_ROW_CHUNK)) * n_features
-        # query chunks run in up to `jobs` threads, each with its own buffers
-        query = jobs * (6 * 8 * QUERY_CHUNK_ELEMENTS + 3 * 8 * EXACT_CHUNK_ELEMENTS)
-        hot = DenseIndex.estimate_nbytes(
-            n_samples, n_features, n_neurons, n_jobs=n_jobs
-        )
+        step = REBUILD_CHUNK_BYTES // (4 * REBUILD_ROW_CHUNK)
+        # product, its float64 block maxima and the float32 weight chunk
+        rebuild = 2 * REBUILD_CHUNK_BYTES + 4 * step * n_features
+        rebuild += 4 * REBUILD_ROW_CHUNK * n_features
+        # Z, its mask, the gathered rows and the exact routine's buffers
+        pairs = QUERY_CHUNK_ELEMENTS // bs
+        query = 9 * QUERY_CHUNK_ELEMENTS + 8 * pairs * (n_features + 8)
+        query += 3 * 8 * EXACT_SMALL_CHUNK_ELEMENTS + 8 * EXACT_CHUNK_ELEMENTS
+        hot = dense_filter_nbytes(n_samples, n_features, n_neurons, HOT_CHUNK_BYTES)
+        # outside the threads: the hot filter's neuron list and masks, the
+        # block norms' chunk
+        serial = 11 * n_neurons + 16 * NORM_CHUNK
         transient = transient_nbytes(n_samples, n_neurons, threshold, n_jobs)
-        return int(held + max(jobs * per_job, query, hot) + transient)
+        return int(held + max(rebuild, query, hot) * jobs + serial + transient)
 
     # -- building ----------------------------------------------------------
 
@@ -229,10 +283,10 @@ class TreeIndex(BaseIndex):
         self.W_ = W
         self._x_norms = row_norms(self.X)
         self._X32 = self.X.astype(np.float32)
-        self._w_norms = row_norms(W)
         self._hot = np.zeros(m, dtype=bool)
         self._silent = np.zeros(m, dtype=bool)
-        self._tree = np.empty((2 * self.n_leaves_ - 1, n), dtype=np.float32)
+        self._tree = empty_tree(self.n_leaves_, n)
+        self._block_w = np.zeros(0)  # computed by the rebuild
         self.rebuild()
         return self
 
@@ -256,24 +310,22 @@ class TreeIndex(BaseIndex):
             if rows.size and (rows[0] < 0 or rows[-1] >= n):
                 raise ValueError(f"rows must be within [0, {n}).")
         self._ensure_writeable()
+        # Block norms of the current cold neurons; the leaves of samples not
+        # rebuilt used larger or equal ones, so they stay valid.
+        self._block_w = _cold_block_norms(self.W_, self._hot, self.block_size_)
         rebuild_trees(
             self._tree,
             self.X,
             self.W_,
             self._x_norms,
-            self._block_w_norms(),
+            self._block_w,
             self.block_size_,
             self._hot,
+            self.threshold_,
             rows,
             self.n_jobs,
         )
         return self
-
-    def _block_w_norms(self):
-        # largest cold weight norm of each block (0 for an all-hot block)
-        n_blocks = -(-self.W_.shape[0] // self.block_size_)
-        starts = np.arange(n_blocks) * self.block_size_
-        return np.maximum.reduceat(np.where(self._hot, 0.0, self._w_norms), starts)
 
     @property
     def hot_neurons_(self):
@@ -300,44 +352,57 @@ class TreeIndex(BaseIndex):
         bs = self.block_size_
         self._ensure_writeable()
         tree = self._tree
-        blocks, samples = descend(tree, b)
+        blocks, samples = descend(tree, n)
         order = np.lexsort((samples, blocks))
         blocks, samples = blocks[order], samples[order]
+        del order
 
         coef = rounding_coefficient(d, "float64")
-        block_w = self._block_w_norms()
-        leaf0 = self.n_leaves_ - 1
         step = max(1, QUERY_CHUNK_ELEMENTS // bs)
         chunks = [(p0, p0 + step) for p0 in range(0, blocks.size, step)]
-        # Chunks touch disjoint (leaf, sample) entries and return their pairs
-        # in chunk order, so threads change neither the tree nor the answer.
+        # Chunks return their pairs in chunk order, and the cleared bits are
+        # applied here, so threads change neither the tree nor the answer.
+        # The block norms of the last rebuild bound the current cold norms.
         # Small products: threaded BLAS only adds synchronization (30x slower
         # measured on 2 busy cores), so each chunk runs BLAS on one thread.
-        shared = (tree, X, W, self._hot, bs, leaf0, coef, self._x_norms, block_w, b)
+        shared = (X, W, self._hot, bs, coef, self._x_norms, self._block_w, b)
         tasks = [(blocks[c0:c1], samples[c0:c1], *shared) for c0, c1 in chunks]
+        del blocks, samples
         with blas_controller().limit(limits=1, user_api="blas"):
-            parts = map_threads(_query_chunk, tasks, self.n_jobs)
-        if blocks.size:
-            refresh_pairs(tree, leaf0 + blocks, samples)
+            results = map_threads(_query_chunk, tasks, self.n_jobs)
+        del tasks
+        parts = [part for part, _, _ in results]
+        cleared = [(bl, sa) for _, bl, sa in results if bl.size]
+        del results
+        if cleared:
+            bl, sa = (np.concatenate(a) for a in zip(*cleared))
+            clear_pairs(tree, self.n_leaves_ - 1 + bl, sa)
+            fill_internal(tree)
+            del bl, sa, cleared
         hot = np.flatnonzero(self._hot & ~self._silent)
         if hot.size:
-            # The hot neurons: float32 BLAS filter, exact values over threads.
-            rows, cols = dense_candidates(
-                self._X32, self._x_norms, W, b, hot, self.n_jobs
+            # The hot neurons: float32 BLAS filter and exact values in the
+            # chunks' threads, in chunks smaller than the dense index's.
+            hot_parts = dense_active_parts(
+                self._X32,
+                self._x_norms,
+                W,
+                X,
+                b,
+                hot,
+                self.n_jobs,
+                chunk_bytes=HOT_CHUNK_BYTES,
             )
-            values = exact_preactivations(W, X, rows, cols, self.n_jobs)
-            parts.append((rows, cols, values))
-            # A hot neuron without candidates fires on no sample, so it stays
-            # silent, and out of the filter, until an update changes it.
-            has_candidates = np.zeros(m, dtype=bool)
-            has_candidates[cols] = True
-            self._silent[hot[~has_candidates[hot]]] = True
-        if parts:
-            rows, cols, values = (np.concatenate(a) for a in zip(*parts))
-        else:
-            rows = cols = np.zeros(0, np.intp)
-            values = np.zeros(0)
-        return active_csr(rows, cols, values, b, (n, m))
+            # A hot neuron that fires on no sample stays silent, and out of
+            # the filter, until an update changes it.
+            fires = np.zeros(m, dtype=bool)
+            for _, cols, _ in hot_parts:
+                fires[cols] = True
+            self._silent[hot[~fires[hot]]] = True
+            del fires, hot
+            parts += hot_parts
+            del hot_parts
+        return active_csr(parts, (n, m))
 
     # -- updating ----------------------------------------------------------
 
@@ -376,8 +441,8 @@ class TreeIndex(BaseIndex):
         if changed.size == 0:
             return "none"
         self._ensure_writeable()
-        # The hot neurons' norms are not needed: the trees leave them out and
-        # the dense filter takes the norms of the weights it reads.
+        # The block norms stay: the trees leave the hot neurons out and the
+        # dense filter takes the norms of the weights it reads.
         self._hot[changed] = True
         self._silent[changed] = False
         return "update"
@@ -389,30 +454,31 @@ class TreeIndex(BaseIndex):
 
         Returns
         -------
-        tree : ndarray of shape (2 * n_leaves_ - 1, n_samples), dtype float32
-            Node-major trees (a view: do not modify).
+        tree : ndarray of shape (2 * n_leaves_ - 1, n_samples), dtype bool
+            The node bits, unpacked (a copy): node ``k`` of sample ``i`` may
+            lead to a cold neuron firing on ``x_i``.
         x_norms : ndarray of shape (n_samples,)
             Sample norms, rounded up.
-        w_norms : ndarray of shape (n_neurons,)
-            Weight norms, rounded up, as of the build (current for the cold
-            neurons, the only ones the trees bound).
+        block_w_norms : ndarray of shape (n_blocks,)
+            Largest weight norm of each block's cold neurons as of the last
+            rebuild, rounded up (an upper bound for the current cold neurons).
         """
         self._check_built()
-        return self._tree, self._x_norms, self._w_norms
+        return unpack_tree(self._tree, self.X.shape[0]), self._x_norms, self._block_w
 
     @property
     def nbytes(self):
-        """Bytes held by the trees, norms, hot mask and float32 rows (not X, W)."""
+        """Bytes held by the trees, norms, hot masks and float32 rows (not X, W)."""
         if not hasattr(self, "_tree"):
             return 0
-        held = (self._tree, self._x_norms, self._w_norms, self._X32)
+        held = (self._tree, self._x_norms, self._block_w, self._X32)
         held += (self._hot, self._silent)
         return int(sum(a.nbytes for a in held))
 
     def _ensure_writeable(self):
         # An index unpickled from a joblib memmap (max_nbytes) holds read-only
         # arrays; take private copies before the first write.
-        for name in ("_tree", "_x_norms", "_w_norms", "_hot", "_silent"):
+        for name in ("_tree", "_x_norms", "_block_w", "_hot", "_silent"):
             array = getattr(self, name)
             if not array.flags.writeable:
                 setattr(self, name, np.array(array))

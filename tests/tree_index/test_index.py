@@ -10,7 +10,6 @@ import scipy.sparse as sp
 import sklearn_sublinear._tree_index._dense as dense_module
 import sklearn_sublinear._tree_index._exact as exact_module
 import sklearn_sublinear._tree_index._index as index_module
-import sklearn_sublinear._tree_index._max_tree as max_tree_module
 from sklearn_sublinear._tree_index import (
     DenseIndex,
     TreeIndex,
@@ -19,7 +18,7 @@ from sklearn_sublinear._tree_index import (
     expected_hot_fraction,
     make_index,
 )
-from sklearn_sublinear._tree_index._dense import dense_candidates
+from sklearn_sublinear._tree_index._dense import dense_active_parts, dense_candidates
 from sklearn_sublinear._tree_index._exact import round_up_float32
 
 
@@ -49,8 +48,8 @@ def _assert_matches_brute_force(A, X, W, b):
     assert A.has_sorted_indices
 
 
-def _assert_valid_bounds(index, X, W):
-    tree, _, _ = index.get_arrays()
+def _cold_block_max(index, X, W):
+    # exact float64 max of every (block, sample) over the cold neurons
     n_leaves, bs = index.n_leaves_, index.block_size_
     exact = exact_preactivations(
         W,
@@ -61,23 +60,36 @@ def _assert_valid_bounds(index, X, W):
     exact[:, index.hot_neurons_] = -np.inf  # hot neurons are not in the trees
     padded = np.full((X.shape[0], n_leaves * bs), -np.inf)
     padded[:, : W.shape[0]] = exact
-    block_max = padded.reshape(X.shape[0], n_leaves, bs).max(axis=2).T
-    assert np.all(tree[n_leaves - 1 :] >= block_max)
+    return padded.reshape(X.shape[0], n_leaves, bs).max(axis=2).T
+
+
+def _assert_valid_bounds(index, X, W):
+    # A leaf bit is 0 only if no cold neuron of its block fires; an internal
+    # node is the OR of its children; padding bits of the last byte stay 0.
+    tree, _, _ = index.get_arrays()
+    n_leaves = index.n_leaves_
+    assert tree.dtype == bool and tree.shape == (2 * n_leaves - 1, X.shape[0])
+    block_max = _cold_block_max(index, X, W)
+    assert np.all(tree[n_leaves - 1 :] | (block_max <= index.threshold_))
     for node in range(n_leaves - 1):
         np.testing.assert_array_equal(
-            tree[node], np.maximum(tree[2 * node + 1], tree[2 * node + 2])
+            tree[node], tree[2 * node + 1] | tree[2 * node + 2]
         )
+    packed = index._tree
+    assert packed.dtype == np.uint8 and packed.shape[1] == -(-X.shape[0] // 8)
+    if X.shape[0] % 8:
+        assert not np.any(packed[:, -1] >> (X.shape[0] % 8))
 
 
 @pytest.mark.parametrize("m, block_size", [(1, 64), (7, 2), (300, 16), (500, 64)])
 @pytest.mark.parametrize("b", [-0.5, 0.0, 1.2])
-@pytest.mark.parametrize("refresh_all", [0.0, 2.0])
-def test_build_query_matches_brute_force(m, block_size, b, refresh_all, monkeypatch):
-    # refresh_all switches the path refresh after lazy tightening between the
-    # whole-tree and the pair-by-pair variants
-    monkeypatch.setattr(max_tree_module, "REFRESH_ALL_FRACTION", refresh_all)
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_build_query_matches_brute_force(m, block_size, b, n_jobs, monkeypatch):
+    # query steps of 3 candidate pairs: chunks in both threads clear bits of
+    # neighbouring samples, which share bytes
+    monkeypatch.setattr(index_module, "QUERY_CHUNK_ELEMENTS", 3 * block_size)
     _, X, W = _data(0, m=m)
-    tree = TreeIndex(X, b, block_size=block_size).build(W)
+    tree = TreeIndex(X, b, block_size=block_size, n_jobs=n_jobs).build(W)
     dense = DenseIndex(X, b).build(W)
     A = tree.query()
     _assert_identical(A, dense.query())
@@ -217,11 +229,13 @@ def test_silent_hot_neurons_skip_the_filter_until_changed(monkeypatch):
     tree = TreeIndex(X, b, block_size=8).build(W)
     filtered = []
 
-    def spy(X32, x_norms, W, threshold, neurons=None, n_jobs=None):
+    def spy(X32, x_norms, W, X, threshold, neurons=None, *args, **kwargs):
         filtered.append(neurons.copy())
-        return dense_candidates(X32, x_norms, W, threshold, neurons, n_jobs)
+        return dense_active_parts(
+            X32, x_norms, W, X, threshold, neurons, *args, **kwargs
+        )
 
-    monkeypatch.setattr(index_module, "dense_candidates", spy)
+    monkeypatch.setattr(index_module, "dense_active_parts", spy)
     silent = np.array([3, 50, 120])
     loud = np.array([7, 90])
     W = W.copy()
@@ -272,8 +286,9 @@ def test_rebuild_subset_and_n_jobs_identical():
     two = TreeIndex(X, b, block_size=16, n_jobs=2).build(W)
     np.testing.assert_array_equal(one.get_arrays()[0], two.get_arrays()[0])
     W_new = W + 0.1 * rng.standard_normal(W.shape)
+    # new weights without an update: a rebuild of all samples makes the trees
+    # valid again (it also recomputes the block norms)
     one.W_ = W_new
-    one._w_norms = np.sqrt((W_new**2).sum(axis=1)) * (1 + 1e-12)
     one.rebuild(rows=np.arange(0, 600, 3))
     one.rebuild(rows=np.setdiff1d(np.arange(600), np.arange(0, 600, 3)))
     _assert_valid_bounds(one, X, W_new)
@@ -347,15 +362,15 @@ def test_make_index_and_estimates():
     assert estimate_index_nbytes("tree", 50, 6, 700) >= tree.nbytes > 0
     assert estimate_index_nbytes("dense", 50, 6, 700) > 0
     big = estimate_index_nbytes("tree", 1000, 64, 2**20)
-    assert big >= 4 * (2 * 2**14 - 1) * 1000
+    assert big >= (2 * 2**13 - 1) * 1000 // 8
 
 
 def test_read_only_arrays_are_copied_before_writes():
     # What an index unpickled from joblib memmaps looks like in a worker.
     rng, X, W = _data(12, m=90)
     index = TreeIndex(X, 0.4, block_size=8).build(W)
-    for array in index.get_arrays():
-        array.flags.writeable = False
+    for name in ("_tree", "_x_norms", "_block_w", "_hot", "_silent"):
+        getattr(index, name).flags.writeable = False
     X.flags.writeable = False
     W_new = W.copy()
     W_new[[1, 2, 80]] += rng.standard_normal((3, W.shape[1]))
