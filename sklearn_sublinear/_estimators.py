@@ -278,6 +278,7 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             threshold,
             intercept,
             norm_scale=transform.norm_mean_ if homogeneous else None,
+            n_jobs=self.n_jobs,
         )
         gauss_newton = GaussNewton(
             alpha=self.alpha,
@@ -363,7 +364,11 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             "active sets": 48.0 * n_rows * per_sample,
         }
         if solver == "cholesky":
-            parts["Gram"] = 4 * 8.0 * n_weighted**2
+            # the Gram, its damped copy and factor, X X^T, the overlap counts
+            # kept for the next iteration and the update's product
+            parts["Gram"] = 6 * 8.0 * n_weighted**2
+            # the overlap counts' previous pattern
+            parts["active sets"] += 12.0 * n_weighted * per_sample
         total = sum(parts.values())
         limit = _total_memory()
         if limit is not None and total > MEMORY_FRACTION * limit:
@@ -466,7 +471,8 @@ _PARAMS_DOC = """
 
     n_jobs : int, default=None
         Number of joblib threads for index builds, rebuilds and queries (the
-        exact values of candidate pairs). Results do not depend on it.
+        exact values of candidate pairs) and for the sparse products of the
+        Gram matrix and of the steps. Results do not depend on it.
         ``None`` means 1 unless in a :obj:`joblib.parallel_backend` context.
         ``-1`` means using all processors.
 

@@ -33,8 +33,10 @@ become ``(a_ro / sqrt(m)) (||u_i|| / c) x_i``: every formula below holds with
 
 import numpy as np
 import scipy.sparse as sp
+from joblib import effective_n_jobs
 from scipy.stats import norm
 
+from .._threads import map_threads
 from ._activations import shifted_relu
 
 # Bytes of the dense (rows x neurons) block used by the chunked dense forward.
@@ -44,6 +46,9 @@ FORWARD_CHUNK_BYTES = 2**26
 SPARSE_PAIR_SECONDS = 1e-8
 SPARSE_OUTPUT_SECONDS = 2.5e-8
 DENSE_FLOP_SECONDS = 2e-11
+# Stored entries below which a sparse product runs in the calling thread: the
+# thread start-up (about 1 ms) would cost more than it saves.
+THREAD_MIN_NNZ = 2**16
 
 
 def threshold_from_sparsity(n_neurons, sparsity):
@@ -150,14 +155,19 @@ class TwoLayerNetwork:
     norm_scale : float, default=None
         Mean row norm ``c`` of the homogeneous form (see the module docstring);
         None for the plain network on unit rows.
+    n_jobs : int, default=None
+        The number of joblib threads sharing the rows of the sparse products
+        (scipy releases the GIL in them); results do not depend on it.
+        ``None`` means 1 unless in a :obj:`joblib.parallel_backend` context.
     """
 
-    def __init__(self, W, signs, threshold, intercept, norm_scale=None):
+    def __init__(self, W, signs, threshold, intercept, norm_scale=None, n_jobs=None):
         self.W = W
         self.signs = signs
         self.threshold = threshold
         self.intercept = intercept
         self.norm_scale = norm_scale
+        self.n_jobs = n_jobs
 
     @property
     def n_neurons(self):
@@ -269,8 +279,12 @@ class TwoLayerNetwork:
         """
         coef, changed = self.neuron_coef(active, U)
         dW = np.zeros_like(self.W)
-        dW[changed] = coef @ X
+        dW[changed] = self.coef_product(coef, X)
         return dW, U.sum(axis=0)
+
+    def coef_product(self, coef, X):
+        """``coef @ X``: the rows of ``J^T U`` from :meth:`neuron_coef`'s ``coef``."""
+        return sparse_dense_product(coef, X, self.n_jobs)
 
     def neuron_coef(self, active, U, columns=None, n_columns=None):
         """Implicit form of ``J^T U``: coefficients of training rows per neuron.
@@ -320,18 +334,20 @@ class TwoLayerNetwork:
         return coef, changed
 
     # -- Gram matrix ----------------------------------------------------------
-    def gram(self, active, X, data_gram=None):
+    def gram(self, active, X, data_gram=None, counts=None):
         """Exact ``G = J_o J_o^T = (X X^T) * (A A^T) / m`` (same for every output).
 
         ``A`` is the 0/1 pattern of ``active``; ``(A A^T)_ij = |S_i & S_j|``
         counts shared firing neurons. Since ``a_ro^2 = 1`` the Gram does not depend
-        on the output. ``data_gram`` may pass a precomputed ``X X^T``.
+        on the output. ``data_gram`` may pass a precomputed ``X X^T`` and
+        ``counts`` the overlap counts ``A A^T`` (e.g. from
+        :class:`OverlapCounts`); neither is modified.
         """
-        overlap = _overlap_counts(active)
+        if counts is None:
+            counts = overlap_counts(_pattern(active), self.n_jobs)
         if data_gram is None:
             data_gram = X @ X.T
-        G = overlap
-        G *= data_gram
+        G = np.multiply(counts, data_gram)
         G /= self.n_neurons
         return G
 
@@ -386,22 +402,64 @@ def _pattern_coo(active):
     return rows, active.indices
 
 
-def _overlap_counts(active):
-    """Dense ``A A^T`` (float64) for the 0/1 pattern ``A`` of ``active``.
+def _csr_rows(S, r0, r1):
+    """Rows ``r0:r1`` of the csr array ``S``, sharing its data and indices."""
+    a, b = S.indptr[r0], S.indptr[r1]
+    return sp.csr_array(
+        (S.data[a:b], S.indices[a:b], S.indptr[r0 : r1 + 1] - a),
+        shape=(r1 - r0, S.shape[1]),
+    )
 
-    ``A A^T`` is a sum over neurons of the outer products of their columns.
-    scipy's sparse product costs ``c_r^2`` for a column with ``c_r`` ones, a
-    float32 BLAS product ``n^2`` per column at a much higher rate: columns with
-    ``c_r^2 SPARSE_PAIR_SECONDS > n^2 DENSE_FLOP_SECONDS`` (the per-operation
-    times below) go to BLAS, the others to the sparse product, unless BLAS
-    over every column costs less than this split (the sparse product also
-    pays for its dense output). At m=2**20, n=1000 after training (923k
-    firing pairs, 33.5k columns, sum c_r^2 = 9.7e7): 0.94 -> 0.34 s against
-    the sparse product alone. Counts below 2^24 are exact in float32.
+
+def sparse_dense_product(S, B, n_jobs=None, out=None):
+    """Dense ``S @ B`` (added into ``out`` if given), rows of ``S`` over threads.
+
+    scipy's csr products release the GIL, and each output row depends on its
+    row of ``S`` only, so the result does not depend on ``n_jobs``. The rows
+    are cut into about equal numbers of stored entries, one run per thread.
+
+    Parameters
+    ----------
+    S : csr_array of shape (n, k)
+        Left factor.
+    B : ndarray or sparse array of shape (k, p)
+        Right factor; a sparse one should be csr (a sparse product of each
+        block of rows, densified).
+    n_jobs : int, default=None
+        The number of joblib threads.
+    out : ndarray of shape (n, p), default=None
+        Array to add the product to; a new float64 one if None.
+
+    Returns
+    -------
+    out : ndarray of shape (n, p)
     """
-    pattern = _pattern(active)
-    n = pattern.shape[0]
-    col_counts = np.bincount(pattern.indices, minlength=pattern.shape[1])
+    S = sp.csr_array(S)
+    n = S.shape[0]
+    add = out is not None
+    if not add:
+        out = np.empty((n, B.shape[1]), dtype=np.float64)
+    jobs = max(1, min(effective_n_jobs(n_jobs), n))
+    if S.nnz < THREAD_MIN_NNZ:
+        jobs = 1
+    cuts = np.searchsorted(S.indptr, np.linspace(0, S.nnz, jobs + 1)[1:-1])
+    bounds = np.unique(np.concatenate(([0], cuts, [n]))).tolist()
+
+    def rows_product(r0, r1):
+        part = _csr_rows(S, r0, r1) @ B
+        if sp.issparse(part):
+            part = part.toarray()
+        if add:
+            out[r0:r1] += part
+        else:
+            out[r0:r1] = part
+
+    map_threads(rows_product, list(zip(bounds[:-1], bounds[1:])), jobs)
+    return out
+
+
+def _split_cost(col_counts, n):
+    """The heavy columns of :func:`overlap_counts` and the cost of the split."""
     counts = col_counts.astype(np.float64)
     column_dense = DENSE_FLOP_SECONDS * float(n) * n
     heavy = counts**2 * SPARSE_PAIR_SECONDS > column_dense
@@ -410,29 +468,107 @@ def _overlap_counts(active):
         + SPARSE_OUTPUT_SECONDS * float(n) * n
         + column_dense * np.count_nonzero(heavy)
     )
-    if split_cost > column_dense * np.count_nonzero(col_counts):
-        heavy = col_counts > 0
+    all_dense = column_dense * np.count_nonzero(col_counts)
+    if split_cost > all_dense:
+        heavy, split_cost = col_counts > 0, all_dense
     if n >= 2**24:  # float32 counts would round
         heavy[:] = False
+    return heavy, split_cost
+
+
+def overlap_counts(pattern, n_jobs=None, col_counts=None):
+    """Dense ``A A^T`` (float64) for the 0/1 csr ``pattern`` ``A``.
+
+    ``A A^T`` is a sum over neurons of the outer products of their columns.
+    scipy's sparse product costs ``c_r^2`` for a column with ``c_r`` ones, a
+    float32 BLAS product ``n^2`` per column at a much higher rate: columns with
+    ``c_r^2 SPARSE_PAIR_SECONDS > n^2 DENSE_FLOP_SECONDS`` (the per-operation
+    times below) go to BLAS, the others to the sparse product (rows over
+    ``n_jobs`` threads), unless BLAS over every column costs less than this
+    split (the sparse product also pays for its dense output). At m=2**20,
+    n=1000 after training (923k firing pairs, 33.5k columns, sum c_r^2 =
+    9.7e7): 0.94 -> 0.34 s against the sparse product alone. Counts below 2^24
+    are exact in float32. ``col_counts`` may pass the ones per column.
+    """
+    n = pattern.shape[0]
+    if col_counts is None:
+        col_counts = np.bincount(pattern.indices, minlength=pattern.shape[1])
+    heavy, _ = _split_cost(col_counts, n)
     rows, cols = _pattern_coo(pattern)
     on_heavy = heavy[cols]
-    if not on_heavy.any():
-        return (pattern @ pattern.T).toarray()
-    # Scatter the ones straight into a float32 block over the heavy columns:
-    # slicing the csr columns and converting cost 2-4 ms of 35-40 on digits.
-    dense_cols = np.flatnonzero(heavy)
-    position = np.zeros(pattern.shape[1], dtype=np.intp)
-    position[dense_cols] = np.arange(dense_cols.size)
-    block = np.zeros((n, dense_cols.size), dtype=np.float32)
-    np.put(block, rows[on_heavy] * dense_cols.size + position[cols[on_heavy]], 1.0)
-    out = (block @ block.T).astype(np.float64)
-    light = ~on_heavy
-    if light.any():
+    if on_heavy.any():
+        # Scatter the ones straight into a float32 block over the heavy
+        # columns: slicing the csr columns and converting cost 2-4 ms of 35-40
+        # on digits.
+        dense_cols = np.flatnonzero(heavy)
+        position = np.zeros(pattern.shape[1], dtype=np.intp)
+        position[dense_cols] = np.arange(dense_cols.size)
+        block = np.zeros((n, dense_cols.size), dtype=np.float32)
+        index = rows[on_heavy] * dense_cols.size + position[cols[on_heavy]]
+        np.put(block, index, 1.0)
+        out = (block @ block.T).astype(np.float64)
+        del block
+        light = ~on_heavy
         indptr = np.zeros(n + 1, dtype=pattern.indptr.dtype)
         np.cumsum(np.bincount(rows[light], minlength=n), out=indptr[1:])
         pattern = sp.csr_array(
             (np.ones(np.count_nonzero(light)), cols[light], indptr),
             shape=pattern.shape,
         )
-        out += (pattern @ pattern.T).toarray()
+    else:
+        out = np.zeros((n, n))
+    if pattern.nnz:
+        sparse_dense_product(pattern, pattern.T.tocsr(), n_jobs, out=out)
     return out
+
+
+class OverlapCounts:
+    """Overlap counts ``A A^T`` of successive patterns, updated when cheaper.
+
+    Between Gauss-Newton iterations most firing pairs stay. With
+    ``D = A_new - A_old`` (entries +-1 at the pairs that flipped),
+
+        A_new A_new^T = A_old A_old^T + M + M^T + D D^T,   M = A_old D^T,
+
+    where ``M`` costs ``c_r`` (ones of column ``r`` in ``A_old``) per flipped
+    pair and ``D D^T`` the square of each column's flips, instead of
+    :func:`overlap_counts`'s ``c_r^2`` per column: at m=2**20, n=1000, 7.7% of
+    1.18M pairs flipped, 0.14 -> 0.07 s (one thread each). The update is used
+    when the cost model says it is cheaper; the counts are integers in float64
+    either way, so both give the same bits.
+
+    Parameters
+    ----------
+    n_jobs : int, default=None
+        Threads of the sparse products.
+    """
+
+    def __init__(self, n_jobs=None):
+        self.n_jobs = n_jobs
+        self._pattern = self._counts = self._col_counts = None
+
+    def __call__(self, active):
+        """``A A^T`` for the 0/1 pattern ``A`` of ``active`` (do not modify)."""
+        pattern = _pattern(active)
+        n, m = pattern.shape
+        col_counts = np.bincount(pattern.indices, minlength=m)
+        counts = None
+        if self._pattern is not None and self._pattern.shape == pattern.shape:
+            diff = pattern - self._pattern
+            flips = np.bincount(diff.indices, minlength=m).astype(np.float64)
+            # M costs c_r per flipped pair, D D^T the square of the flips of
+            # each column (from the sparse start, nearly every pair flips)
+            pairs = np.sum(self._col_counts[diff.indices]) + flips @ flips
+            update_cost = (
+                SPARSE_PAIR_SECONDS * float(pairs)
+                + 3 * SPARSE_OUTPUT_SECONDS * float(n) * n
+            )
+            if update_cost < _split_cost(col_counts, n)[1]:
+                M = sparse_dense_product(self._pattern, diff.T.tocsr(), self.n_jobs)
+                counts = self._counts + M
+                counts += M.T
+                counts += (diff @ diff.T).toarray()
+        if counts is None:
+            counts = overlap_counts(pattern, self.n_jobs, col_counts)
+        self._pattern, self._counts, self._col_counts = pattern, counts, col_counts
+        return counts

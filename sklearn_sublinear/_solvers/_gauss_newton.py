@@ -31,6 +31,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from .._network import OverlapCounts
 from ._base import BaseSolver
 from ._linear import SYSTEMS
 
@@ -185,6 +186,7 @@ class GaussNewton(BaseSolver):
         "gram_operator",
         "row_scale",
         "jacobian_rows",
+        "coef_product",
     )
     _loss_methods = ("value", "raw_grad", "raw_hessian")
     _index_methods = ("build", "query", "update")
@@ -251,6 +253,11 @@ class GaussNewton(BaseSolver):
         if data_gram is None and system_cls is SYSTEMS["cholesky"]:
             data_gram = Xw @ Xw.T
         W = network.W
+        # The Cholesky system forms the Gram: its overlap counts are updated
+        # from the previous iteration's when few firing pairs changed.
+        overlaps = None
+        if system_cls is SYSTEMS["cholesky"]:
+            overlaps = OverlapCounts(getattr(network, "n_jobs", None))
 
         t0 = time.perf_counter()
         index.build(W)
@@ -308,6 +315,7 @@ class GaussNewton(BaseSolver):
             trace = float(d @ gdiag)
             floor = max(relative_floor, MIN_RELATIVE_DAMPING) * max(trace, 1e-300)
             damping = floor if damping is None else max(damping, floor)
+            counts = {} if overlaps is None else {"counts": overlaps(active_w)}
             system = system_cls(
                 network,
                 active_w,
@@ -315,6 +323,7 @@ class GaussNewton(BaseSolver):
                 dsqrt,
                 data_gram=data_gram,
                 random_state=self.random_state,
+                **counts,
             )
             accepted = False
             inner = 0
@@ -335,7 +344,7 @@ class GaussNewton(BaseSolver):
                 # before touching W: a failed fit keeps its last finite weights
                 self._check_finite(iteration, coef.data, dbeta)
                 old_rows = W[changed].copy()
-                W[changed] += coef @ X
+                W[changed] += network.coef_product(coef, X)
                 new_intercept = network.intercept + dbeta
                 action = index.update(W, changed, coef)
                 new_active = index.query()

@@ -3,6 +3,7 @@
 import numpy as np
 from joblib import effective_n_jobs
 
+from .._threads import map_threads
 from ._base import BaseIndex
 from ._exact import (
     EXACT_CHUNK_ELEMENTS,
@@ -15,7 +16,6 @@ from ._exact import (
     row_norms,
     transient_nbytes,
 )
-from ._threads import map_threads
 
 # Bytes of one (rows, neurons) float32 product chunk plus its boolean mask;
 # each thread holds one.

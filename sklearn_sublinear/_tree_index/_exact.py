@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 from joblib import effective_n_jobs
 
-from ._threads import map_threads
+from .._threads import map_threads
 
 # Float64 elements of the (pairs, n_features) product buffer per chunk: 4 MiB.
 EXACT_CHUNK_ELEMENTS = 2**19

@@ -4,6 +4,7 @@ import numpy as np
 import scipy.sparse as sp
 from joblib import effective_n_jobs
 
+from .._threads import blas_controller, map_threads
 from ._base import BaseIndex
 from ._dense import dense_active_parts, dense_filter_nbytes
 from ._exact import (
@@ -27,7 +28,6 @@ from ._max_tree import (
     unpack_tree,
 )
 from ._parallel import REBUILD_CHUNK_BYTES, REBUILD_ROW_CHUNK, rebuild_trees
-from ._threads import blas_controller, map_threads
 
 # Float64 entries of the (candidate pairs, block_size) buffer of one query
 # step (2 MiB); each thread holds one.

@@ -1,10 +1,11 @@
 """Per-sample rebuilds of the tree index, fanned out over joblib threads."""
 
 import numpy as np
+from joblib import effective_n_jobs
+from sklearn.utils.parallel import Parallel, delayed
 
 from ._exact import absolute_slack, round_up_float32, rounding_coefficient
 from ._max_tree import byte_aligned_chunks, fill_internal, write_leaves
-from ._threads import map_threads
 
 # Samples per rebuild task (a multiple of 8: tasks own whole bytes of the
 # packed trees). Fixed, so every float32 matmul has the same shape whatever
@@ -87,7 +88,15 @@ def rebuild_trees(
     """
     tasks = byte_aligned_chunks(rows, X.shape[0], REBUILD_ROW_CHUNK)
     # Workers write disjoint bytes of the shared tree array, so threads are
-    # required.
+    # required. The tasks are long (a matrix product over all neurons each),
+    # so joblib's scheduling cost does not matter here.
     args = (tree, X, W, x_norms, block_w_norms, block_size, hot, threshold)
-    map_threads(_rebuild_rows, [(*args, r) for r in tasks], n_jobs)
+    jobs = min(effective_n_jobs(n_jobs), len(tasks))
+    if jobs > 1:
+        Parallel(n_jobs=jobs, require="sharedmem")(
+            delayed(_rebuild_rows)(*args, r) for r in tasks
+        )
+    else:
+        for r in tasks:
+            _rebuild_rows(*args, r)
     fill_internal(tree)

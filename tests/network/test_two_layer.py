@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy.sparse import csr_array
 
 from sklearn_sublinear._network import InputTransform, threshold_from_sparsity
-from sklearn_sublinear._network._two_layer import _overlap_counts
+from sklearn_sublinear._network._two_layer import _pattern, overlap_counts
 
 
 def explicit_jacobian(X, network, o):
@@ -88,10 +88,12 @@ def test_overlap_counts_dense_and_sparse_paths_agree(small_network, reference):
     X, net = small_network
     pattern = (reference["active"](X, net) != 0).astype(float)
     expected = (pattern @ pattern.T).toarray()
-    assert_allclose(_overlap_counts(reference["active"](X, net)), expected)
+    assert_allclose(overlap_counts(_pattern(reference["active"](X, net))), expected)
     # A dense pattern takes the float32 BLAS path; counts stay exact.
     dense_pattern = np.ones((30, 50))
-    assert_allclose(_overlap_counts(csr_array(dense_pattern)), np.full((30, 30), 50.0))
+    assert_allclose(
+        overlap_counts(_pattern(csr_array(dense_pattern))), np.full((30, 30), 50.0)
+    )
 
 
 @pytest.mark.parametrize(
@@ -111,7 +113,7 @@ def test_overlap_counts_split_is_exact(pair_seconds, output_seconds, monkeypatch
     light = rng.uniform(size=(400, 3000)) < 3 / 400
     pattern = csr_array(np.hstack([light[:, :1500], heavy, light[:, 1500:]]) * 1.0)
     expected = (pattern @ pattern.T).toarray()
-    assert_allclose(_overlap_counts(pattern), expected, rtol=0, atol=0)
+    assert_allclose(overlap_counts(_pattern(pattern)), expected, rtol=0, atol=0)
 
 
 def test_neuron_coef_is_implicit_vjp(small_network, reference):
@@ -228,3 +230,55 @@ def test_input_transform_norm_mean_is_weighted_mean_norm():
         np.repeat(X, w.astype(int), axis=0), np.ones(int(w.sum()))
     )
     assert repeated.norm_mean_ == pytest.approx(t.norm_mean_, rel=1e-12)
+
+
+def _random_pattern(rng, n, m, density):
+    return csr_array((rng.rand(n, m) < density).astype(float))
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2, 3])
+def test_overlap_counts_updates_equal_full_counts(n_jobs, monkeypatch):
+    # Successive patterns that flip a few pairs (update path) or most of them
+    # (full path) give exactly the counts of the brute-force product.
+    import sklearn_sublinear._network._two_layer as two_layer
+
+    monkeypatch.setattr(two_layer, "THREAD_MIN_NNZ", 1)
+    # all columns sparse and a free dense output: the cost model then picks
+    # the update for few flips and the full product for many
+    monkeypatch.setattr(two_layer, "DENSE_FLOP_SECONDS", 1.0)
+    monkeypatch.setattr(two_layer, "SPARSE_OUTPUT_SECONDS", 0.0)
+    rng = np.random.RandomState(n_jobs)
+    n, m = 40, 300
+    tracker = two_layer.OverlapCounts(n_jobs=n_jobs)
+    dense = rng.rand(n, m) < 0.1
+    used = []
+    spy = two_layer.sparse_dense_product
+
+    def record(S, B, n_jobs=None, out=None):
+        used.append(out is None)  # the update's product has no `out`
+        return spy(S, B, n_jobs, out)
+
+    monkeypatch.setattr(two_layer, "sparse_dense_product", record)
+    for flip in [0.0, 0.01, 0.05, 0.9, 0.02, 0.0]:
+        dense = dense ^ (rng.rand(n, m) < flip * 0.1)
+        A = dense.astype(float)
+        counts = tracker(csr_array(A * rng.uniform(1, 2, A.shape)))
+        assert_array_equal(counts, A @ A.T)
+    assert any(used) and not all(used)
+
+
+def test_sparse_dense_product_threads_give_same_bits(monkeypatch):
+    import sklearn_sublinear._network._two_layer as two_layer
+
+    monkeypatch.setattr(two_layer, "THREAD_MIN_NNZ", 1)
+    rng = np.random.RandomState(7)
+    S = _random_pattern(rng, 50, 80, 0.2) * rng.standard_normal((50, 80))
+    S = csr_array(S)
+    B = rng.standard_normal((80, 6))
+    one = two_layer.sparse_dense_product(S, B, n_jobs=1)
+    assert_allclose(one, S.toarray() @ B, rtol=1e-12, atol=1e-12)
+    for n_jobs in (2, 3, 7):
+        assert_array_equal(two_layer.sparse_dense_product(S, B, n_jobs=n_jobs), one)
+    out = np.ones((50, 6))
+    two_layer.sparse_dense_product(S, csr_array(B), n_jobs=2, out=out)
+    assert_allclose(out, one + 1.0, rtol=1e-12, atol=1e-12)
