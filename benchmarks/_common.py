@@ -371,7 +371,6 @@ class PhaseProfiler:
             (net, "gram", "gram"),
             (net, "neuron_coef", "coef"),
             (net, "forward_active", "forward"),
-            (_two_layer.OverlapCounts, "__call__", "gram"),
         ]
         for cls in (_linear.CholeskySystem, _linear.CGSystem):
             targets += [

@@ -364,11 +364,7 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             "active sets": 48.0 * n_rows * per_sample,
         }
         if solver == "cholesky":
-            # the Gram, its damped copy and factor, X X^T, the overlap counts
-            # kept for the next iteration and the update's product
-            parts["Gram"] = 6 * 8.0 * n_weighted**2
-            # the overlap counts' previous pattern
-            parts["active sets"] += 12.0 * n_weighted * per_sample
+            parts["Gram"] = 4 * 8.0 * n_weighted**2
         total = sum(parts.values())
         limit = _total_memory()
         if limit is not None and total > MEMORY_FRACTION * limit:

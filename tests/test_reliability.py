@@ -259,9 +259,8 @@ def test_memory_guard_counts_the_gram_and_suggests_cg(monkeypatch):
     monkeypatch.setattr(_estimators.GaussNewton, "solve", reached)
     X, y, _ = _data(n_samples=2000, n_features=2)
     reg = SublinearNewtonRegressor(n_neurons=64, solver="cholesky", max_iter=1)
-    # Forming and factoring the 2000 x 2000 Gram, with X X^T and the overlap
-    # counts kept between iterations, needs about 6 * 32 MB.
-    with pytest.raises(ValueError, match=r"Gram 0\.179 GiB.*solver='cg'"):
+    # Forming and factoring the 2000 x 2000 Gram needs about 4 * 32 MB.
+    with pytest.raises(ValueError, match=r"Gram 0\.119 GiB.*solver='cg'"):
         reg.fit(X, y)
     with pytest.raises(ValueError, match="machine's 0.125 GiB"):
         reg.set_params(n_neurons=2**22, solver="cg").fit(X, y)

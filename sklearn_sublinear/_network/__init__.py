@@ -3,7 +3,6 @@
 from ._losses import LOSSES, BinaryLogisticLoss, MultinomialLoss, SquaredLoss
 from ._two_layer import (
     InputTransform,
-    OverlapCounts,
     TwoLayerNetwork,
     threshold_from_sparsity,
     weighted_mean_scale,
@@ -14,7 +13,6 @@ __all__ = [
     "BinaryLogisticLoss",
     "InputTransform",
     "MultinomialLoss",
-    "OverlapCounts",
     "SquaredLoss",
     "TwoLayerNetwork",
     "threshold_from_sparsity",

@@ -334,20 +334,17 @@ class TwoLayerNetwork:
         return coef, changed
 
     # -- Gram matrix ----------------------------------------------------------
-    def gram(self, active, X, data_gram=None, counts=None):
+    def gram(self, active, X, data_gram=None):
         """Exact ``G = J_o J_o^T = (X X^T) * (A A^T) / m`` (same for every output).
 
         ``A`` is the 0/1 pattern of ``active``; ``(A A^T)_ij = |S_i & S_j|``
         counts shared firing neurons. Since ``a_ro^2 = 1`` the Gram does not depend
-        on the output. ``data_gram`` may pass a precomputed ``X X^T`` and
-        ``counts`` the overlap counts ``A A^T`` (e.g. from
-        :class:`OverlapCounts`); neither is modified.
+        on the output. ``data_gram`` may pass a precomputed ``X X^T``.
         """
-        if counts is None:
-            counts = overlap_counts(_pattern(active), self.n_jobs)
+        G = overlap_counts(_pattern(active), self.n_jobs)
         if data_gram is None:
             data_gram = X @ X.T
-        G = np.multiply(counts, data_gram)
+        G *= data_gram
         G /= self.n_neurons
         return G
 
@@ -458,8 +455,8 @@ def sparse_dense_product(S, B, n_jobs=None, out=None):
     return out
 
 
-def _split_cost(col_counts, n):
-    """The heavy columns of :func:`overlap_counts` and the cost of the split."""
+def _heavy_columns(col_counts, n):
+    """The columns :func:`overlap_counts` sends to BLAS, by its cost model."""
     counts = col_counts.astype(np.float64)
     column_dense = DENSE_FLOP_SECONDS * float(n) * n
     heavy = counts**2 * SPARSE_PAIR_SECONDS > column_dense
@@ -468,15 +465,14 @@ def _split_cost(col_counts, n):
         + SPARSE_OUTPUT_SECONDS * float(n) * n
         + column_dense * np.count_nonzero(heavy)
     )
-    all_dense = column_dense * np.count_nonzero(col_counts)
-    if split_cost > all_dense:
-        heavy, split_cost = col_counts > 0, all_dense
+    if split_cost > column_dense * np.count_nonzero(col_counts):
+        heavy = col_counts > 0
     if n >= 2**24:  # float32 counts would round
         heavy[:] = False
-    return heavy, split_cost
+    return heavy
 
 
-def overlap_counts(pattern, n_jobs=None, col_counts=None):
+def overlap_counts(pattern, n_jobs=None):
     """Dense ``A A^T`` (float64) for the 0/1 csr ``pattern`` ``A``.
 
     ``A A^T`` is a sum over neurons of the outer products of their columns.
@@ -488,12 +484,11 @@ def overlap_counts(pattern, n_jobs=None, col_counts=None):
     split (the sparse product also pays for its dense output). At m=2**20,
     n=1000 after training (923k firing pairs, 33.5k columns, sum c_r^2 =
     9.7e7): 0.94 -> 0.34 s against the sparse product alone. Counts below 2^24
-    are exact in float32. ``col_counts`` may pass the ones per column.
+    are exact in float32.
     """
     n = pattern.shape[0]
-    if col_counts is None:
-        col_counts = np.bincount(pattern.indices, minlength=pattern.shape[1])
-    heavy, _ = _split_cost(col_counts, n)
+    col_counts = np.bincount(pattern.indices, minlength=pattern.shape[1])
+    heavy = _heavy_columns(col_counts, n)
     rows, cols = _pattern_coo(pattern)
     on_heavy = heavy[cols]
     if on_heavy.any():
@@ -520,55 +515,3 @@ def overlap_counts(pattern, n_jobs=None, col_counts=None):
     if pattern.nnz:
         sparse_dense_product(pattern, pattern.T.tocsr(), n_jobs, out=out)
     return out
-
-
-class OverlapCounts:
-    """Overlap counts ``A A^T`` of successive patterns, updated when cheaper.
-
-    Between Gauss-Newton iterations most firing pairs stay. With
-    ``D = A_new - A_old`` (entries +-1 at the pairs that flipped),
-
-        A_new A_new^T = A_old A_old^T + M + M^T + D D^T,   M = A_old D^T,
-
-    where ``M`` costs ``c_r`` (ones of column ``r`` in ``A_old``) per flipped
-    pair and ``D D^T`` the square of each column's flips, instead of
-    :func:`overlap_counts`'s ``c_r^2`` per column: at m=2**20, n=1000, 7.7% of
-    1.18M pairs flipped, 0.14 -> 0.07 s (one thread each). The update is used
-    when the cost model says it is cheaper; the counts are integers in float64
-    either way, so both give the same bits.
-
-    Parameters
-    ----------
-    n_jobs : int, default=None
-        Threads of the sparse products.
-    """
-
-    def __init__(self, n_jobs=None):
-        self.n_jobs = n_jobs
-        self._pattern = self._counts = self._col_counts = None
-
-    def __call__(self, active):
-        """``A A^T`` for the 0/1 pattern ``A`` of ``active`` (do not modify)."""
-        pattern = _pattern(active)
-        n, m = pattern.shape
-        col_counts = np.bincount(pattern.indices, minlength=m)
-        counts = None
-        if self._pattern is not None and self._pattern.shape == pattern.shape:
-            diff = pattern - self._pattern
-            flips = np.bincount(diff.indices, minlength=m).astype(np.float64)
-            # M costs c_r per flipped pair, D D^T the square of the flips of
-            # each column (from the sparse start, nearly every pair flips)
-            pairs = np.sum(self._col_counts[diff.indices]) + flips @ flips
-            update_cost = (
-                SPARSE_PAIR_SECONDS * float(pairs)
-                + 3 * SPARSE_OUTPUT_SECONDS * float(n) * n
-            )
-            if update_cost < _split_cost(col_counts, n)[1]:
-                M = sparse_dense_product(self._pattern, diff.T.tocsr(), self.n_jobs)
-                counts = self._counts + M
-                counts += M.T
-                counts += (diff @ diff.T).toarray()
-        if counts is None:
-            counts = overlap_counts(pattern, self.n_jobs, col_counts)
-        self._pattern, self._counts, self._col_counts = pattern, counts, col_counts
-        return counts

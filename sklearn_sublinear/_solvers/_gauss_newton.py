@@ -31,7 +31,6 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .._network import OverlapCounts
 from ._base import BaseSolver
 from ._linear import SYSTEMS
 
@@ -253,11 +252,6 @@ class GaussNewton(BaseSolver):
         if data_gram is None and system_cls is SYSTEMS["cholesky"]:
             data_gram = Xw @ Xw.T
         W = network.W
-        # The Cholesky system forms the Gram: its overlap counts are updated
-        # from the previous iteration's when few firing pairs changed.
-        overlaps = None
-        if system_cls is SYSTEMS["cholesky"]:
-            overlaps = OverlapCounts(getattr(network, "n_jobs", None))
 
         t0 = time.perf_counter()
         index.build(W)
@@ -315,7 +309,6 @@ class GaussNewton(BaseSolver):
             trace = float(d @ gdiag)
             floor = max(relative_floor, MIN_RELATIVE_DAMPING) * max(trace, 1e-300)
             damping = floor if damping is None else max(damping, floor)
-            counts = {} if overlaps is None else {"counts": overlaps(active_w)}
             system = system_cls(
                 network,
                 active_w,
@@ -323,7 +316,6 @@ class GaussNewton(BaseSolver):
                 dsqrt,
                 data_gram=data_gram,
                 random_state=self.random_state,
-                **counts,
             )
             accepted = False
             inner = 0

@@ -65,10 +65,8 @@ class CholeskySystem:
 
     name = "cholesky"
 
-    def __init__(
-        self, network, active, X, dsqrt, data_gram=None, random_state=None, counts=None
-    ):
-        G = network.gram(active, X, data_gram=data_gram, counts=counts)
+    def __init__(self, network, active, X, dsqrt, data_gram=None, random_state=None):
+        G = network.gram(active, X, data_gram=data_gram)
         G += 1.0
         self.G = G
         self.dsqrt = dsqrt
