@@ -466,9 +466,10 @@ _PARAMS_DOC = """
         hidden activations.
 
     n_jobs : int, default=None
-        Number of joblib threads for index builds, rebuilds and queries (the
-        exact values of candidate pairs) and for the sparse products of the
-        Gram matrix and of the steps. Results do not depend on it.
+        Number of threads for index builds and rebuilds (joblib), index
+        queries (the filter and exact values of candidate pairs) and the
+        sparse products of the Gram matrix and of the steps. Results do not
+        depend on it.
         ``None`` means 1 unless in a :obj:`joblib.parallel_backend` context.
         ``-1`` means using all processors.
 

@@ -156,7 +156,7 @@ class TwoLayerNetwork:
         Mean row norm ``c`` of the homogeneous form (see the module docstring);
         None for the plain network on unit rows.
     n_jobs : int, default=None
-        The number of joblib threads sharing the rows of the sparse products
+        The number of threads sharing the rows of the sparse products
         (scipy releases the GIL in them); results do not depend on it.
         ``None`` means 1 unless in a :obj:`joblib.parallel_backend` context.
     """
@@ -423,7 +423,7 @@ def sparse_dense_product(S, B, n_jobs=None, out=None):
         Right factor; a sparse one should be csr (a sparse product of each
         block of rows, densified).
     n_jobs : int, default=None
-        The number of joblib threads.
+        The number of threads (joblib's ``effective_n_jobs``).
     out : ndarray of shape (n, p), default=None
         Array to add the product to; a new float64 one if None.
 

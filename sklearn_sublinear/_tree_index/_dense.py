@@ -76,7 +76,7 @@ def dense_candidates(
         Sorted neuron indices to filter; all when None. Gathered chunk by
         chunk, so memory stays bounded by ``chunk_bytes`` per thread.
     n_jobs : int, default=None
-        The number of joblib threads sharing the neuron chunks, each running
+        The number of threads sharing the neuron chunks, each running
         its products on one BLAS thread; with one job the products use the
         BLAS threads. ``None`` means 1 unless in a
         :obj:`joblib.parallel_backend` context. ``-1`` means using all
@@ -173,7 +173,7 @@ class DenseIndex(BaseIndex):
     threshold : float
         Shift ``b``: neuron ``r`` fires for sample ``i`` iff ``<w_r, x_i> > b``.
     n_jobs : int, default=None
-        The number of joblib threads sharing the chunks of neurons, each
+        The number of threads sharing the chunks of neurons, each
         running the float32 filter and the exact values of its candidates.
         ``None`` means 1 unless in a :obj:`joblib.parallel_backend` context.
         ``-1`` means using all processors.

@@ -161,7 +161,7 @@ def exact_preactivations(W, X, rows, cols, n_jobs=None):
     cols : ndarray of shape (n_pairs,), dtype int
         Neuron index of each pair.
     n_jobs : int, default=None
-        The number of joblib threads sharing the pairs (in contiguous runs of
+        The number of threads sharing the pairs (in contiguous runs of
         whole chunks; numpy releases the GIL in the gathers and products).
         ``None`` means 1 unless in a :obj:`joblib.parallel_backend` context.
         ``-1`` means using all processors.

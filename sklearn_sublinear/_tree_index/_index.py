@@ -135,8 +135,9 @@ class TreeIndex(BaseIndex):
     n_jobs : int, default=None
         The number of jobs to run in parallel for builds, rebuilds, the
         candidate leaves of a query and the filter and exact values of the
-        hot neurons (joblib threads over blocks of samples, of candidate
-        leaves or of hot neurons). ``None`` means 1 unless in a
+        hot neurons (joblib threads over blocks of samples for the
+        rebuilds; threads of a kept pool over candidate leaves or hot
+        neurons for the queries). ``None`` means 1 unless in a
         :obj:`joblib.parallel_backend` context. ``-1`` means using all
         processors.
 
