@@ -191,37 +191,18 @@ def main(argv=None):
             f"max_iter={args.max_iter} n_jobs={args.n_jobs}; "
             "seconds are medians over iterations 2.."
         )
-        runs = []
+        runs, peaks = [], []
+        problem = (args.n, args.d, args.sparsity)
         for m in widths:
             for index in ("tree", "dense"):
-                r = run_isolated(
-                    fit_one,
-                    m,
-                    index,
-                    args.n,
-                    args.d,
-                    args.sparsity,
-                    args.max_iter,
-                    args.n_jobs,
-                    args.seed,
-                )
-                runs.append(r)
-                _print_row(r)
-        peaks = []
+                fit_args = (*problem, args.max_iter, args.n_jobs, args.seed)
+                runs.append(run_isolated(fit_one, m, index, *fit_args))
+                _print_row(runs[-1])
         for m in widths:
             for index in ("tree", "dense"):
-                p = run_isolated(
-                    index_peaks_one,
-                    m,
-                    index,
-                    args.n,
-                    args.d,
-                    args.sparsity,
-                    args.n_jobs,
-                    args.seed,
-                )
-                peaks.append(p)
-                _print_peaks(p)
+                peak_args = (*problem, args.n_jobs, args.seed)
+                peaks.append(run_isolated(index_peaks_one, m, index, *peak_args))
+                _print_peaks(peaks[-1])
 
     by = {(r["n_neurons"], r["index"]): r for r in runs}
     peak_by = {(p["n_neurons"], p["index"]): p for p in peaks}

@@ -27,6 +27,13 @@ from sklearn_sublinear._tree_index._max_tree import (
 )
 
 
+def _unit_rows_and_weights(rng, n, d, m, w_scale=1.0):
+    """``n`` unit-norm rows in ``d`` dimensions and ``m`` Gaussian weights."""
+    X = rng.standard_normal((n, d))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X, w_scale * rng.standard_normal((m, d))
+
+
 def _exact_matrix(X, W):
     n, m = X.shape[0], W.shape[0]
     rows, cols = np.divmod(np.arange(n * m), m)
@@ -145,9 +152,7 @@ def test_byte_aligned_chunks(size):
 def test_bits_sound_then_tight_after_a_query(n_jobs):
     rng = np.random.default_rng(0)
     n, d, m = 45, 6, 700
-    X = rng.standard_normal((n, d))
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    W = rng.standard_normal((m, d))
+    X, W = _unit_rows_and_weights(rng, n, d, m)
     b = 1.5
     tree = TreeIndex(X, b, block_size=16, n_jobs=n_jobs).build(W)
     _assert_sound(tree, X, W)
@@ -173,9 +178,7 @@ def test_bits_sound_then_tight_after_a_query(n_jobs):
 def test_all_hot_and_empty_blocks_are_zero():
     rng = np.random.default_rng(1)
     n, d, m = 20, 4, 100  # 16 leaves of 7 neurons: the last two blocks are
-    X = rng.standard_normal((n, d))  # partial or empty
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    W = rng.standard_normal((m, d))
+    X, W = _unit_rows_and_weights(rng, n, d, m)  # partial or empty
     b = -100.0  # every pair fires: every non-empty block is set
     tree = TreeIndex(X, b, block_size=6).build(W)
     assert (tree.n_leaves_, tree.block_size_) == (16, 7)
@@ -207,9 +210,7 @@ def test_all_hot_and_empty_blocks_are_zero():
 def test_extreme_scales_match_brute_force(w_scale, b):
     rng = np.random.default_rng(2)
     n, d, m = 30, 5, 200
-    X = rng.standard_normal((n, d))
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    W = w_scale * rng.standard_normal((m, d))
+    X, W = _unit_rows_and_weights(rng, n, d, m, w_scale)
     tree = TreeIndex(X, b, block_size=8, n_jobs=2).build(W)
     _assert_sound(tree, X, W)
     A = tree.query()
@@ -233,9 +234,7 @@ def test_rebuild_subset_keeps_other_samples_bits(n, monkeypatch):
     monkeypatch.setattr(parallel_module, "REBUILD_ROW_CHUNK", 8)
     rng = np.random.default_rng(n)
     d, m = 5, 300
-    X = rng.standard_normal((n, d))
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    W = rng.standard_normal((m, d))
+    X, W = _unit_rows_and_weights(rng, n, d, m)
     b = 1.2
     tree = TreeIndex(X, b, block_size=8, n_jobs=2).build(W)
     changed = np.sort(rng.choice(m, 40, replace=False))
@@ -285,9 +284,7 @@ def test_dense_active_parts_and_chunk_sizes(chunk_bytes, monkeypatch):
 
     rng = np.random.default_rng(4)
     n, d, m = 50, 6, 300
-    X = rng.standard_normal((n, d))
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    W = rng.standard_normal((m, d))
+    X, W = _unit_rows_and_weights(rng, n, d, m)
     b = 1.0
     monkeypatch.setattr(dense_module, "DENSE_NEURON_CHUNK", 16)
     x_norms = np.linalg.norm(X, axis=1) * (1 + 1e-12)
@@ -335,9 +332,7 @@ def test_check_weights_rejects_without_copying_w():
 def test_estimate_covers_traced_peak():
     rng = np.random.default_rng(5)
     n, d, m = 300, 9, 2**13
-    X = rng.standard_normal((n, d))
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    W = rng.standard_normal((m, d))
+    X, W = _unit_rows_and_weights(rng, n, d, m)
     b = 2.5
     changed = np.unique(DenseIndex(X, b).build(W).query().indices)
     W_new = W.copy()
