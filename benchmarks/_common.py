@@ -87,9 +87,10 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, name):
-    """Save ``fig`` to ``results/<name>.png`` and close it; return the path."""
-    path = RESULTS / f"{name}.png"
+def save_figure(fig, name, output=None):
+    """Save ``fig`` to ``results/<name>.png``, or next to the JSON ``output``
+    with a ``.png`` suffix, and close it; return the path."""
+    path = Path(output).with_suffix(".png") if output else RESULTS / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     fig.clf()

@@ -169,7 +169,7 @@ def main(argv=None):
             )
             row[1].set(xlabel="seconds", ylabel="training loss", title=name)
             row[0].legend(fontsize=7)
-        print(f"wrote {save_figure(fig, 'bench_convergence')}")
+        print(f"wrote {save_figure(fig, 'bench_convergence', args.output)}")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ import argparse
 import json
 import time
 import warnings
-from pathlib import Path
 from statistics import median
 
 import numpy as np
@@ -354,8 +353,7 @@ def main(argv=None):
         axes[1].set(ylabel="s / iteration", title=f"Phases at m={m}")
         for ax in axes:
             ax.legend(fontsize=7)
-        name = Path(args.output).stem if args.output else "bench_width_scaling"
-        print(f"wrote {save_figure(fig, name)}")
+        print(f"wrote {save_figure(fig, 'bench_width_scaling', args.output)}")
 
 
 if __name__ == "__main__":
