@@ -158,7 +158,7 @@ def _filter_chunk(
         if X is None:
             parts.append((rr, cc))
         else:
-            values = exact_preactivations(W, X, rr, cc, n_jobs=1)
+            values = exact_preactivations(W, X, rr, cc)
             parts.append(firing_part(rr, cc, values, threshold, n, W.shape[0]))
     return tuple(np.concatenate(a) for a in zip(*parts))
 
@@ -238,7 +238,7 @@ class DenseIndex(BaseIndex):
             8 * n_samples
             + 4 * n_samples * n_features
             + effective_n_jobs(n_jobs) * per_job
-            + transient_nbytes(n_samples, n_neurons, threshold, n_jobs)
+            + transient_nbytes(n_samples, n_neurons, threshold)
         )
 
     def build(self, W):

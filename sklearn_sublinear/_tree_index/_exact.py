@@ -26,9 +26,6 @@ import math
 
 import numpy as np
 import scipy.sparse as sp
-from joblib import effective_n_jobs
-
-from .._threads import map_threads
 
 # Float64 elements of the (pairs, n_features) product buffer per chunk: 4 MiB.
 EXACT_CHUNK_ELEMENTS = 2**19
@@ -39,11 +36,6 @@ EXACT_CHUNK_ELEMENTS = 2**19
 # the transposed write costs more than it saves (420 against 345 ms).
 EXACT_FEATURE_MAJOR_MAX = 256
 EXACT_SMALL_CHUNK_ELEMENTS = 2**16
-# Chunks per thread below which threads cost more than they save, and tasks
-# per thread, so that a thread slowed by the other one's cache misses does not
-# leave its partner idle.
-EXACT_MIN_CHUNKS_PER_JOB = 16
-EXACT_TASKS_PER_JOB = 4
 
 _U32 = 2.0**-24
 _U64 = 2.0**-53
@@ -94,7 +86,7 @@ def rounding_coefficient(n_features, precision="float32"):
     return 1.01 * (filt + exact64)
 
 
-def transient_nbytes(n_samples, n_neurons, threshold=None, n_jobs=None):
+def transient_nbytes(n_samples, n_neurons, threshold=None):
     """Bytes of the exact routine's buffers and of the candidate pair lists.
 
     Parameters
@@ -147,7 +139,7 @@ def row_norms(A):
     return norms * (1.0 + 1e-12)
 
 
-def exact_preactivations(W, X, rows, cols, n_jobs=None):
+def exact_preactivations(W, X, rows, cols):
     """Exact float64 pre-activations ``<W[cols[p]], X[rows[p]]>`` pair by pair.
 
     Parameters
@@ -160,11 +152,6 @@ def exact_preactivations(W, X, rows, cols, n_jobs=None):
         Sample index of each pair.
     cols : ndarray of shape (n_pairs,), dtype int
         Neuron index of each pair.
-    n_jobs : int, default=None
-        The number of threads sharing the pairs (in contiguous runs of
-        whole chunks; numpy releases the GIL in the gathers and products).
-        ``None`` means 1 unless in a :obj:`joblib.parallel_backend` context.
-        ``-1`` means using all processors.
 
     Returns
     -------
@@ -172,7 +159,7 @@ def exact_preactivations(W, X, rows, cols, n_jobs=None):
         ``(W[cols] * X[rows]).sum(axis=1)``, computed in chunks of bounded
         memory with a fixed pairwise summation order, so each value depends on
         its pair only and results agree bit for bit however the pairs are
-        grouped or shared between threads.
+        grouped (the indexes compute them in their threads' chunks).
     """
     rows = np.asarray(rows, dtype=np.intp).ravel()
     cols = np.asarray(cols, dtype=np.intp).ravel()
@@ -180,32 +167,13 @@ def exact_preactivations(W, X, rows, cols, n_jobs=None):
         raise ValueError(
             f"rows and cols must have the same length, got {rows.size} and {cols.size}."
         )
-    n_pairs = rows.size
-    d = X.shape[1]
+    n_pairs, d = rows.size, X.shape[1]
     out = np.empty(n_pairs, dtype=np.float64)
     feature_major = d <= EXACT_FEATURE_MAJOR_MAX
     chunk = EXACT_SMALL_CHUNK_ELEMENTS if feature_major else EXACT_CHUNK_ELEMENTS
     step = max(1, chunk // max(d, 1))
-    n_chunks = -(-n_pairs // step)
-    jobs = max(1, min(effective_n_jobs(n_jobs), n_chunks // EXACT_MIN_CHUNKS_PER_JOB))
-    n_tasks = jobs * EXACT_TASKS_PER_JOB if jobs > 1 else 1
-    bounds = np.linspace(0, n_chunks, n_tasks + 1).astype(int)
-    bounds = np.minimum(bounds * step, n_pairs).tolist()
-    # Tasks write disjoint slices of the shared output.
-    tasks = [
-        (W, X, rows, cols, out, p0, p1, step, feature_major)
-        for p0, p1 in zip(bounds[:-1], bounds[1:])
-        if p1 > p0
-    ]
-    map_threads(_exact_range, tasks, jobs)
-    return out
-
-
-def _exact_range(W, X, rows, cols, out, p0, p1, step, feature_major):
-    # Exact values of the pairs p0:p1 into out[p0:p1], in chunks of `step`.
-    d = X.shape[1]
-    for start in range(p0, p1, step):
-        stop = min(start + step, p1)
+    for start in range(0, n_pairs, step):
+        stop = min(start + step, n_pairs)
         if feature_major:
             prod = np.empty((d, stop - start), dtype=np.float64)
             np.multiply(
@@ -218,6 +186,7 @@ def _exact_range(W, X, rows, cols, out, p0, p1, step, feature_major):
             prod = np.take(W, cols[start:stop], axis=0)
             prod *= np.take(X, rows[start:stop], axis=0)
             out[start:stop] = _pairwise_column_sum(prod.T)
+    return out
 
 
 def _pairwise_column_sum(prod):

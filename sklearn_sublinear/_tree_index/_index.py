@@ -255,7 +255,7 @@ class TreeIndex(BaseIndex):
         # outside the threads: the hot filter's neuron list and masks, the
         # block norms' chunk
         serial = 11 * n_neurons + 16 * NORM_CHUNK
-        transient = transient_nbytes(n_samples, n_neurons, threshold, n_jobs)
+        transient = transient_nbytes(n_samples, n_neurons, threshold)
         return int(held + max(rebuild, query, hot) * jobs + serial + transient)
 
     # -- building ----------------------------------------------------------
