@@ -298,12 +298,16 @@ def test_default_stopping_treats_integer_weights_as_repeated_rows(
         )
 
 
+@pytest.mark.parametrize("linear_term", [True, False])
 @pytest.mark.parametrize("homogeneous", [True, False])
-def test_predict_follows_documented_formula(regression_data, homogeneous):
+def test_predict_follows_documented_formula(regression_data, homogeneous, linear_term):
     X, y = regression_data
-    reg = SublinearNewtonRegressor(**SMALL, homogeneous=homogeneous).fit(X, y)
+    reg = SublinearNewtonRegressor(
+        **SMALL, homogeneous=homogeneous, linear_term=linear_term
+    ).fit(X, y)
     assert reg.homogeneous_ is homogeneous
-    U = np.column_stack([(X - reg.input_mean_) / reg.input_scale_, np.ones(len(X))])
+    features = (X - reg.input_mean_) / reg.input_scale_
+    U = np.column_stack([features, np.ones(len(X))])
     norms = np.linalg.norm(U, axis=1, keepdims=True)
     # f(u) = sum_r a_r max(<w_r, u> - b ||u||, 0) / c + beta (scaled signs in
     # coefs_[1]); the plain network is the same formula on unit rows u / ||u||.
@@ -312,7 +316,42 @@ def test_predict_follows_documented_formula(regression_data, homogeneous):
         U, c, norms = U / norms, 1.0, np.ones_like(norms)
     hidden = np.maximum(U @ reg.coefs_[0] - reg.threshold_ * norms, 0.0)
     expected = (hidden @ reg.coefs_[1]).ravel() / c + reg.intercepts_[1]
+    if linear_term:
+        assert reg.linear_coef_.shape == (X.shape[1], 1)
+        expected += features @ reg.linear_coef_[:, 0]
+    else:
+        assert reg.linear_coef_ is None
     assert_allclose(reg.predict(X), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_linear_term_auto_is_regression_only(regression_data, classification_data):
+    X, y = regression_data
+    reg = SublinearNewtonRegressor(**SMALL).fit(X, y)
+    assert reg.linear_coef_.shape == (X.shape[1], 1)
+    assert np.all(np.isfinite(reg.linear_coef_))
+    Xc, yc = classification_data
+    assert SublinearNewtonClassifier(**SMALL).fit(Xc, yc).linear_coef_ is None
+    clf = SublinearNewtonClassifier(**SMALL, linear_term=True).fit(Xc, yc)
+    assert clf.linear_coef_.shape == (Xc.shape[1], 3)
+    assert_allclose(clf.predict_proba(Xc).sum(axis=1), 1.0)
+    assert clf.score(Xc, yc) > 0.8
+
+
+def test_linear_term_extrapolates_a_linear_target():
+    # A plane from 200 rows in a box, predicted at 20 rows ten times farther
+    # out: the linear term carries it, the network alone does not.
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, size=(200, 3))
+    beta = np.array([2.0, -1.0, 0.5])
+    X_far = 10.0 * rng.uniform(-1, 1, size=(20, 3))
+    errors = {}
+    for linear_term in (True, False):
+        reg = SublinearNewtonRegressor(
+            **SMALL, homogeneous=False, linear_term=linear_term
+        ).fit(X, X @ beta + 3.0)
+        errors[linear_term] = np.max(np.abs(reg.predict(X_far) - (X_far @ beta + 3.0)))
+    assert errors[True] < 0.1 * np.max(np.abs(X_far @ beta))
+    assert errors[False] > 5 * errors[True]
 
 
 def test_homogeneous_auto_is_regression_only(regression_data, classification_data):
@@ -330,7 +369,9 @@ def test_homogeneous_auto_is_regression_only(regression_data, classification_dat
     x1 = X[:1] + 2e3 * (X[:1] - X.mean(axis=0))
     x2 = X[:1] + 3e3 * (X[:1] - X.mean(axis=0))
     for homogeneous, linear in [(True, True), (False, False)]:
-        reg = SublinearNewtonRegressor(**SMALL, homogeneous=homogeneous).fit(X, y)
+        reg = SublinearNewtonRegressor(
+            **SMALL, homogeneous=homogeneous, linear_term=False
+        ).fit(X, y)
         p0, p1, p2 = (reg.predict(x)[0] for x in (x0, x1, x2))
         if linear:
             assert p2 - p1 == pytest.approx(p1 - p0, rel=1e-3)

@@ -29,6 +29,12 @@ the row's norm, so the firing sets (and the index) are those of the unit rows,
 while outputs grow linearly along rays instead of saturating. Jacobian rows
 become ``(a_ro / sqrt(m)) (||u_i|| / c) x_i``: every formula below holds with
 ``x_i`` replaced by the scaled rows of :meth:`TwoLayerNetwork.jacobian_rows`.
+
+Linear term: with ``linear_coef`` ``V``, the output adds ``<u_i, V_o>`` on the
+standardized features ``u_i`` (``u`` without its bias coordinate). Intercept
+and linear term form the affine part ``<e_i, theta_o>``, ``e_i = [1, u_i]``,
+``theta = [beta; V]``, whose Jacobian rows are ``e_i`` for every output: the
+Gram gains ``E E^T`` (``1 1^T`` for the intercept alone).
 """
 
 import numpy as np
@@ -155,18 +161,31 @@ class TwoLayerNetwork:
     norm_scale : float, default=None
         Mean row norm ``c`` of the homogeneous form (see the module docstring);
         None for the plain network on unit rows.
+    linear_coef : ndarray of shape (n_inputs - 1, n_outputs), default=None
+        Coefficients ``V`` of the linear term ``<u, V_o>`` on the standardized
+        features (trained); None for no linear term.
     n_jobs : int, default=None
         The number of threads sharing the rows of the sparse products
         (scipy releases the GIL in them); results do not depend on it.
         ``None`` means 1 unless in a :obj:`joblib.parallel_backend` context.
     """
 
-    def __init__(self, W, signs, threshold, intercept, norm_scale=None, n_jobs=None):
+    def __init__(
+        self,
+        W,
+        signs,
+        threshold,
+        intercept,
+        norm_scale=None,
+        linear_coef=None,
+        n_jobs=None,
+    ):
         self.W = W
         self.signs = signs
         self.threshold = threshold
         self.intercept = intercept
         self.norm_scale = norm_scale
+        self.linear_coef = linear_coef
         self.n_jobs = n_jobs
 
     @property
@@ -201,16 +220,57 @@ class TwoLayerNetwork:
         row_scale = self.row_scale(X)
         return X if row_scale is None else X * row_scale[:, None]
 
+    # -- affine output part ---------------------------------------------------
+    def affine_rows(self, X):
+        """Rows ``e_i`` of the affine output part ``<e_i, theta_o>``.
+
+        ``e_i = [1]`` (the intercept), or ``[1, u_i]`` with a linear term,
+        where ``u_i`` are the standardized features. They are recovered from a
+        preprocessed row as ``x[:-1] / x[-1]`` (the bias coordinate is
+        ``1 / ||u||``), a ratio that Jacobian rows, multiples of the rows,
+        share.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_inputs)
+            Preprocessed (or Jacobian) rows, bias coordinate last.
+
+        Returns
+        -------
+        E : ndarray of shape (n_samples, 1) or (n_samples, n_inputs)
+        """
+        ones = np.ones((X.shape[0], 1))
+        if self.linear_coef is None:
+            return ones
+        return np.hstack([ones, X[:, :-1] / X[:, -1:]])
+
+    @property
+    def affine_coef(self):
+        """``theta = [beta; V]``, shape (1, n_outputs) or (n_inputs, n_outputs)."""
+        theta = self.intercept[None, :]
+        if self.linear_coef is None:
+            return theta.copy()
+        return np.vstack([theta, self.linear_coef])
+
+    @affine_coef.setter
+    def affine_coef(self, theta):
+        self.intercept = np.array(theta[0])
+        if self.linear_coef is not None:
+            self.linear_coef = np.array(theta[1:])
+
     # -- forward passes -------------------------------------------------------
-    def forward_active(self, active, intercept=None, row_scale=None):
+    def forward_active(self, active, offset=None, row_scale=None):
         """Raw outputs from the active pre-activations of an index query.
 
         Parameters
         ----------
         active : csr_array of shape (n_samples, n_neurons)
             Firing neurons with their pre-activations ``<w_r, x_i> > b``.
-        intercept : ndarray of shape (n_outputs,), default=None
-            Intercept to use instead of ``self.intercept``.
+        offset : ndarray of shape (n_outputs,) or (n_samples, n_outputs), \
+                default=None
+            Affine part to add: an intercept, or ``affine_rows(X) @ theta``
+            of the queried rows. ``self.intercept`` if None, which needs a
+            network without linear term.
         row_scale : ndarray of shape (n_samples,), default=None
             :meth:`row_scale` of the queried rows (homogeneous form only).
 
@@ -218,7 +278,13 @@ class TwoLayerNetwork:
         -------
         raw : ndarray of shape (n_samples, n_outputs)
         """
-        intercept = self.intercept if intercept is None else intercept
+        if offset is None:
+            if self.linear_coef is not None:
+                raise ValueError(
+                    "A network with a linear term needs the offset of the "
+                    "queried rows: affine_rows(X) @ affine_coef."
+                )
+            offset = self.intercept
         hidden = sp.csr_array(
             (active.data - self.threshold, active.indices, active.indptr),
             shape=active.shape,
@@ -227,7 +293,7 @@ class TwoLayerNetwork:
         if row_scale is not None:
             out *= row_scale[:, None]
         out *= self.scale
-        out += intercept
+        out += offset
         return out
 
     def forward(self, X, batch_size=None):
@@ -250,6 +316,8 @@ class TwoLayerNetwork:
             raw *= row_scale[:, None]
         raw *= self.scale
         raw += self.intercept
+        if self.linear_coef is not None:
+            raw += self.affine_rows(X)[:, 1:] @ self.linear_coef
         return raw
 
     # -- Jacobian products ----------------------------------------------------

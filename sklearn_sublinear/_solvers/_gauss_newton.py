@@ -6,7 +6,9 @@ One outer iteration:
    loss derivatives ``g`` (gradient) and ``h`` (curvature) with respect to the
    network output, solve the damped system in sample space (``_linear.py``) for
    ``q``; the step is ``delta = -J^T q``, i.e. ``Delta w_r = -coef_r @ X`` with a
-   sparse ``coef`` over the neurons ``U`` that fire on some weighted row. The
+   sparse ``coef`` over the neurons ``U`` that fire on some weighted row, and
+   ``Delta theta = -E^T q`` for the affine output part (intercept and linear
+   term, Jacobian rows ``E = network.affine_rows(X)``). The
    systems see the Jacobian rows (``network.jacobian_rows(X)``); ``coef``
    multiplies the index rows ``X``, so that the index can check its updates.
 2. Apply it: ``W[U] += coef @ X``, ``index.update(W, U, coef)``, query, evaluate.
@@ -132,8 +134,9 @@ def damped_step(
         ``W[changed] += coef @ X`` applies the step.
     changed : ndarray of int
         Neurons moved by the step.
-    dbeta : ndarray of shape (n_outputs,)
-        Change of the output intercept.
+    dtheta : ndarray of shape (q, n_outputs)
+        Change of the affine output part ``network.affine_coef``
+        (``-E^T q`` with ``E = system.affine_rows``).
     predicted : float
         Decrease of the loss predicted by the Gauss-Newton model.
     """
@@ -151,7 +154,7 @@ def damped_step(
     # the multipliers, coef applies to the index rows.
     U = q if row_scale is None else q * row_scale[:, None]
     coef, changed = network.neuron_coef(active, U, columns=columns, n_columns=n_columns)
-    return -coef, changed, -q.sum(axis=0), predicted
+    return -coef, changed, -(system.affine_rows.T @ q), predicted
 
 
 class GaussNewton(BaseSolver):
@@ -186,6 +189,7 @@ class GaussNewton(BaseSolver):
         "row_scale",
         "jacobian_rows",
         "coef_product",
+        "affine_rows",
     )
     _loss_methods = ("value", "raw_grad", "raw_hessian")
     _index_methods = ("build", "query", "update")
@@ -249,6 +253,11 @@ class GaussNewton(BaseSolver):
         row_scale = network.row_scale(X)
         row_scale_w = None if row_scale is None else row_scale[weighted]
         Xw, Yw = network.jacobian_rows(X[weighted]), Y[weighted]
+        # The affine part's Jacobian rows and coefficients (intercept and
+        # linear term), kept here and written back to the network on return.
+        E = network.affine_rows(X)
+        Ew = E[weighted]
+        theta = network.affine_coef
         if data_gram is None and system_cls is SYSTEMS["cholesky"]:
             data_gram = Xw @ Xw.T
         W = network.W
@@ -256,7 +265,7 @@ class GaussNewton(BaseSolver):
         t0 = time.perf_counter()
         index.build(W)
         active = index.query()
-        raw = network.forward_active(active, row_scale=row_scale)
+        raw = network.forward_active(active, offset=E @ theta, row_scale=row_scale)
         value = loss.value(Yw, raw[weighted], s)
         self._check_finite(0, value, W)
         if self.verbose:
@@ -282,7 +291,7 @@ class GaussNewton(BaseSolver):
             val_rows, scorer = validation
             history["validation_score"] = []
             best_score = -np.inf
-            best_params = (W.copy(), network.intercept.copy())
+            best_params = (W.copy(), theta.copy())
         # The stopping rule starts from the values before the first iteration;
         # it is created after that iteration, since a fit may end before it
         # (e.g. an exact fit, where a validation part of zero weight could not
@@ -316,11 +325,12 @@ class GaussNewton(BaseSolver):
                 dsqrt,
                 data_gram=data_gram,
                 random_state=self.random_state,
+                affine_rows=Ew,
             )
             accepted = False
             inner = 0
             for trial in range(1, MAX_DAMPING_TRIES + 1):
-                coef, changed, dbeta, predicted = damped_step(
+                coef, changed, dtheta, predicted = damped_step(
                     network,
                     system,
                     active_w,
@@ -334,14 +344,14 @@ class GaussNewton(BaseSolver):
                 )
                 inner += system.last_info.get("cg_iterations", 0)
                 # before touching W: a failed fit keeps its last finite weights
-                self._check_finite(iteration, coef.data, dbeta)
+                self._check_finite(iteration, coef.data, dtheta)
                 old_rows = W[changed].copy()
                 W[changed] += network.coef_product(coef, X)
-                new_intercept = network.intercept + dbeta
+                new_theta = theta + dtheta
                 action = index.update(W, changed, coef)
                 new_active = index.query()
                 new_raw = network.forward_active(
-                    new_active, intercept=new_intercept, row_scale=row_scale
+                    new_active, offset=E @ new_theta, row_scale=row_scale
                 )
                 new_value = loss.value(Yw, new_raw[weighted], s)
                 decrease = value - new_value
@@ -373,7 +383,8 @@ class GaussNewton(BaseSolver):
                     )
                 break
 
-            network.intercept = new_intercept
+            theta = new_theta
+            network.affine_coef = theta
             active, raw, value = new_active, new_raw, new_value
             seconds = time.perf_counter() - t_start
             per_sample = active.nnz / max(active.shape[0], 1)
@@ -408,7 +419,7 @@ class GaussNewton(BaseSolver):
                 stop = stopping.update(1.0 - score)
                 if score > best_score:
                     best_score = score
-                    best_params = (W.copy(), network.intercept.copy())
+                    best_params = (W.copy(), theta.copy())
             if stop:
                 stop_reason = "tol"
                 break
@@ -417,7 +428,7 @@ class GaussNewton(BaseSolver):
             print(f"Stopped ({stop_reason}) after {len(history['loss'])} iterations.")
         if validation is not None:
             network.W[...] = best_params[0]
-            network.intercept = best_params[1]
+            network.affine_coef = best_params[1]
         if stop_reason == "max_iter":
             warnings.warn(
                 f"Gauss-Newton stopped after max_iter={self.max_iter} iterations "

@@ -10,8 +10,9 @@ and ``D = diag(s * h)``, the damped Gauss-Newton step on the parameters,
 where ``G = J J^T`` is the ``n x n`` Gram of the weighted rows (one Gram shared
 by all outputs). Each system below solves
 ``(D^(1/2) G D^(1/2) + lam I) C = R`` for a block ``R`` of right-hand sides,
-and offers ``G @ Q`` for the predicted decrease. ``G`` includes the intercept:
-its Jacobian column is all ones, adding ``1 1^T``.
+and offers ``G @ Q`` for the predicted decrease. ``G`` includes the affine
+output part (the intercept, and the linear term if any): its Jacobian columns
+are the ``affine_rows`` ``E`` (all ones for the intercept), adding ``E E^T``.
 """
 
 import numpy as np
@@ -60,14 +61,32 @@ def _cholesky(A):
     return np.linalg.cholesky(A), True
 
 
+def _affine_rows(affine_rows, n):
+    """The affine part's Jacobian rows: all ones (the intercept) if None."""
+    return np.ones((n, 1)) if affine_rows is None else affine_rows
+
+
 class CholeskySystem:
-    """Forms ``G`` once and factors ``D^(1/2) G D^(1/2) + lam I`` per damping."""
+    """Forms ``G`` once and factors ``D^(1/2) G D^(1/2) + lam I`` per damping.
+
+    Parameters as for :class:`CGSystem`.
+    """
 
     name = "cholesky"
 
-    def __init__(self, network, active, X, dsqrt, data_gram=None, random_state=None):
+    def __init__(
+        self,
+        network,
+        active,
+        X,
+        dsqrt,
+        data_gram=None,
+        random_state=None,
+        affine_rows=None,
+    ):
         G = network.gram(active, X, data_gram=data_gram)
-        G += 1.0
+        self.affine_rows = _affine_rows(affine_rows, X.shape[0])
+        G += self.affine_rows @ self.affine_rows.T
         self.G = G
         self.dsqrt = dsqrt
         self.last_info = {}
@@ -152,12 +171,13 @@ class NystromPreconditioner(LowRankPreconditioner):
 class SketchPreconditioner(LowRankPreconditioner):
     """Top of a CountSketch of ``J^T``, orthogonalized: sketch and QR.
 
-    ``B = A A^T`` with ``A = D^(1/2) [K, 1]``, where ``K`` (``n x m d``) is the
+    ``B = A A^T`` with ``A = D^(1/2) [K, E]``, where ``K`` (``n x m d``) is the
     Jacobian of the weights with the output signs dropped (``a_r^2 = 1``, so
-    ``K K^T = G - 1 1^T`` for every output): ``K[i, (r, k)] = x_ik / sqrt(m)``
-    for ``r`` firing on ``x_i``. A CountSketch ``Phi`` (``m d x s``, one random
-    sign per row, in a random column) gives ``Y = D^(1/2) [K Phi, 1]``, ``n x
-    (s + 1)``, with ``E[Y Y^T] = B``; the intercept column is kept exactly. Its
+    ``K K^T = G - E E^T`` for every output): ``K[i, (r, k)] = x_ik / sqrt(m)``
+    for ``r`` firing on ``x_i``, and ``E`` the affine part's rows (``q``
+    columns: ones for the intercept). A CountSketch ``Phi`` (``m d x s``, one
+    random sign per row, in a random column) gives ``Y = D^(1/2) [K Phi, E]``,
+    ``n x (s + q)``, with ``E[Y Y^T] = B``; the affine columns are kept exactly. Its
     rows are sketched from the active pairs directly, O(nnz * d) whatever
     ``s``, instead of one Gram product per column as in Nystrom.
 
@@ -190,7 +210,8 @@ class SketchPreconditioner(LowRankPreconditioner):
         self.columns = min(SKETCH_COLUMNS, n)
         self.buckets = rng.randint(0, self.columns, size=(m, d)).astype(np.int32)
         self.signs = rng.choice([-1.0, 1.0], size=(m, d)) / np.sqrt(m)
-        gram = np.zeros((self.columns + 1, self.columns + 1))
+        q = system.affine_rows.shape[1]
+        gram = np.zeros((self.columns + q, self.columns + q))
         for _, Y in self.sketch(system):
             gram += Y.T @ Y
         eigval, eigvec = np.linalg.eigh(gram)
@@ -206,7 +227,7 @@ class SketchPreconditioner(LowRankPreconditioner):
             self.U[rows] = Y @ W
 
     def sketch(self, system):
-        """Yield ``(rows, Y[rows])`` over chunks of rows, ``Y = D^(1/2) [K Phi, 1]``.
+        """Yield ``(rows, Y[rows])`` over chunks of rows, ``Y = D^(1/2) [K Phi, E]``.
 
         Row ``i`` is the sum over firing neurons ``r`` and inputs ``k`` of
         ``signs[r, k] x_ik`` in column ``buckets[r, k]``: a csr row with
@@ -230,26 +251,25 @@ class SketchPreconditioner(LowRankPreconditioner):
                 ),
                 shape=(stop - start, self.columns),
             )
-            Y = np.empty((stop - start, self.columns + 1))
-            Y[:, :-1] = rows_sketch.toarray()
-            Y[:, -1] = 1.0
+            Y = np.hstack([rows_sketch.toarray(), system.affine_rows[start:stop]])
             Y *= dsqrt[start:stop, None]
             yield slice(start, stop), Y
 
 
 class BlockJacobiPreconditioner:
-    """Exact diagonal blocks of ``B + lam I``, with the intercept term global.
+    """Exact diagonal blocks of ``B + lam I``, with the affine term global.
 
-    For contiguous blocks ``b`` of ``BLOCK_SIZE`` samples and ``v = D^(1/2) 1``,
+    For contiguous blocks ``b`` of ``BLOCK_SIZE`` samples and ``V = D^(1/2) E``
+    (``E`` the affine part's rows, ``q`` columns),
 
-        P = blockdiag(D_b^(1/2) (G_b - 1 1^T) D_b^(1/2)) + lam I + v v^T,
+        P = blockdiag(D_b^(1/2) (G_b - E_b E_b^T) D_b^(1/2)) + lam I + V V^T,
 
     where ``G_b`` is the ``b x b`` Gram of the block's rows (its active sets
-    only, no ``n x n`` matrix). The rank-one intercept term ``v v^T`` couples
-    every sample: it is applied exactly by Sherman-Morrison rather than cut
-    into blocks, since a per-block copy gives ``P^-1 (B + lam I)`` one outlying
-    eigenvalue per block (459 CG iterations against 186 on a diamonds system,
-    n = 20,000). Each
+    only, no ``n x n`` matrix). The rank-``q`` affine term ``V V^T`` couples
+    every sample: it is applied exactly by Woodbury rather than cut into
+    blocks, since a per-block copy of the intercept's term gave ``P^-1 (B +
+    lam I)`` one outlying eigenvalue per block (459 CG iterations against 186
+    on a diamonds system, n = 20,000). Each
     block is factored (Cholesky) once per system and damping; memory is
     ``2 n BLOCK_SIZE`` floats (blocks and factors).
     """
@@ -262,7 +282,7 @@ class BlockJacobiPreconditioner:
             system.dsqrt,
         )
         n = X.shape[0]
-        self.v = dsqrt[:, None]
+        self.V = dsqrt[:, None] * system.affine_rows
         self.blocks = []
         for start in range(0, n, BLOCK_SIZE):
             rows = slice(start, min(start + BLOCK_SIZE, n))
@@ -279,18 +299,18 @@ class BlockJacobiPreconditioner:
         return out
 
     def apply(self, R, lam):
-        """Return ``P^-1 R``: block solves, then the intercept's rank-one term."""
+        """Return ``P^-1 R``: block solves, then the affine term by Woodbury."""
         if lam != self._lam:
             self._factors = None  # free the previous damping's factors first
             self._factors = [
                 _cholesky(block + lam * np.eye(block.shape[0]))
                 for _, block in self.blocks
             ]
-            self._Mv = self._block_solve(self.v)
+            self._MV = self._block_solve(self.V)
+            self._capacitance = np.eye(self.V.shape[1]) + self.V.T @ self._MV
             self._lam = lam
         MR = self._block_solve(R)
-        coef = (self.v.T @ MR) / (1.0 + (self.v.T @ self._Mv).item())
-        return MR - self._Mv @ coef
+        return MR - self._MV @ np.linalg.solve(self._capacitance, self.V.T @ MR)
 
 
 PRECONDITIONERS = {
@@ -324,6 +344,9 @@ class CGSystem:
         Unused (the Cholesky system's ``X X^T``).
     random_state : int or None
         Seed of the preconditioner's sketch.
+    affine_rows : ndarray of shape (n_samples, q), default=None
+        Jacobian rows of the affine output part (``network.affine_rows``);
+        a column of ones (the intercept) if None.
     preconditioner : str, default=None
         Key of ``PRECONDITIONERS``; ``PRECONDITIONER`` if None.
     """
@@ -338,9 +361,11 @@ class CGSystem:
         dsqrt,
         data_gram=None,
         random_state=None,
+        affine_rows=None,
         preconditioner=None,
     ):
         self.network = network
+        self.affine_rows = _affine_rows(affine_rows, X.shape[0])
         self.active = sp.csr_array(active)
         self.X = X
         self.dsqrt = dsqrt
@@ -354,7 +379,8 @@ class CGSystem:
 
     def gram_matvec(self, Q):
         out = self._gram(Q)
-        out += np.sum(Q, axis=0, keepdims=Q.ndim > 1)
+        E = self.affine_rows
+        out += E @ (E.T @ Q)
         return out
 
     def bmatvec(self, V):

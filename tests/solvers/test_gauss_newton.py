@@ -19,22 +19,28 @@ from sklearn_sublinear._tree_index import DenseIndex
 
 
 def explicit_jacobian(X, network, o):
-    """Dense Jacobian of output ``o`` w.r.t. (vec(W), beta_o)."""
+    """Dense Jacobian of output ``o`` w.r.t. (vec(W), theta_o): the affine
+    part's columns are the intercept's ones and, with a linear term, the
+    standardized features, written out here from the unit rows."""
     n, d = X.shape
     m = network.n_neurons
     fires = (X @ network.W.T) > network.threshold
     J = (fires[:, :, None] * network.signs[None, :, o, None] * X[:, None, :]) / np.sqrt(
         m
     )
-    return np.hstack([J.reshape(n, m * d), np.ones((n, 1))])
+    affine = [np.ones((n, 1))]
+    if network.linear_coef is not None:
+        affine.append(X[:, :-1] / X[:, -1:])
+    return np.hstack([J.reshape(n, m * d), *affine])
 
 
 def direct_step(X, Y, network, s, g, h, damping):
     """Solve min_delta sum_io s_i (g_io J_io delta + h_i/2 (J_io delta)^2)
-    + damping/2 ||delta||^2 over shared (W, beta), outputs uncoupled as in the
-    solver: the step is the sum over outputs of each output's own solve."""
+    + damping/2 ||delta||^2 over shared (W, theta), outputs uncoupled as in
+    the solver: the step is the sum over outputs of each output's own solve."""
     dW = np.zeros_like(network.W)
-    dbeta = np.zeros(network.n_outputs)
+    q = network.affine_coef.shape[0]
+    dtheta = np.zeros((q, network.n_outputs))
     for o in range(network.n_outputs):
         J = explicit_jacobian(X, network, o)
         # Stacked: [sqrt(s h) J; sqrt(damping) I] delta = [-sqrt(s/h) g; 0]
@@ -43,19 +49,24 @@ def direct_step(X, Y, network, s, g, h, damping):
         )
         b = np.concatenate([-np.sqrt(s / h) * g[:, o], np.zeros(J.shape[1])])
         delta = np.linalg.lstsq(A, b, rcond=None)[0]
-        dW += delta[:-1].reshape(network.W.shape)
-        dbeta[o] = delta[-1]
-    return dW, dbeta
+        dW += delta[:-q].reshape(network.W.shape)
+        dtheta[:, o] = delta[-q:]
+    return dW, dtheta
 
 
-def solve_squared_error(net, X, Y, weights, **params):
+def solve_squared_error(net, X, Y, weights, linear=False, **params):
     """Squared-error Gauss-Newton fit of a copy of ``net`` on a dense index.
 
-    ``params`` override ``GaussNewton(alpha=1e-3, max_iter=4, tol=0.0,
+    With ``linear``, the copy has a linear term starting at zero. ``params``
+    override ``GaussNewton(alpha=1e-3, max_iter=4, tol=0.0,
     n_iter_no_change=10)``.
     """
     network = TwoLayerNetwork(
-        net.W.copy(), net.signs, net.threshold, np.zeros(net.n_outputs)
+        net.W.copy(),
+        net.signs,
+        net.threshold,
+        np.zeros(net.n_outputs),
+        linear_coef=np.zeros((X.shape[1] - 1, net.n_outputs)) if linear else None,
     )
     params = {
         "alpha": 1e-3,
@@ -74,16 +85,17 @@ def solve_squared_error(net, X, Y, weights, **params):
     )
 
 
-def fit_to_max_iter(net, X, Y, weights, **params):
+def fit_to_max_iter(net, X, Y, weights, linear=False, **params):
     """:func:`solve_squared_error` run to ``max_iter`` (it warns)."""
     with pytest.warns(ConvergenceWarning):
-        return solve_squared_error(net, X, Y, weights, **params)
+        return solve_squared_error(net, X, Y, weights, linear, **params)
 
 
+@pytest.mark.parametrize("linear", [False, True])
 @pytest.mark.parametrize("system_cls", [CholeskySystem, CGSystem])
 @pytest.mark.parametrize("loss_name", ["squared_error", "log_loss"])
 def test_step_matches_direct_least_squares(
-    system_cls, loss_name, small_network, reference, monkeypatch
+    system_cls, loss_name, linear, small_network, reference, monkeypatch
 ):
     # The step formula is under test, not the CG stopping rule: solve tightly.
     monkeypatch.setattr(_linear, "CG_RTOL", 1e-10)
@@ -96,24 +108,30 @@ def test_step_matches_direct_least_squares(
         Y = np.eye(net.n_outputs)[rng.randint(0, net.n_outputs, size=n)]
     s = rng.uniform(0.5, 2.0, size=n)
     s /= s.sum()
+    if linear:
+        net.linear_coef = rng.standard_normal((X.shape[1] - 1, net.n_outputs))
     loss = LOSSES[loss_name]()
     active = reference["active"](X, net)
-    raw = net.forward_active(active)
+    E = net.affine_rows(X)
+    assert E.shape == (n, X.shape[1] if linear else 1)
+    raw = net.forward_active(active, offset=E @ net.affine_coef)
+    assert_allclose(raw, net.forward(X), rtol=1e-12, atol=1e-12)
     g, h = loss.raw_grad(Y, raw), loss.raw_hessian(Y, raw)
     damping = 1e-3
-    system = system_cls(net, active, X, np.sqrt(s * h), random_state=0)
-    coef, changed, dbeta, predicted = damped_step(
+    system = system_cls(net, active, X, np.sqrt(s * h), random_state=0, affine_rows=E)
+    coef, changed, dtheta, predicted = damped_step(
         net, system, active, s, g, h, damping, np.arange(n), n
     )
     dW = np.zeros_like(net.W)
     dW[changed] = coef @ X
-    dW_ref, dbeta_ref = direct_step(X, Y, net, s, g, h, damping)
+    dW_ref, dtheta_ref = direct_step(X, Y, net, s, g, h, damping)
     assert_allclose(dW, dW_ref, rtol=1e-5, atol=1e-8 * np.abs(dW_ref).max())
-    assert_allclose(dbeta, dbeta_ref, rtol=1e-5, atol=1e-10)
+    assert_allclose(dtheta, dtheta_ref, rtol=1e-5, atol=1e-10)
     assert predicted > 0
 
 
-def test_cholesky_and_cg_fits_agree(network_factory, monkeypatch):
+@pytest.mark.parametrize("linear", [False, True])
+def test_cholesky_and_cg_fits_agree(linear, network_factory, monkeypatch):
     # CG solved tightly (the default is an inexact Gauss-Newton tolerance)
     monkeypatch.setattr(_linear, "CG_RTOL", 1e-10)
     X, net = network_factory(n_samples=30, n_neurons=64, n_outputs=1, seed=3)
@@ -122,12 +140,20 @@ def test_cholesky_and_cg_fits_agree(network_factory, monkeypatch):
     for solver in ["cholesky", "cg"]:
         with pytest.warns(ConvergenceWarning, match="max_iter=5.*tol=0.0"):
             out, history, reason = solve_squared_error(
-                net, X, Y, np.ones(30), max_iter=5, linear_solver=solver, random_state=0
+                net,
+                X,
+                Y,
+                np.ones(30),
+                linear,
+                max_iter=5,
+                linear_solver=solver,
+                random_state=0,
             )
         assert reason == "max_iter"
-        fits.append((out.W, history["loss"]))
+        fits.append((out.W, history["loss"], out.affine_coef))
     assert_allclose(fits[0][1], fits[1][1], rtol=1e-5)
     assert_allclose(fits[0][0], fits[1][0], rtol=1e-4, atol=1e-6)
+    assert_allclose(fits[0][2], fits[1][2], rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("loss_name", ["squared_error", "binary_log_loss", "log_loss"])
@@ -162,7 +188,8 @@ def test_training_loss_decreases_monotonically(loss_name, network_factory):
     }
 
 
-def test_sample_weights_equal_repetition(network_factory):
+@pytest.mark.parametrize("linear", [False, True])
+def test_sample_weights_equal_repetition(linear, network_factory):
     X, net = network_factory(n_samples=15, n_neurons=64, n_outputs=2, seed=7)
     rng = np.random.RandomState(1)
     Y = rng.standard_normal((15, 2))
@@ -171,8 +198,8 @@ def test_sample_weights_equal_repetition(network_factory):
     rep = np.repeat(np.arange(15), w)
     results = []
     for Xi, Yi, wi in [(X, Y, w.astype(float)), (X[rep], Y[rep], np.ones(rep.size))]:
-        out, history, _ = fit_to_max_iter(net, Xi, Yi, wi)
-        results.append((out.W, out.intercept, history["loss"]))
+        out, history, _ = fit_to_max_iter(net, Xi, Yi, wi, linear)
+        results.append((out.W, out.affine_coef, history["loss"]))
     assert_allclose(results[0][0], results[1][0], rtol=1e-7, atol=1e-9)
     assert_allclose(results[0][1], results[1][1], rtol=1e-7, atol=1e-9)
     assert_allclose(results[0][2], results[1][2], rtol=1e-7)

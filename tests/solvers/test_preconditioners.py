@@ -16,13 +16,14 @@ from sklearn_sublinear._solvers._linear import (
 NAMES = sorted(PRECONDITIONERS)
 
 
-@pytest.fixture
-def problem(network_factory, reference, monkeypatch):
+@pytest.fixture(params=[False, True], ids=["intercept", "linear"])
+def problem(request, network_factory, reference, monkeypatch):
     """Small system with several sketch columns and blocks (the last partial).
 
     Returns ``(network, active, X, dsqrt, K, B)`` with the explicit weight
-    Jacobian ``K`` (output signs dropped) and ``B = D^(1/2) (K K^T + 1 1^T)
-    D^(1/2)``.
+    Jacobian ``K`` (output signs dropped) and ``B = D^(1/2) (K K^T + E E^T)
+    D^(1/2)``, ``E = network.affine_rows(X)``: the intercept's ones, or with a
+    linear term (the second parametrization) also the standardized features.
     """
     monkeypatch.setattr(_linear, "SKETCH_COLUMNS", 12)
     monkeypatch.setattr(_linear, "SKETCH_RANK", 6)
@@ -35,12 +36,18 @@ def problem(network_factory, reference, monkeypatch):
     fires = (X @ net.W.T) > net.threshold
     K = (fires[:, :, None] * X[:, None, :]).reshape(n, m * d) / np.sqrt(m)
     dsqrt = np.random.RandomState(2).uniform(0.5, 2.0, size=n) / np.sqrt(n)
-    B = dsqrt[:, None] * (K @ K.T + 1.0) * dsqrt[None, :]
+    if request.param:
+        net.linear_coef = np.zeros((d - 1, net.n_outputs))
+    E = net.affine_rows(X)
+    assert E.shape == (n, d if request.param else 1)
+    assert_array_equal(E[:, 0], 1.0)
+    B = dsqrt[:, None] * (K @ K.T + E @ E.T) * dsqrt[None, :]
     return net, active, X, dsqrt, K, B
 
 
 def damping_values(B, dsqrt):
-    """The solver's floor ``1e-3 trace(D^(1/2) J J^T D^(1/2))`` and 100 times it."""
+    """About the solver's floor ``1e-3 trace(D^(1/2) J J^T D^(1/2))`` and 100
+    times it (the affine part's trace included)."""
     trace = float(np.trace(B) - dsqrt @ dsqrt)
     return [1e-3 * trace, 1e-1 * trace]
 
@@ -48,7 +55,15 @@ def damping_values(B, dsqrt):
 @pytest.mark.parametrize("name", NAMES)
 def test_preconditioner_is_symmetric_positive_definite(name, problem):
     net, active, X, dsqrt, _, B = problem
-    system = CGSystem(net, active, X, dsqrt, random_state=0, preconditioner=name)
+    system = CGSystem(
+        net,
+        active,
+        X,
+        dsqrt,
+        affine_rows=net.affine_rows(X),
+        random_state=0,
+        preconditioner=name,
+    )
     n = X.shape[0]
     for lam in damping_values(B, dsqrt):
         Pinv = system.preconditioner.apply(np.eye(n), lam)
@@ -62,7 +77,15 @@ def test_cg_matches_direct_solve(name, problem, monkeypatch):
     net, active, X, dsqrt, _, B = problem
     n = X.shape[0]
     R = np.random.RandomState(3).standard_normal((n, 2))
-    system = CGSystem(net, active, X, dsqrt, random_state=0, preconditioner=name)
+    system = CGSystem(
+        net,
+        active,
+        X,
+        dsqrt,
+        affine_rows=net.affine_rows(X),
+        random_state=0,
+        preconditioner=name,
+    )
     for lam in damping_values(B, dsqrt):
         expected = scipy.linalg.solve(B + lam * np.eye(n), R, assume_a="pos")
         got = system.solve(lam, R)
@@ -75,7 +98,13 @@ def test_low_rank_woodbury_matches_explicit_inverse(name, problem):
     net, active, X, dsqrt, _, B = problem
     n = X.shape[0]
     prec = CGSystem(
-        net, active, X, dsqrt, random_state=0, preconditioner=name
+        net,
+        active,
+        X,
+        dsqrt,
+        affine_rows=net.affine_rows(X),
+        random_state=0,
+        preconditioner=name,
     ).preconditioner
     U, L = prec.U, prec.eigenvalues
     assert_allclose(U.T @ U, np.eye(U.shape[1]), atol=1e-10)
@@ -90,8 +119,15 @@ def test_low_rank_woodbury_matches_explicit_inverse(name, problem):
 def test_block_jacobi_matches_explicit_inverse(problem):
     net, active, X, dsqrt, K, B = problem
     n = X.shape[0]
-    prec = CGSystem(net, active, X, dsqrt, preconditioner="block_jacobi").preconditioner
-    # Diagonal blocks of D^(1/2) K K^T D^(1/2); the intercept term is global.
+    prec = CGSystem(
+        net,
+        active,
+        X,
+        dsqrt,
+        affine_rows=net.affine_rows(X),
+        preconditioner="block_jacobi",
+    ).preconditioner
+    # Diagonal blocks of D^(1/2) K K^T D^(1/2); the affine term is global.
     BK = dsqrt[:, None] * (K @ K.T) * dsqrt[None, :]
     mask = np.zeros((n, n), dtype=bool)
     for start in range(0, n, _linear.BLOCK_SIZE):
@@ -100,17 +136,24 @@ def test_block_jacobi_matches_explicit_inverse(problem):
     R = np.random.RandomState(5).standard_normal((n, 2))
     # Two dampings on the same object: the factors follow the damping.
     for lam in damping_values(B, dsqrt):
-        P = np.where(mask, BK, 0.0) + lam * np.eye(n) + np.outer(dsqrt, dsqrt)
+        V = dsqrt[:, None] * net.affine_rows(X)
+        P = np.where(mask, BK, 0.0) + lam * np.eye(n) + V @ V.T
         assert_allclose(prec.apply(R, lam), np.linalg.solve(P, R), rtol=1e-9)
 
 
 @pytest.mark.parametrize("rank", [13, 3])
 def test_sketch_is_the_countsketch_of_the_jacobian(rank, problem, monkeypatch):
-    """``U diag(L) U^T`` is ``Y Y^T`` or its top, ``Y = D^(1/2) [K Phi, 1]``."""
+    """``U diag(L) U^T`` is ``Y Y^T`` or its top, ``Y = D^(1/2) [K Phi, E]``."""
     monkeypatch.setattr(_linear, "SKETCH_RANK", rank)
     net, active, X, dsqrt, K, _ = problem
     prec = CGSystem(
-        net, active, X, dsqrt, random_state=0, preconditioner="sketch"
+        net,
+        active,
+        X,
+        dsqrt,
+        affine_rows=net.affine_rows(X),
+        random_state=0,
+        preconditioner="sketch",
     ).preconditioner
     m, d = net.W.shape
     s = prec.columns
@@ -118,12 +161,13 @@ def test_sketch_is_the_countsketch_of_the_jacobian(rank, problem, monkeypatch):
     # Explicit Phi, with the 1/sqrt(m) of its signs taken out of K.
     Phi = np.zeros((m * d, s))
     Phi[np.arange(m * d), prec.buckets.ravel()] = prec.signs.ravel() * np.sqrt(m)
-    Y = dsqrt[:, None] * np.hstack([K @ Phi, np.ones((X.shape[0], 1))])
+    E = net.affine_rows(X)
+    Y = dsqrt[:, None] * np.hstack([K @ Phi, E])
     eigval, eigvec = np.linalg.eigh(Y @ Y.T)
     top = np.argsort(eigval)[::-1][:rank]
     expected = (eigvec[:, top] * eigval[top]) @ eigvec[:, top].T
     got = (prec.U * prec.eigenvalues) @ prec.U.T
-    assert prec.U.shape[1] == min(rank, s + 1)
+    assert prec.U.shape[1] == min(rank, s + E.shape[1])
     assert_allclose(got, expected, atol=1e-10 * np.abs(expected).max())
 
 
@@ -131,7 +175,13 @@ def test_nystrom_is_the_nystrom_approximation(problem):
     net, active, X, dsqrt, _, B = problem
     n = X.shape[0]
     prec = CGSystem(
-        net, active, X, dsqrt, random_state=7, preconditioner="nystrom"
+        net,
+        active,
+        X,
+        dsqrt,
+        affine_rows=net.affine_rows(X),
+        random_state=7,
+        preconditioner="nystrom",
     ).preconditioner
     rank = _linear.NYSTROM_RANK
     omega, _ = np.linalg.qr(np.random.RandomState(7).standard_normal((n, rank)))
@@ -147,7 +197,15 @@ def test_reproducible_for_fixed_random_state(name, problem):
     R = np.random.RandomState(6).standard_normal((X.shape[0], 1))
     lam = damping_values(B, dsqrt)[0]
     first, second, other = (
-        CGSystem(net, active, X, dsqrt, random_state=seed, preconditioner=name)
+        CGSystem(
+            net,
+            active,
+            X,
+            dsqrt,
+            affine_rows=net.affine_rows(X),
+            random_state=seed,
+            preconditioner=name,
+        )
         for seed in (0, 0, 1)
     )
     assert_array_equal(first.solve(lam, R), second.solve(lam, R))
@@ -163,7 +221,9 @@ def test_reproducible_for_fixed_random_state(name, problem):
 
 def test_default_preconditioner(problem):
     net, active, X, dsqrt, _, _ = problem
-    system = CGSystem(net, active, X, dsqrt, random_state=0)
+    system = CGSystem(
+        net, active, X, dsqrt, affine_rows=net.affine_rows(X), random_state=0
+    )
     assert isinstance(system.preconditioner, PRECONDITIONERS[PRECONDITIONER])
 
 
@@ -174,8 +234,16 @@ def test_cg_agrees_with_cholesky_system(name, problem, monkeypatch):
     net, active, X, dsqrt, _, B = problem
     R = np.random.RandomState(8).standard_normal((X.shape[0], 2))
     lam = damping_values(B, dsqrt)[0]
-    cg = CGSystem(net, active, X, dsqrt, random_state=0, preconditioner=name)
-    chol = CholeskySystem(net, active, X, dsqrt)
+    cg = CGSystem(
+        net,
+        active,
+        X,
+        dsqrt,
+        affine_rows=net.affine_rows(X),
+        random_state=0,
+        preconditioner=name,
+    )
+    chol = CholeskySystem(net, active, X, dsqrt, affine_rows=net.affine_rows(X))
     expected = chol.solve(lam, R)
     assert_allclose(cg.solve(lam, R), expected, rtol=1e-6, atol=1e-9)
     assert_allclose(cg.gram_matvec(expected), chol.gram_matvec(expected), rtol=1e-10)
