@@ -345,8 +345,9 @@ class GaussNewton(BaseSolver):
                 inner += system.last_info.get("cg_iterations", 0)
                 # before touching W: a failed fit keeps its last finite weights
                 self._check_finite(iteration, coef.data, dtheta)
-                old_rows = W[changed].copy()
-                W[changed] += network.coef_product(coef, X)
+                # fancy indexing copies: the rows kept for a rejected step
+                old_rows = W[changed]
+                W[changed] = old_rows + network.coef_product(coef, X)
                 new_theta = theta + dtheta
                 action = index.update(W, changed, coef)
                 new_active = index.query()
