@@ -315,9 +315,7 @@ class TwoLayerNetwork:
         if row_scale is not None:
             raw *= row_scale[:, None]
         raw *= self.scale
-        raw += self.intercept
-        if self.linear_coef is not None:
-            raw += self.affine_rows(X)[:, 1:] @ self.linear_coef
+        raw += self.affine_rows(X) @ self.affine_coef
         return raw
 
     # -- Jacobian products ----------------------------------------------------
