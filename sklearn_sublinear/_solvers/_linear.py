@@ -61,18 +61,11 @@ def _cholesky(A):
     return np.linalg.cholesky(A), True
 
 
-def _affine_rows(affine_rows, n):
-    """The affine part's Jacobian rows: all ones (the intercept) if None."""
-    return np.ones((n, 1)) if affine_rows is None else affine_rows
-
-
-class CholeskySystem:
-    """Forms ``G`` once and factors ``D^(1/2) G D^(1/2) + lam I`` per damping.
+class _System:
+    """What both systems hold: the network, active sets, rows and weights.
 
     Parameters as for :class:`CGSystem`.
     """
-
-    name = "cholesky"
 
     def __init__(
         self,
@@ -84,12 +77,33 @@ class CholeskySystem:
         random_state=None,
         affine_rows=None,
     ):
-        G = network.gram(active, X, data_gram=data_gram)
-        self.affine_rows = _affine_rows(affine_rows, X.shape[0])
+        self.network = network
+        self.active = sp.csr_array(active)
+        self.X = X
+        self.dsqrt = dsqrt
+        self.n_samples = X.shape[0]
+        # the affine part's Jacobian rows: all ones (the intercept) if None
+        self.affine_rows = (
+            np.ones((X.shape[0], 1)) if affine_rows is None else affine_rows
+        )
+        self.data_gram = data_gram
+        self.random_state = random_state
+        self.last_info = {}
+
+
+class CholeskySystem(_System):
+    """Forms ``G`` once and factors ``D^(1/2) G D^(1/2) + lam I`` per damping.
+
+    Parameters as for :class:`CGSystem`.
+    """
+
+    name = "cholesky"
+
+    def __init__(self, network, active, X, dsqrt, **params):
+        super().__init__(network, active, X, dsqrt, **params)
+        G = network.gram(self.active, X, data_gram=self.data_gram)
         G += self.affine_rows @ self.affine_rows.T
         self.G = G
-        self.dsqrt = dsqrt
-        self.last_info = {}
 
     def solve(self, lam, R):
         B = np.multiply(self.G, self.dsqrt[:, None])
@@ -321,7 +335,7 @@ PRECONDITIONERS = {
 }
 
 
-class CGSystem:
+class CGSystem(_System):
     """Matrix-free preconditioned conjugate gradient.
 
     ``G u`` is computed as ``J (J^T u)`` over the active sets in O(nnz * d); no
@@ -349,32 +363,18 @@ class CGSystem:
         a column of ones (the intercept) if None.
     preconditioner : str, default=None
         Key of ``PRECONDITIONERS``; ``PRECONDITIONER`` if None.
+    **params : dict
+        ``data_gram``, ``random_state`` and ``affine_rows`` above, by keyword.
     """
 
     name = "cg"
 
-    def __init__(
-        self,
-        network,
-        active,
-        X,
-        dsqrt,
-        data_gram=None,
-        random_state=None,
-        affine_rows=None,
-        preconditioner=None,
-    ):
-        self.network = network
-        self.affine_rows = _affine_rows(affine_rows, X.shape[0])
-        self.active = sp.csr_array(active)
-        self.X = X
-        self.dsqrt = dsqrt
-        self.n_samples = X.shape[0]
+    def __init__(self, network, active, X, dsqrt, preconditioner=None, **params):
+        super().__init__(network, active, X, dsqrt, **params)
         self._gram = network.gram_operator(self.active, X)
-        self.last_info = {}
         name = PRECONDITIONER if preconditioner is None else preconditioner
         self.preconditioner = PRECONDITIONERS[name](
-            self, np.random.RandomState(random_state)
+            self, np.random.RandomState(self.random_state)
         )
 
     def gram_matvec(self, Q):

@@ -45,6 +45,11 @@ def problem(request, network_factory, reference, monkeypatch):
     return net, active, X, dsqrt, K, B
 
 
+def cg_system(net, active, X, dsqrt, **params):
+    """The problem's ``CGSystem``, with the network's affine rows."""
+    return CGSystem(net, active, X, dsqrt, affine_rows=net.affine_rows(X), **params)
+
+
 def damping_values(B, dsqrt):
     """About the solver's floor ``1e-3 trace(D^(1/2) J J^T D^(1/2))`` and 100
     times it (the affine part's trace included)."""
@@ -55,15 +60,7 @@ def damping_values(B, dsqrt):
 @pytest.mark.parametrize("name", NAMES)
 def test_preconditioner_is_symmetric_positive_definite(name, problem):
     net, active, X, dsqrt, _, B = problem
-    system = CGSystem(
-        net,
-        active,
-        X,
-        dsqrt,
-        affine_rows=net.affine_rows(X),
-        random_state=0,
-        preconditioner=name,
-    )
+    system = cg_system(net, active, X, dsqrt, random_state=0, preconditioner=name)
     n = X.shape[0]
     for lam in damping_values(B, dsqrt):
         Pinv = system.preconditioner.apply(np.eye(n), lam)
@@ -77,15 +74,7 @@ def test_cg_matches_direct_solve(name, problem, monkeypatch):
     net, active, X, dsqrt, _, B = problem
     n = X.shape[0]
     R = np.random.RandomState(3).standard_normal((n, 2))
-    system = CGSystem(
-        net,
-        active,
-        X,
-        dsqrt,
-        affine_rows=net.affine_rows(X),
-        random_state=0,
-        preconditioner=name,
-    )
+    system = cg_system(net, active, X, dsqrt, random_state=0, preconditioner=name)
     for lam in damping_values(B, dsqrt):
         expected = scipy.linalg.solve(B + lam * np.eye(n), R, assume_a="pos")
         got = system.solve(lam, R)
@@ -97,14 +86,8 @@ def test_cg_matches_direct_solve(name, problem, monkeypatch):
 def test_low_rank_woodbury_matches_explicit_inverse(name, problem):
     net, active, X, dsqrt, _, B = problem
     n = X.shape[0]
-    prec = CGSystem(
-        net,
-        active,
-        X,
-        dsqrt,
-        affine_rows=net.affine_rows(X),
-        random_state=0,
-        preconditioner=name,
+    prec = cg_system(
+        net, active, X, dsqrt, random_state=0, preconditioner=name
     ).preconditioner
     U, L = prec.U, prec.eigenvalues
     assert_allclose(U.T @ U, np.eye(U.shape[1]), atol=1e-10)
@@ -119,13 +102,8 @@ def test_low_rank_woodbury_matches_explicit_inverse(name, problem):
 def test_block_jacobi_matches_explicit_inverse(problem):
     net, active, X, dsqrt, K, B = problem
     n = X.shape[0]
-    prec = CGSystem(
-        net,
-        active,
-        X,
-        dsqrt,
-        affine_rows=net.affine_rows(X),
-        preconditioner="block_jacobi",
+    prec = cg_system(
+        net, active, X, dsqrt, preconditioner="block_jacobi"
     ).preconditioner
     # Diagonal blocks of D^(1/2) K K^T D^(1/2); the affine term is global.
     BK = dsqrt[:, None] * (K @ K.T) * dsqrt[None, :]
@@ -146,14 +124,8 @@ def test_sketch_is_the_countsketch_of_the_jacobian(rank, problem, monkeypatch):
     """``U diag(L) U^T`` is ``Y Y^T`` or its top, ``Y = D^(1/2) [K Phi, E]``."""
     monkeypatch.setattr(_linear, "SKETCH_RANK", rank)
     net, active, X, dsqrt, K, _ = problem
-    prec = CGSystem(
-        net,
-        active,
-        X,
-        dsqrt,
-        affine_rows=net.affine_rows(X),
-        random_state=0,
-        preconditioner="sketch",
+    prec = cg_system(
+        net, active, X, dsqrt, random_state=0, preconditioner="sketch"
     ).preconditioner
     m, d = net.W.shape
     s = prec.columns
@@ -174,14 +146,8 @@ def test_sketch_is_the_countsketch_of_the_jacobian(rank, problem, monkeypatch):
 def test_nystrom_is_the_nystrom_approximation(problem):
     net, active, X, dsqrt, _, B = problem
     n = X.shape[0]
-    prec = CGSystem(
-        net,
-        active,
-        X,
-        dsqrt,
-        affine_rows=net.affine_rows(X),
-        random_state=7,
-        preconditioner="nystrom",
+    prec = cg_system(
+        net, active, X, dsqrt, random_state=7, preconditioner="nystrom"
     ).preconditioner
     rank = _linear.NYSTROM_RANK
     omega, _ = np.linalg.qr(np.random.RandomState(7).standard_normal((n, rank)))
@@ -197,15 +163,7 @@ def test_reproducible_for_fixed_random_state(name, problem):
     R = np.random.RandomState(6).standard_normal((X.shape[0], 1))
     lam = damping_values(B, dsqrt)[0]
     first, second, other = (
-        CGSystem(
-            net,
-            active,
-            X,
-            dsqrt,
-            affine_rows=net.affine_rows(X),
-            random_state=seed,
-            preconditioner=name,
-        )
+        cg_system(net, active, X, dsqrt, random_state=seed, preconditioner=name)
         for seed in (0, 0, 1)
     )
     assert_array_equal(first.solve(lam, R), second.solve(lam, R))
@@ -221,9 +179,7 @@ def test_reproducible_for_fixed_random_state(name, problem):
 
 def test_default_preconditioner(problem):
     net, active, X, dsqrt, _, _ = problem
-    system = CGSystem(
-        net, active, X, dsqrt, affine_rows=net.affine_rows(X), random_state=0
-    )
+    system = cg_system(net, active, X, dsqrt, random_state=0)
     assert isinstance(system.preconditioner, PRECONDITIONERS[PRECONDITIONER])
 
 
@@ -234,15 +190,7 @@ def test_cg_agrees_with_cholesky_system(name, problem, monkeypatch):
     net, active, X, dsqrt, _, B = problem
     R = np.random.RandomState(8).standard_normal((X.shape[0], 2))
     lam = damping_values(B, dsqrt)[0]
-    cg = CGSystem(
-        net,
-        active,
-        X,
-        dsqrt,
-        affine_rows=net.affine_rows(X),
-        random_state=0,
-        preconditioner=name,
-    )
+    cg = cg_system(net, active, X, dsqrt, random_state=0, preconditioner=name)
     chol = CholeskySystem(net, active, X, dsqrt, affine_rows=net.affine_rows(X))
     expected = chol.solve(lam, R)
     assert_allclose(cg.solve(lam, R), expected, rtol=1e-6, atol=1e-9)
