@@ -177,15 +177,11 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
     def _stratify(self, y):
         return None
 
-    def _resolve_homogeneous(self):
-        if self.homogeneous == "auto":
-            return self._homogeneous_default
-        return bool(self.homogeneous)
-
-    def _resolve_linear_term(self):
-        if self.linear_term == "auto":
-            return self._linear_term_default
-        return bool(self.linear_term)
+    def _resolve(self, name):
+        """Parameter ``name`` (a bool or "auto"), "auto" meaning the subclass's
+        ``_<name>_default``."""
+        value = getattr(self, name)
+        return getattr(self, f"_{name}_default") if value == "auto" else bool(value)
 
     # -- fitting --------------------------------------------------------------
     def _fit(self, X, y, sample_weight):
@@ -279,9 +275,9 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             )
             signs[:, state.get("constant_outputs", np.zeros(n_outputs, bool))] = 0.0
             intercept = np.zeros(n_outputs)
-        homogeneous = self._resolve_homogeneous()
+        homogeneous = self._resolve("homogeneous")
         linear_coef = None
-        if self._resolve_linear_term():
+        if self._resolve("linear_term"):
             previous = getattr(self, "linear_coef_", None) if warm else None
             linear_coef = (
                 np.zeros((n_inputs - 1, n_outputs))

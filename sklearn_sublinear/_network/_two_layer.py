@@ -377,11 +377,7 @@ class TwoLayerNetwork:
         """
         active = sp.csr_array(active)
         rows, cols = _pattern_coo(active)
-        if U.shape[1] == 1:  # one output: no einsum over a length-1 axis
-            data = self.signs[cols, 0] * U[rows, 0]
-        else:
-            data = np.einsum("ek,ek->e", self.signs[cols], U[rows])
-        data *= self.scale
+        data = self.scale * np.einsum("ek,ek->e", self.signs[cols], U[rows])
         if n_columns is None:
             n_columns = active.shape[0]
         # A csc transpose groups the entries by neuron in O(nnz + m), rows in

@@ -254,7 +254,8 @@ class GaussNewton(BaseSolver):
         row_scale_w = None if row_scale is None else row_scale[weighted]
         Xw, Yw = network.jacobian_rows(X[weighted]), Y[weighted]
         # The affine part's Jacobian rows and coefficients (intercept and
-        # linear term), kept here and written back to the network on return.
+        # linear term); theta is written back to the network after every
+        # accepted step.
         E = network.affine_rows(X)
         Ew = E[weighted]
         theta = network.affine_coef
