@@ -27,15 +27,18 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-# Float64 elements of the (pairs, n_features) product buffer per chunk: 4 MiB.
-EXACT_CHUNK_ELEMENTS = 2**19
-# Up to this many features the products are laid out feature-major, in chunks
-# of EXACT_SMALL_CHUNK_ELEMENTS (512 KiB, in cache), so that every halving step
-# adds contiguous blocks instead of short strided row pieces: 23 ms against
-# 33 ms on digits (d = 65, 177k pairs), 37 against 69 ms at d = 17; at d = 785
-# the transposed write costs more than it saves (420 against 345 ms).
-EXACT_FEATURE_MAJOR_MAX = 256
-EXACT_SMALL_CHUNK_ELEMENTS = 2**16
+# Float64 elements of each of the two gathered (pairs, n_features) buffers of
+# one chunk (2 MiB, about 4000 pairs at d = 65): 72 ms for the 1.2M firing
+# pairs at m = 2**20 against 83 ms with 8x smaller chunks and 162 ms with 16x
+# larger ones (one thread).
+EXACT_CHUNK_ELEMENTS = 2**18
+# Features per dot product call: OpenBLAS splits longer dot products over its
+# threads, and the sum order with them, so that a pair's value would depend
+# on the BLAS thread limit of the caller. Longer rows are summed block by block.
+EXACT_DOT_FEATURES = 2**13
+# Bytes one call of the exact routine holds: the two gathered buffers (the
+# values of a chunk are 1/d of that).
+EXACT_BUFFER_BYTES = 2 * 8 * EXACT_CHUNK_ELEMENTS
 
 _U32 = 2.0**-24
 _U64 = 2.0**-53
@@ -104,7 +107,7 @@ def transient_nbytes(n_samples, n_neurons, threshold=None):
     nbytes : int
         Transient bytes shared by both index kinds.
     """
-    nbytes = 3 * 8 * EXACT_CHUNK_ELEMENTS
+    nbytes = EXACT_BUFFER_BYTES
     if threshold is not None:
         p = 0.5 * math.erfc(float(threshold) / math.sqrt(2.0))
         nbytes += int(48 * 2 * p * n_samples * n_neurons)
@@ -157,8 +160,9 @@ def exact_preactivations(W, X, rows, cols):
     -------
     values : ndarray of shape (n_pairs,), dtype float64
         ``(W[cols] * X[rows]).sum(axis=1)``, computed in chunks of bounded
-        memory with a fixed pairwise summation order, so each value depends on
-        its pair only and results agree bit for bit however the pairs are
+        memory by one BLAS dot product per pair (per block of
+        ``EXACT_DOT_FEATURES`` features, added in order), so each value depends
+        on its pair only and results agree bit for bit however the pairs are
         grouped (the indexes compute them in their threads' chunks).
     """
     rows = np.asarray(rows, dtype=np.intp).ravel()
@@ -169,38 +173,25 @@ def exact_preactivations(W, X, rows, cols):
         )
     n_pairs, d = rows.size, X.shape[1]
     out = np.empty(n_pairs, dtype=np.float64)
-    feature_major = d <= EXACT_FEATURE_MAJOR_MAX
-    chunk = EXACT_SMALL_CHUNK_ELEMENTS if feature_major else EXACT_CHUNK_ELEMENTS
-    step = max(1, chunk // max(d, 1))
+    step = max(1, EXACT_CHUNK_ELEMENTS // max(d, 1))
     for start in range(0, n_pairs, step):
         stop = min(start + step, n_pairs)
-        if feature_major:
-            prod = np.empty((d, stop - start), dtype=np.float64)
-            np.multiply(
-                np.take(W, cols[start:stop], axis=0),
-                np.take(X, rows[start:stop], axis=0),
-                out=prod.T,
-            )
-            out[start:stop] = _pairwise_column_sum(prod)
-        else:
-            prod = np.take(W, cols[start:stop], axis=0)
-            prod *= np.take(X, rows[start:stop], axis=0)
-            out[start:stop] = _pairwise_column_sum(prod.T)
+        out[start:stop] = _row_dots(
+            np.take(W, cols[start:stop], axis=0), np.take(X, rows[start:stop], axis=0)
+        )
     return out
 
 
-def _pairwise_column_sum(prod):
-    # An explicit halving order over the features (axis 0), fixed by
-    # n_features alone: numpy's own reduction may pick its loop order from the
-    # array shape, which would make a pair's value depend on the batch it came
-    # in. Pair-major products pass their transpose: same additions, same bits.
-    while prod.shape[0] > 1:
-        half = prod.shape[0] // 2
-        folded = prod[:half] + prod[half : 2 * half]
-        if prod.shape[0] % 2:
-            folded[0] += prod[-1]
-        prod = folded
-    return prod[0] if prod.shape[0] else np.zeros(prod.shape[1])
+def _row_dots(A, B):
+    # One BLAS dot product per row: numpy's matmul of (1, d) by (d, 1) stacks
+    # calls ddot, whose order of a row's sum depends on its length alone, not
+    # on its place in the batch or its alignment, and which runs on one BLAS
+    # thread up to EXACT_DOT_FEATURES.
+    out = np.zeros(A.shape[0])
+    for f0 in range(0, A.shape[1], EXACT_DOT_FEATURES):
+        f1 = f0 + EXACT_DOT_FEATURES
+        out += np.matmul(A[:, None, f0:f1], B[:, f0:f1, None])[:, 0, 0]
+    return out
 
 
 def active_csr(parts, shape):

@@ -8,8 +8,7 @@ from .._threads import blas_controller, map_threads
 from ._base import BaseIndex
 from ._dense import dense_active_parts, dense_filter_nbytes
 from ._exact import (
-    EXACT_CHUNK_ELEMENTS,
-    EXACT_SMALL_CHUNK_ELEMENTS,
+    EXACT_BUFFER_BYTES,
     active_csr,
     exact_preactivations,
     firing_part,
@@ -250,7 +249,7 @@ class TreeIndex(BaseIndex):
         # Z, its mask, the gathered rows and the exact routine's buffers
         pairs = QUERY_CHUNK_ELEMENTS // bs
         query = 9 * QUERY_CHUNK_ELEMENTS + 8 * pairs * (n_features + 8)
-        query += 3 * 8 * EXACT_SMALL_CHUNK_ELEMENTS + 8 * EXACT_CHUNK_ELEMENTS
+        query += EXACT_BUFFER_BYTES
         hot = dense_filter_nbytes(n_samples, n_features, n_neurons, HOT_CHUNK_BYTES)
         # outside the threads: the hot filter's neuron list and masks, the
         # block norms' chunk

@@ -8,6 +8,7 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 import sklearn_sublinear._tree_index._dense as dense_module
 import sklearn_sublinear._tree_index._exact as exact_module
@@ -165,14 +166,16 @@ def test_exact_ties_at_threshold():
         assert A[0, 0] == 0 and A[1, 2] == 0 and A[0, 4] == 0.75
 
 
-@pytest.mark.parametrize("d", [37, 300])
-def test_exact_routine_independent_of_batching(d, monkeypatch):
+@pytest.mark.parametrize("d, dot_features", [(37, None), (300, None), (300, 64)])
+def test_exact_routine_independent_of_batching(d, dot_features, monkeypatch):
+    if dot_features is not None:
+        # rows longer than one dot product, summed block by block
+        monkeypatch.setattr(exact_module, "EXACT_DOT_FEATURES", dot_features)
     rng, X, W = _data(2, n=30, d=d, m=50)
     rows = rng.integers(0, 30, 500)
     cols = rng.integers(0, 50, 500)
     full = exact_preactivations(W, X, rows, cols)
     # small chunks: 500 pairs span many of them
-    monkeypatch.setattr(exact_module, "EXACT_SMALL_CHUNK_ELEMENTS", 5 * d)
     monkeypatch.setattr(exact_module, "EXACT_CHUNK_ELEMENTS", 5 * d)
     np.testing.assert_array_equal(full, exact_preactivations(W, X, rows, cols))
     parts = np.concatenate(
@@ -188,6 +191,19 @@ def test_exact_routine_independent_of_batching(d, monkeypatch):
     ]
     np.testing.assert_array_equal(full[::50], single)
     np.testing.assert_allclose(full, (W[cols] * X[rows]).sum(axis=1), atol=1e-13)
+
+
+def test_exact_routine_independent_of_blas_threads():
+    # OpenBLAS splits dot products above 10000 terms over its threads; the
+    # indexes call the routine with and without a BLAS thread limit.
+    rng, X, W = _data(3, n=4, d=20000, m=5)
+    rows, cols = np.divmod(np.arange(20), 5)
+    with threadpool_limits(limits=1, user_api="blas"):
+        one = exact_preactivations(W, X, rows, cols)
+    with threadpool_limits(limits=2, user_api="blas"):
+        two = exact_preactivations(W, X, rows, cols)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_allclose(one, (W[cols] * X[rows]).sum(axis=1), rtol=1e-12)
 
 
 def test_dense_filter_independent_of_n_jobs(monkeypatch):
