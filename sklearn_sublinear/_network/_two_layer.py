@@ -474,12 +474,27 @@ def _csr_rows(S, r0, r1):
     )
 
 
-def sparse_dense_product(S, B, n_jobs=None, out=None):
-    """Dense ``S @ B`` (added into ``out`` if given), rows of ``S`` over threads.
+def _row_blocks(S, n_jobs):
+    """``(r0, r1)`` blocks of the rows of csr ``S``, one per thread.
+
+    About equal numbers of stored entries each; a single block below
+    ``THREAD_MIN_NNZ`` entries.
+    """
+    n = S.shape[0]
+    jobs = max(1, min(effective_n_jobs(n_jobs), n))
+    if S.nnz < THREAD_MIN_NNZ:
+        jobs = 1
+    cuts = np.searchsorted(S.indptr, np.linspace(0, S.nnz, jobs + 1)[1:-1])
+    bounds = np.unique(np.concatenate(([0], cuts, [n]))).tolist()
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def sparse_dense_product(S, B, n_jobs=None):
+    """Dense ``S @ B``, blocks of rows of ``S`` over threads.
 
     scipy's csr products release the GIL, and each output row depends on its
     row of ``S`` only, so the result does not depend on ``n_jobs``. The rows
-    are cut into about equal numbers of stored entries, one run per thread.
+    are cut into about equal numbers of stored entries, one block per thread.
 
     Parameters
     ----------
@@ -490,35 +505,22 @@ def sparse_dense_product(S, B, n_jobs=None, out=None):
         block of rows, densified).
     n_jobs : int, default=None
         The number of threads (joblib's ``effective_n_jobs``).
-    out : ndarray of shape (n, p), default=None
-        Array to add the product to; a new float64 one if None.
 
     Returns
     -------
     out : ndarray of shape (n, p)
     """
     S = sp.csr_array(S)
-    n = S.shape[0]
-    add = out is not None
-    if not add:
-        out = np.empty((n, B.shape[1]), dtype=np.float64)
-    jobs = max(1, min(effective_n_jobs(n_jobs), n))
-    if S.nnz < THREAD_MIN_NNZ:
-        jobs = 1
-    cuts = np.searchsorted(S.indptr, np.linspace(0, S.nnz, jobs + 1)[1:-1])
-    bounds = np.unique(np.concatenate(([0], cuts, [n]))).tolist()
-
-    def rows_product(r0, r1):
-        part = _csr_rows(S, r0, r1) @ B
-        if sp.issparse(part):
-            part = part.toarray()
-        if add:
-            out[r0:r1] += part
-        else:
-            out[r0:r1] = part
-
-    map_threads(rows_product, list(zip(bounds[:-1], bounds[1:])), jobs)
+    out = np.empty((S.shape[0], B.shape[1]), dtype=np.float64)
+    tasks = [(S, B, out, r0, r1) for r0, r1 in _row_blocks(S, n_jobs)]
+    map_threads(_rows_product, tasks, n_jobs)
     return out
+
+
+def _rows_product(S, B, out, r0, r1):
+    # out[r0:r1] = (S @ B)[r0:r1], densified
+    part = _csr_rows(S, r0, r1) @ B
+    out[r0:r1] = part.toarray() if sp.issparse(part) else part
 
 
 def _heavy_columns(col_counts, n):
@@ -545,39 +547,76 @@ def overlap_counts(pattern, n_jobs=None):
     scipy's sparse product costs ``c_r^2`` for a column with ``c_r`` ones, a
     float32 BLAS product ``n^2`` per column at a much higher rate: columns with
     ``c_r^2 SPARSE_PAIR_SECONDS > n^2 DENSE_FLOP_SECONDS`` (the per-operation
-    times below) go to BLAS, the others to the sparse product (rows over
-    ``n_jobs`` threads), unless BLAS over every column costs less than this
-    split (the sparse product also pays for its dense output). At m=2**20,
-    n=1000 after training (923k firing pairs, 33.5k columns, sum c_r^2 =
-    9.7e7): 0.94 -> 0.34 s against the sparse product alone. Counts below 2^24
-    are exact in float32.
+    times below) go to BLAS, the others to the sparse product, unless BLAS
+    over every column costs less than this split (the sparse product also
+    pays for its dense output). At m=2**20, n=1000 after training (923k
+    firing pairs, 33.5k columns, sum c_r^2 = 9.7e7): 0.94 -> 0.34 s against
+    the sparse product alone.
+
+    With ``n_jobs`` threads, the BLAS part is cut into the blocks
+    ``B_a B_b^T`` (``b <= a``) of ``n_jobs`` blocks of rows and the sparse
+    part into ``n_jobs`` blocks of rows; all share the threads, each on one
+    BLAS thread (BLAS on two threads, then the sparse product over two
+    threads, ran 30% slower on 2 cores: idle BLAS workers spin). Counts below
+    2^24 are exact in float32, so the result does not depend on ``n_jobs``.
     """
-    n = pattern.shape[0]
-    col_counts = np.bincount(pattern.indices, minlength=pattern.shape[1])
-    heavy = _heavy_columns(col_counts, n)
-    rows, cols = _pattern_coo(pattern)
-    on_heavy = heavy[cols]
-    if on_heavy.any():
-        # Scatter the ones straight into a float32 block over the heavy
-        # columns: slicing the csr columns and converting cost 2-4 ms of 35-40
-        # on digits.
-        dense_cols = np.flatnonzero(heavy)
-        position = np.zeros(pattern.shape[1], dtype=np.intp)
-        position[dense_cols] = np.arange(dense_cols.size)
-        block = np.zeros((n, dense_cols.size), dtype=np.float32)
-        index = rows[on_heavy] * dense_cols.size + position[cols[on_heavy]]
-        np.put(block, index, 1.0)
-        out = (block @ block.T).astype(np.float64)
-        del block
-        light = ~on_heavy
-        indptr = np.zeros(n + 1, dtype=pattern.indptr.dtype)
-        np.cumsum(np.bincount(rows[light], minlength=n), out=indptr[1:])
+    n, m = pattern.shape
+    heavy = _heavy_columns(np.bincount(pattern.indices, minlength=m), n)
+    dense_cols = np.flatnonzero(heavy)
+    n_dense = dense_cols.size
+    jobs = max(1, min(effective_n_jobs(n_jobs), n))
+    if pattern.nnz < THREAD_MIN_NNZ:
+        jobs = 1
+    tasks = []
+    dense = None
+    if n_dense:
+        # The ones of the heavy columns as a float32 block (a csr over the
+        # heavy columns plus one column collecting the light entries, which
+        # is dropped), and the light entries as a csr of their own.
+        position = np.full(m, n_dense, dtype=np.intp)
+        position[dense_cols] = np.arange(n_dense)
+        position = position[pattern.indices]
+        block = sp.csr_array(
+            (np.ones(position.size, dtype=np.float32), position, pattern.indptr),
+            shape=(n, n_dense + 1),
+        ).toarray()[:, :n_dense]
+        light = position == n_dense
+        del position
+        ends = np.concatenate(([0], np.cumsum(light)))[pattern.indptr]
         pattern = sp.csr_array(
-            (np.ones(np.count_nonzero(light)), cols[light], indptr),
-            shape=pattern.shape,
+            (np.ones(int(ends[-1])), pattern.indices[light], ends), shape=(n, m)
         )
-    else:
-        out = np.zeros((n, n))
+        del light, ends
+        dense = np.empty((n, n), dtype=np.float32)
+        cuts = np.linspace(0, n, jobs + 1).astype(int).tolist()
+        blocks = list(zip(cuts[:-1], cuts[1:]))
+        # off-diagonal blocks first: they take twice the time of a diagonal one
+        tasks += [
+            (_dense_overlap, block, dense, rows_a, rows_b)
+            for gap in range(jobs - 1, -1, -1)
+            for rows_a, rows_b in zip(blocks[gap:], blocks)
+        ]
+    out = np.zeros((n, n))
     if pattern.nnz:
-        sparse_dense_product(pattern, pattern.T.tocsr(), n_jobs, out=out)
+        pattern_t = pattern.T.tocsr()
+        tasks += [
+            (_rows_product, pattern, pattern_t, out, r0, r1)
+            for r0, r1 in _row_blocks(pattern, jobs)
+        ]
+    map_threads(_call, tasks, jobs, one_blas_thread=True)
+    if dense is not None:
+        out += dense
     return out
+
+
+def _call(func, *args):
+    return func(*args)
+
+
+def _dense_overlap(block, dense, rows_a, rows_b):
+    # dense[a, b] and dense[b, a] = B_a B_b^T, a syrk on the diagonal
+    (a0, a1), (b0, b1) = rows_a, rows_b
+    product = block[a0:a1] @ block[b0:b1].T
+    dense[a0:a1, b0:b1] = product
+    if a0 != b0:
+        dense[b0:b1, a0:a1] = product.T

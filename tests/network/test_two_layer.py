@@ -101,19 +101,25 @@ def test_overlap_counts_dense_and_sparse_paths_agree(small_network, reference):
     [(1e-14, 1e-14), (1e-8, 2.5e-8), (1.0, 1.0)],
     ids=["all-sparse", "split", "all-dense"],
 )
-def test_overlap_counts_split_is_exact(pair_seconds, output_seconds, monkeypatch):
+@pytest.mark.parametrize("n_jobs", [1, 2, 3])
+def test_overlap_counts_split_is_exact(
+    pair_seconds, output_seconds, n_jobs, monkeypatch
+):
     # 20 columns firing on nearly every row (BLAS at the default rates) and
-    # 3000 columns firing on about 3 rows each (sparse product).
+    # 3000 columns firing on about 3 rows each (sparse product); with threads,
+    # both parts cut into blocks of rows.
     import sklearn_sublinear._network._two_layer as two_layer
 
     monkeypatch.setattr(two_layer, "SPARSE_PAIR_SECONDS", pair_seconds)
     monkeypatch.setattr(two_layer, "SPARSE_OUTPUT_SECONDS", output_seconds)
+    monkeypatch.setattr(two_layer, "THREAD_MIN_NNZ", 1)
     rng = np.random.RandomState(0)
     heavy = rng.uniform(size=(400, 20)) < 0.95
     light = rng.uniform(size=(400, 3000)) < 3 / 400
     pattern = csr_array(np.hstack([light[:, :1500], heavy, light[:, 1500:]]) * 1.0)
     expected = (pattern @ pattern.T).toarray()
-    assert_allclose(overlap_counts(_pattern(pattern)), expected, rtol=0, atol=0)
+    counts = overlap_counts(_pattern(pattern), n_jobs=n_jobs)
+    assert_allclose(counts, expected, rtol=0, atol=0)
 
 
 def test_neuron_coef_is_implicit_vjp(small_network, reference):
@@ -261,6 +267,9 @@ def test_sparse_dense_product_threads_give_same_bits(monkeypatch):
     assert_allclose(one, S.toarray() @ B, rtol=1e-12, atol=1e-12)
     for n_jobs in (2, 3, 7):
         assert_array_equal(two_layer.sparse_dense_product(S, B, n_jobs=n_jobs), one)
-    out = np.ones((50, 6))
-    two_layer.sparse_dense_product(S, csr_array(B), n_jobs=2, out=out)
-    assert_allclose(out, one + 1.0, rtol=1e-12, atol=1e-12)
+    assert_allclose(
+        two_layer.sparse_dense_product(S, csr_array(B), n_jobs=2),
+        one,
+        rtol=1e-12,
+        atol=1e-12,
+    )
