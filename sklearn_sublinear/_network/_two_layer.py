@@ -352,6 +352,38 @@ class TwoLayerNetwork:
         """``coef @ X``: the rows of ``J^T U`` from :meth:`neuron_coef`'s ``coef``."""
         return sparse_dense_product(coef, X, self.n_jobs)
 
+    def move_neurons(self, changed, coef, X):
+        """Apply a step in place: ``W[changed] += coef @ X``.
+
+        Blocks of rows run over threads: each gathers its neurons' rows, adds
+        its rows of the sparse product and writes them back (the neurons are
+        unique, so blocks write disjoint rows). Each new row is
+        ``old + (coef @ X)[k]`` whatever the blocks.
+
+        Parameters
+        ----------
+        changed : ndarray of int
+            Sorted unique neurons to move (:meth:`neuron_coef`).
+        coef : csr_array of shape (len(changed), n_samples)
+            Implicit weights of the step (:meth:`neuron_coef`).
+        X : ndarray of shape (n_samples, n_inputs)
+            Jacobian rows of the samples.
+
+        Returns
+        -------
+        old_rows : ndarray of shape (len(changed), n_inputs)
+            The rows before the step: ``W[changed] = old_rows`` undoes it bit
+            for bit.
+        """
+        coef = sp.csr_array(coef)
+        old_rows = np.empty((changed.size, self.W.shape[1]))
+        tasks = [
+            (self.W, changed, coef, X, old_rows, r0, r1)
+            for r0, r1 in _row_blocks(coef, self.n_jobs)
+        ]
+        map_threads(_move_rows, tasks, self.n_jobs)
+        return old_rows
+
     def neuron_coef(self, active, U, columns=None, n_columns=None):
         """Implicit form of ``J^T U``: coefficients of training rows per neuron.
 
@@ -515,6 +547,15 @@ def sparse_dense_product(S, B, n_jobs=None):
     tasks = [(S, B, out, r0, r1) for r0, r1 in _row_blocks(S, n_jobs)]
     map_threads(_rows_product, tasks, n_jobs)
     return out
+
+
+def _move_rows(W, changed, coef, X, old_rows, r0, r1):
+    # W[changed[k]] += (coef @ X)[k] for k in r0:r1, keeping the old rows
+    rows = changed[r0:r1]
+    np.take(W, rows, axis=0, out=old_rows[r0:r1])
+    new = _csr_rows(coef, r0, r1) @ X
+    new += old_rows[r0:r1]
+    W[rows] = new
 
 
 def _rows_product(S, B, out, r0, r1):

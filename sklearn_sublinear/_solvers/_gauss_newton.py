@@ -188,7 +188,7 @@ class GaussNewton(BaseSolver):
         "gram_operator",
         "row_scale",
         "jacobian_rows",
-        "coef_product",
+        "move_neurons",
         "affine_rows",
     )
     _loss_methods = ("value", "raw_grad", "raw_hessian")
@@ -346,9 +346,8 @@ class GaussNewton(BaseSolver):
                 inner += system.last_info.get("cg_iterations", 0)
                 # before touching W: a failed fit keeps its last finite weights
                 self._check_finite(iteration, coef.data, dtheta)
-                # fancy indexing copies: the rows kept for a rejected step
-                old_rows = W[changed]
-                W[changed] = old_rows + network.coef_product(coef, X)
+                # the rows kept for a rejected step
+                old_rows = network.move_neurons(changed, coef, X)
                 new_theta = theta + dtheta
                 action = index.update(W, changed, coef)
                 new_active = index.query()

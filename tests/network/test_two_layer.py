@@ -6,7 +6,11 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.sparse import csr_array
 
 from sklearn_sublinear._network import InputTransform, threshold_from_sparsity
-from sklearn_sublinear._network._two_layer import _pattern, overlap_counts
+from sklearn_sublinear._network._two_layer import (
+    TwoLayerNetwork,
+    _pattern,
+    overlap_counts,
+)
 
 
 def explicit_jacobian(X, network, o):
@@ -273,3 +277,24 @@ def test_sparse_dense_product_threads_give_same_bits(monkeypatch):
         rtol=1e-12,
         atol=1e-12,
     )
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2, 3])
+def test_move_neurons_adds_the_step_in_place(n_jobs, monkeypatch):
+    import sklearn_sublinear._network._two_layer as two_layer
+
+    monkeypatch.setattr(two_layer, "THREAD_MIN_NNZ", 1)
+    rng = np.random.RandomState(n_jobs)
+    W = rng.standard_normal((60, 5))
+    X = rng.standard_normal((30, 5))
+    changed = np.sort(rng.choice(60, 25, replace=False))
+    coef = csr_array(_random_pattern(rng, 25, 30, 0.3) * rng.standard_normal((25, 30)))
+    net = TwoLayerNetwork(W.copy(), np.ones((60, 1)), 0.5, np.zeros(1), n_jobs=n_jobs)
+    old_rows = net.move_neurons(changed, coef, X)
+    expected = W.copy()
+    expected[changed] = W[changed] + coef @ X
+    # the same additions in the same order: equal bits, and rows not moved kept
+    assert_array_equal(net.W, expected)
+    assert_array_equal(old_rows, W[changed])
+    net.W[changed] = old_rows
+    assert_array_equal(net.W, W)
