@@ -390,7 +390,8 @@ class TwoLayerNetwork:
         Parameters
         ----------
         active : sparse array of shape (n_rows, n_neurons)
-            Active sets of the rows that take part.
+            Active sets of the rows that take part; a csc array (the pairs
+            grouped by neuron, as ``active.tocsc()``) saves a conversion.
         U : ndarray of shape (n_rows, n_outputs)
             Per-row, per-output multipliers.
         columns : ndarray of shape (n_rows,), default=None
@@ -407,25 +408,20 @@ class TwoLayerNetwork:
         changed : ndarray of int
             Sorted neurons firing on at least one row.
         """
-        active = sp.csr_array(active)
-        rows, cols = _pattern_coo(active)
-        data = self.scale * np.einsum("ek,ek->e", self.signs[cols], U[rows])
+        # The csc form groups the entries by neuron, rows in increasing order
+        # (a transpose in O(nnz + m), against np.unique plus a coo sort).
+        by_neuron = sp.csc_array(active)
         if n_columns is None:
-            n_columns = active.shape[0]
-        # A csc transpose groups the entries by neuron in O(nnz + m), rows in
-        # increasing order, instead of np.unique plus a coo sort (digits: 13 ms
-        # against 19 ms, same arrays).
-        by_neuron = sp.csr_array(
-            (data, active.indices, active.indptr), shape=active.shape
-        ).tocsc()
-        changed = np.flatnonzero(np.diff(by_neuron.indptr))
+            n_columns = by_neuron.shape[0]
+        counts = np.diff(by_neuron.indptr)
+        changed = np.flatnonzero(counts)
         indptr = np.concatenate(([0], by_neuron.indptr[changed + 1]))
         samples = by_neuron.indices
+        neurons = np.repeat(changed, counts[changed])
+        data = self.scale * np.einsum("ek,ek->e", self.signs[neurons], U[samples])
         if columns is not None:
             samples = columns[samples]
-        coef = sp.csr_array(
-            (by_neuron.data, samples, indptr), shape=(changed.size, n_columns)
-        )
+        coef = sp.csr_array((data, samples, indptr), shape=(changed.size, n_columns))
         if columns is not None:
             # a no-op check for increasing columns (the solver's weighted rows)
             coef.sum_duplicates()
@@ -437,9 +433,10 @@ class TwoLayerNetwork:
 
         ``A`` is the 0/1 pattern of ``active``; ``(A A^T)_ij = |S_i & S_j|``
         counts shared firing neurons. Since ``a_ro^2 = 1`` the Gram does not depend
-        on the output. ``data_gram`` may pass a precomputed ``X X^T``.
+        on the output. ``data_gram`` may pass a precomputed ``X X^T``. A csc
+        ``active`` saves a conversion (:func:`overlap_counts`).
         """
-        G = overlap_counts(_pattern(active), self.n_jobs)
+        G = overlap_counts(active, self.n_jobs)
         if data_gram is None:
             data_gram = X @ X.T
         G *= data_gram
@@ -581,8 +578,8 @@ def _heavy_columns(col_counts, n):
     return heavy
 
 
-def overlap_counts(pattern, n_jobs=None):
-    """Dense ``A A^T`` (float64) for the 0/1 csr ``pattern`` ``A``.
+def overlap_counts(active, n_jobs=None):
+    """Dense ``A A^T`` (float64) for the 0/1 pattern ``A`` of ``active``.
 
     ``A A^T`` is a sum over neurons of the outer products of their columns.
     scipy's sparse product costs ``c_r^2`` for a column with ``c_r`` ones, a
@@ -594,55 +591,61 @@ def overlap_counts(pattern, n_jobs=None):
     firing pairs, 33.5k columns, sum c_r^2 = 9.7e7): 0.94 -> 0.34 s against
     the sparse product alone.
 
-    With ``n_jobs`` threads, the BLAS part is cut into the blocks
-    ``B_a B_b^T`` (``b <= a``) of ``n_jobs`` blocks of rows and the sparse
-    part into ``n_jobs`` blocks of rows; all share the threads, each on one
-    BLAS thread (BLAS on two threads, then the sparse product over two
+    Both parts take the columns of the csc form (``active`` as given when
+    csc, else converted): the heavy ones densified, the light ones as a
+    sparse product. With ``n_jobs`` threads, the BLAS part is cut into the
+    blocks ``B_a B_b^T`` (``b <= a``) of ``n_jobs`` blocks of rows and the
+    sparse part into ``n_jobs`` blocks of rows; all share the threads, each
+    on one BLAS thread (BLAS on two threads, then the sparse product over two
     threads, ran 30% slower on 2 cores: idle BLAS workers spin). Counts below
     2^24 are exact in float32, so the result does not depend on ``n_jobs``.
+
+    Parameters
+    ----------
+    active : sparse array of shape (n_samples, n_neurons)
+        Active sets; only the positions of the stored entries count.
+    n_jobs : int, default=None
+        The number of threads (joblib's ``effective_n_jobs``).
+
+    Returns
+    -------
+    counts : ndarray of shape (n_samples, n_samples)
+        ``|S_i & S_j|``.
     """
-    n, m = pattern.shape
-    heavy = _heavy_columns(np.bincount(pattern.indices, minlength=m), n)
-    dense_cols = np.flatnonzero(heavy)
-    n_dense = dense_cols.size
+    by_neuron = sp.csc_array(active)
+    n, m = by_neuron.shape
+    col_counts = np.diff(by_neuron.indptr)
+    heavy = _heavy_columns(col_counts, n)
+    # A^T as a 0/1 csr: rows are neurons, so columns are picked by row.
+    columns = sp.csr_array(
+        (np.ones(by_neuron.nnz, dtype=np.float32), by_neuron.indices, by_neuron.indptr),
+        shape=(m, n),
+    )
     jobs = max(1, min(effective_n_jobs(n_jobs), n))
-    if pattern.nnz < THREAD_MIN_NNZ:
+    if by_neuron.nnz < THREAD_MIN_NNZ:
         jobs = 1
     tasks = []
     dense = None
-    if n_dense:
-        # The ones of the heavy columns as a float32 block (a csr over the
-        # heavy columns plus one column collecting the light entries, which
-        # is dropped), and the light entries as a csr of their own.
-        position = np.full(m, n_dense, dtype=np.intp)
-        position[dense_cols] = np.arange(n_dense)
-        position = position[pattern.indices]
-        block = sp.csr_array(
-            (np.ones(position.size, dtype=np.float32), position, pattern.indptr),
-            shape=(n, n_dense + 1),
-        ).toarray()[:, :n_dense]
-        light = position == n_dense
-        del position
-        ends = np.concatenate(([0], np.cumsum(light)))[pattern.indptr]
-        pattern = sp.csr_array(
-            (np.ones(int(ends[-1])), pattern.indices[light], ends), shape=(n, m)
-        )
-        del light, ends
+    dense_cols = np.flatnonzero(heavy)
+    if dense_cols.size:
+        block_t = columns[dense_cols].toarray()
         dense = np.empty((n, n), dtype=np.float32)
         cuts = np.linspace(0, n, jobs + 1).astype(int).tolist()
         blocks = list(zip(cuts[:-1], cuts[1:]))
         # off-diagonal blocks first: they take twice the time of a diagonal one
         tasks += [
-            (_dense_overlap, block, dense, rows_a, rows_b)
+            (_dense_overlap, block_t, dense, rows_a, rows_b)
             for gap in range(jobs - 1, -1, -1)
             for rows_a, rows_b in zip(blocks[gap:], blocks)
         ]
     out = np.zeros((n, n))
-    if pattern.nnz:
-        pattern_t = pattern.T.tocsr()
+    light_cols = np.flatnonzero(~heavy & (col_counts > 0))
+    if light_cols.size:
+        light_t = columns[light_cols]
+        light = light_t.T.tocsr()
         tasks += [
-            (_rows_product, pattern, pattern_t, out, r0, r1)
-            for r0, r1 in _row_blocks(pattern, jobs)
+            (_rows_product, light, light_t, out, r0, r1)
+            for r0, r1 in _row_blocks(light, jobs)
         ]
     map_threads(_call, tasks, jobs, one_blas_thread=True)
     if dense is not None:
@@ -654,10 +657,10 @@ def _call(func, *args):
     return func(*args)
 
 
-def _dense_overlap(block, dense, rows_a, rows_b):
+def _dense_overlap(block_t, dense, rows_a, rows_b):
     # dense[a, b] and dense[b, a] = B_a B_b^T, a syrk on the diagonal
     (a0, a1), (b0, b1) = rows_a, rows_b
-    product = block[a0:a1] @ block[b0:b1].T
+    product = block_t[:, a0:a1].T @ block_t[:, b0:b1]
     dense[a0:a1, b0:b1] = product
     if a0 != b0:
         dense[b0:b1, a0:a1] = product.T

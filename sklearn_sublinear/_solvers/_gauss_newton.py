@@ -100,9 +100,7 @@ class StoppingRule:
         return self.no_improvement >= self.n_iter_no_change
 
 
-def damped_step(
-    network, system, active, s, g, h, damping, columns, n_columns, row_scale=None
-):
+def damped_step(network, system, s, g, h, damping, columns, n_columns, row_scale=None):
     """One damped Gauss-Newton step in implicit form.
 
     Parameters
@@ -110,9 +108,8 @@ def damped_step(
     network : TwoLayerNetwork
         Current network.
     system : CholeskySystem or CGSystem
-        Sample-space system built with ``dsqrt = sqrt(s * h)``.
-    active : sparse array of shape (n_weighted, n_neurons)
-        Active sets of the weighted rows.
+        Sample-space system of the weighted rows' active sets, built with
+        ``dsqrt = sqrt(s * h)``.
     s : ndarray of shape (n_weighted,)
         Normalized sample weights (sum 1).
     g : ndarray of shape (n_weighted, n_outputs)
@@ -153,7 +150,9 @@ def damped_step(
     # J^T q sums q_i times the Jacobian rows; with the row scales folded into
     # the multipliers, coef applies to the index rows.
     U = q if row_scale is None else q * row_scale[:, None]
-    coef, changed = network.neuron_coef(active, U, columns=columns, n_columns=n_columns)
+    coef, changed = network.neuron_coef(
+        system.by_neuron, U, columns=columns, n_columns=n_columns
+    )
     return -coef, changed, -(system.affine_rows.T @ q), predicted
 
 
@@ -334,7 +333,6 @@ class GaussNewton(BaseSolver):
                 coef, changed, dtheta, predicted = damped_step(
                     network,
                     system,
-                    active_w,
                     s,
                     g,
                     h,

@@ -79,6 +79,8 @@ class _System:
     ):
         self.network = network
         self.active = sp.csr_array(active)
+        # the pairs grouped by neuron, for the Gram and the steps
+        self.by_neuron = self.active.tocsc()
         self.X = X
         self.dsqrt = dsqrt
         self.n_samples = X.shape[0]
@@ -101,7 +103,7 @@ class CholeskySystem(_System):
 
     def __init__(self, network, active, X, dsqrt, **params):
         super().__init__(network, active, X, dsqrt, **params)
-        G = network.gram(self.active, X, data_gram=self.data_gram)
+        G = network.gram(self.by_neuron, X, data_gram=self.data_gram)
         G += self.affine_rows @ self.affine_rows.T
         self.G = G
 

@@ -135,6 +135,17 @@ def test_neuron_coef_is_implicit_vjp(small_network, reference):
     assert_allclose(changed, fired)
     dW, _ = net.vjp(active, X, U)
     assert_allclose(coef @ X, dW[changed])
+    # the documented entries, pair by pair
+    fires = (active != 0).toarray()
+    expected = np.zeros((changed.size, X.shape[0]))
+    for k, r in enumerate(changed):
+        for i in np.flatnonzero(fires[:, r]):
+            expected[k, i] = net.scale * (net.signs[r] @ U[i])
+    assert_allclose(coef.toarray(), expected, rtol=1e-12, atol=0)
+    # the pairs grouped by neuron (csc, as the solver passes them): same bits
+    coef_csc, changed_csc = net.neuron_coef(active.tocsc(), U)
+    assert_array_equal(changed_csc, changed)
+    assert_array_equal(coef_csc.toarray(), coef.toarray())
     # Rows of a subset map to their own columns.
     rows = np.array([1, 4, 7])
     coef_sub, changed_sub = net.neuron_coef(

@@ -120,7 +120,7 @@ def test_step_matches_direct_least_squares(
     damping = 1e-3
     system = system_cls(net, active, X, np.sqrt(s * h), random_state=0, affine_rows=E)
     coef, changed, dtheta, predicted = damped_step(
-        net, system, active, s, g, h, damping, np.arange(n), n
+        net, system, s, g, h, damping, np.arange(n), n
     )
     dW = np.zeros_like(net.W)
     dW[changed] = coef @ X
