@@ -55,6 +55,19 @@ def blas_controller():
     return _controller()
 
 
+def one_blas_thread_when_threaded(n_jobs):
+    """Context limiting BLAS to one thread when ``n_jobs`` gives several.
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        The number of jobs (joblib's ``effective_n_jobs``).
+    """
+    if effective_n_jobs(n_jobs) > 1:
+        return blas_controller().limit(limits=1, user_api="blas")
+    return contextlib.nullcontext()
+
+
 def map_threads(func, tasks, n_jobs, one_blas_thread=False):
     """``[func(*task) for task in tasks]`` over up to ``n_jobs`` threads.
 
@@ -88,7 +101,7 @@ def map_threads(func, tasks, n_jobs, one_blas_thread=False):
     if jobs <= 1 or getattr(_IN_WORKER, "active", False):
         return [func(*task) for task in tasks]
     limit = (
-        blas_controller().limit(limits=1, user_api="blas")
+        one_blas_thread_when_threaded(jobs)
         if one_blas_thread
         else contextlib.nullcontext()
     )

@@ -15,9 +15,13 @@ output part (the intercept, and the linear term if any): its Jacobian columns
 are the ``affine_rows`` ``E`` (all ones for the intercept), adding ``E E^T``.
 """
 
+import contextlib
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import cho_solve
+
+from .._threads import one_blas_thread_when_threaded
 
 # Conjugate gradient: relative residual target and iteration cap. An inexact
 # Gauss-Newton step is enough (the step is accepted on the actual decrease):
@@ -48,6 +52,9 @@ SKETCH_RANK = 128
 SKETCH_CHUNK_ENTRIES = 2**19
 # Samples per diagonal block of the block-Jacobi preconditioner.
 BLOCK_SIZE = 256
+# Up to this many samples, a Cholesky system of a fit with threads of its own
+# runs its BLAS calls on one thread (CholeskySystem._blas_threads).
+ONE_BLAS_THREAD_MAX_SAMPLES = 2048
 
 
 def _cholesky(A):
@@ -104,18 +111,32 @@ class CholeskySystem(_System):
     def __init__(self, network, active, X, dsqrt, **params):
         super().__init__(network, active, X, dsqrt, **params)
         G = network.gram(self.by_neuron, X, data_gram=self.data_gram)
-        G += self.affine_rows @ self.affine_rows.T
+        with self._blas_threads():
+            G += self.affine_rows @ self.affine_rows.T
         self.G = G
+
+    def _blas_threads(self):
+        # Idle BLAS workers spin for 60-100 ms after a call, against the
+        # threads of the step and of the next query when the fit has its own
+        # (n_jobs > 1). Small factorizations run on one BLAS thread then: at
+        # m=2**20, n=1000, 2 jobs, 0.316 -> 0.29 s per iteration, the
+        # factorization taking 4 ms more; larger ones keep BLAS's threads
+        # (n=4000, 10 outputs: 5.8 -> 7.2 s per fit on one thread).
+        if self.n_samples > ONE_BLAS_THREAD_MAX_SAMPLES:
+            return contextlib.nullcontext()
+        return one_blas_thread_when_threaded(self.network.n_jobs)
 
     def solve(self, lam, R):
         B = np.multiply(self.G, self.dsqrt[:, None])
         B *= self.dsqrt[None, :]
         B.flat[:: B.shape[0] + 1] += lam
         self.last_info = {}
-        return cho_solve(_cholesky(B), R, check_finite=False)
+        with self._blas_threads():
+            return cho_solve(_cholesky(B), R, check_finite=False)
 
     def gram_matvec(self, Q):
-        return self.G @ Q
+        with self._blas_threads():
+            return self.G @ Q
 
 
 class IdentityPreconditioner:

@@ -380,3 +380,37 @@ def test_validation_errors_drive_the_rule_and_the_best_weights_are_kept(
     assert reason == "tol"
     assert history["validation_score"] == [0.9, 0.95, 0.951, 0.9505]
     assert_allclose(out.forward(X[20:]), snapshots[3], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "n_jobs, max_samples, expected",
+    [(2, 2048, 1), (2, 4, 2), (1, 2048, 2)],
+    ids=["threaded-small", "threaded-large", "one-job"],
+)
+def test_cholesky_blas_threads_with_fit_threads(
+    n_jobs, max_samples, expected, network_factory, reference, monkeypatch
+):
+    # One BLAS thread for the factorization only when the fit has threads of
+    # its own and the system is small; otherwise BLAS keeps its own setting.
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import sklearn_sublinear._solvers._linear as linear
+
+    monkeypatch.setattr(linear, "ONE_BLAS_THREAD_MAX_SAMPLES", max_samples)
+    seen = []
+    original = linear._cholesky
+
+    def recording(A):
+        seen.append(
+            {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+        )
+        return original(A)
+
+    monkeypatch.setattr(linear, "_cholesky", recording)
+    X, net = network_factory(n_samples=12)
+    net.n_jobs = n_jobs
+    active = reference["active"](X, net)
+    system = CholeskySystem(net, active, X, np.ones(12))
+    with threadpool_limits(limits=2, user_api="blas"):
+        system.solve(1e-3, np.ones((12, 1)))
+    assert seen == [{expected}]
