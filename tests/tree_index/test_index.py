@@ -210,7 +210,7 @@ def test_dense_filter_independent_of_n_jobs(monkeypatch):
     rng, X, W = _data(12, n=50, d=6, m=300)
     b = 1.0
     monkeypatch.setattr(dense_module, "DENSE_NEURON_CHUNK", 16)
-    monkeypatch.setattr(dense_module, "DENSE_CHUNK_BYTES", 5 * 16 * 7)  # 7 rows
+    monkeypatch.setattr(dense_module, "DENSE_SPLIT_CHUNK_BYTES", 5 * 16 * 7)  # 7 rows
     x_norms = np.linalg.norm(X, axis=1) * (1 + 1e-12)
     neurons = np.sort(rng.choice(300, 100, replace=False))
     for subset in (None, neurons):
