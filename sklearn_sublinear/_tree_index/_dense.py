@@ -21,12 +21,13 @@ from ._exact import (
 # each thread holds one. Up to DENSE_NEURON_CHUNK neurons (one chunk, whose
 # products use the BLAS threads) large chunks pay: n=4000, m=1536 took 33 ms
 # against 41 with 8 MiB. Several neuron chunks share the threads, each on one
-# BLAS thread, and products that stay in cache pay: m=2**20 (n=1000, 2
-# threads) took 1.22 s against 1.32 s with 32 MiB, m=2**16 191 against 226 ms
-# (with one thread, 329 against 327 ms).
+# BLAS thread, and products that stay in cache pay: a query at m=2**20
+# (n=1000, 2 threads) took 1.22 s against 1.32 s with 32 MiB (a whole
+# Gauss-Newton iteration 1.35-1.42 s against 1.48-1.50 s), m=2**16 191
+# against 226 ms (with one thread, 329 against 327 ms).
 DENSE_CHUNK_BYTES = 32 * 2**20
 DENSE_SPLIT_CHUNK_BYTES = 8 * 2**20
-# Neurons per task; rows per chunk then follow from DENSE_CHUNK_BYTES. Fixed, so
+# Neurons per task; rows per chunk then follow from the chunk bytes. Fixed, so
 # the candidates do not depend on n_jobs. With 2 threads, each running its
 # products on one BLAS thread, the filter over m = 2**20 (n = 1000, d = 65)
 # took 1.35 s against 2.03 s for 2**16-neuron chunks on two BLAS threads: the
