@@ -119,7 +119,7 @@ class CholeskySystem(_System):
         # Idle BLAS workers spin for 60-100 ms after a call, against the
         # threads of the step and of the next query when the fit has its own
         # (n_jobs > 1). Small factorizations run on one BLAS thread then: at
-        # m=2**20, n=1000, 2 jobs, 0.316 -> 0.29 s per iteration, the
+        # m=2**20, n=1000, 2 jobs, 0.30 -> 0.27 s per tree iteration, the
         # factorization taking 4 ms more; larger ones keep BLAS's threads
         # (n=4000, 10 outputs: 5.8 -> 7.2 s per fit on one thread).
         if self.n_samples > ONE_BLAS_THREAD_MAX_SAMPLES:
