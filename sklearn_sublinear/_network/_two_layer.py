@@ -345,12 +345,8 @@ class TwoLayerNetwork:
         """
         coef, changed = self.neuron_coef(active, U)
         dW = np.zeros_like(self.W)
-        dW[changed] = self.coef_product(coef, X)
+        dW[changed] = sparse_dense_product(coef, X, self.n_jobs)
         return dW, U.sum(axis=0)
-
-    def coef_product(self, coef, X):
-        """``coef @ X``: the rows of ``J^T U`` from :meth:`neuron_coef`'s ``coef``."""
-        return sparse_dense_product(coef, X, self.n_jobs)
 
     def move_neurons(self, changed, coef, X):
         """Apply a step in place: ``W[changed] += coef @ X``.
@@ -443,15 +439,18 @@ class TwoLayerNetwork:
         G /= self.n_neurons
         return G
 
-    def gram_operator(self, active, X):
+    def gram_operator(self, active, X, by_neuron=None):
         """Callable ``u -> G u`` over fixed active sets, without forming ``G``.
 
         ``G u = (1/m) <x_i, sum_r A_ir V_r>`` with ``V = A^T diag(u) X``, O(nnz * d)
         per column of ``u``. The 0/1 pattern and its transpose are built once
-        here, not at every product of an iterative solver.
+        here, not at every product of an iterative solver; ``by_neuron``, the
+        csc form of ``active`` if at hand, gives the transpose.
         """
         pattern = _pattern(active)
-        pattern_t = pattern.T.tocsr()
+        if by_neuron is None:
+            by_neuron = pattern.tocsc()
+        pattern_t = _pattern(by_neuron.T)
         m = self.n_neurons
 
         def matvec(u):
@@ -503,6 +502,13 @@ def _csr_rows(S, r0, r1):
     )
 
 
+def _n_threads(S, n_jobs):
+    """Threads for the rows of sparse ``S``: one below ``THREAD_MIN_NNZ`` entries."""
+    if S.nnz < THREAD_MIN_NNZ:
+        return 1
+    return max(1, min(effective_n_jobs(n_jobs), S.shape[0]))
+
+
 def _row_blocks(S, n_jobs):
     """``(r0, r1)`` blocks of the rows of csr ``S``, one per thread.
 
@@ -510,9 +516,7 @@ def _row_blocks(S, n_jobs):
     ``THREAD_MIN_NNZ`` entries.
     """
     n = S.shape[0]
-    jobs = max(1, min(effective_n_jobs(n_jobs), n))
-    if S.nnz < THREAD_MIN_NNZ:
-        jobs = 1
+    jobs = _n_threads(S, n_jobs)
     cuts = np.searchsorted(S.indptr, np.linspace(0, S.nnz, jobs + 1)[1:-1])
     bounds = np.unique(np.concatenate(([0], cuts, [n]))).tolist()
     return list(zip(bounds[:-1], bounds[1:]))
@@ -562,7 +566,11 @@ def _rows_product(S, B, out, r0, r1):
 
 
 def _heavy_columns(col_counts, n):
-    """The columns :func:`overlap_counts` sends to BLAS, by its cost model."""
+    """Which columns :func:`overlap_counts` sends to BLAS, by its cost model.
+
+    ``col_counts`` holds the number of ones of each column (empty columns
+    may be left out); returns a boolean mask over them.
+    """
     counts = col_counts.astype(np.float64)
     column_dense = DENSE_FLOP_SECONDS * float(n) * n
     heavy = counts**2 * SPARSE_PAIR_SECONDS > column_dense
@@ -615,18 +623,18 @@ def overlap_counts(active, n_jobs=None):
     by_neuron = sp.csc_array(active)
     n, m = by_neuron.shape
     col_counts = np.diff(by_neuron.indptr)
-    heavy = _heavy_columns(col_counts, n)
+    # the cost model over the columns with entries only (35k of 2**20)
+    nonzero = np.flatnonzero(col_counts)
+    heavy = _heavy_columns(col_counts[nonzero], n)
+    dense_cols, light_cols = nonzero[heavy], nonzero[~heavy]
     # A^T as a 0/1 csr: rows are neurons, so columns are picked by row.
     columns = sp.csr_array(
         (np.ones(by_neuron.nnz, dtype=np.float32), by_neuron.indices, by_neuron.indptr),
         shape=(m, n),
     )
-    jobs = max(1, min(effective_n_jobs(n_jobs), n))
-    if by_neuron.nnz < THREAD_MIN_NNZ:
-        jobs = 1
+    jobs = _n_threads(by_neuron, n_jobs)
     tasks = []
     dense = None
-    dense_cols = np.flatnonzero(heavy)
     if dense_cols.size:
         block_t = columns[dense_cols].toarray()
         dense = np.empty((n, n), dtype=np.float32)
@@ -639,7 +647,6 @@ def overlap_counts(active, n_jobs=None):
             for rows_a, rows_b in zip(blocks[gap:], blocks)
         ]
     out = np.zeros((n, n))
-    light_cols = np.flatnonzero(~heavy & (col_counts > 0))
     if light_cols.size:
         light_t = columns[light_cols]
         light = light_t.T.tocsr()

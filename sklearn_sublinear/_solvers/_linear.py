@@ -394,7 +394,7 @@ class CGSystem(_System):
 
     def __init__(self, network, active, X, dsqrt, preconditioner=None, **params):
         super().__init__(network, active, X, dsqrt, **params)
-        self._gram = network.gram_operator(self.active, X)
+        self._gram = network.gram_operator(self.active, X, self.by_neuron)
         name = PRECONDITIONER if preconditioner is None else preconditioner
         self.preconditioner = PRECONDITIONERS[name](
             self, np.random.RandomState(self.random_state)

@@ -178,12 +178,13 @@ class TreeIndex(BaseIndex):
 
     Memory: the index holds the trees (``n m / (4 block_size)`` bytes), the
     hot and silent masks (``2 m``), block norms and the float32 rows; a query
-    adds its threads' chunk buffers (about 7 MiB each in the hot filter), the
+    adds its threads' chunk buffers (about 11 MiB each in the hot filter), the
     firing pairs (16 bytes each) and the returned matrix (12 bytes per pair).
     Over build, query, a Gauss-Newton-like update and two queries at n=1000,
     m=2**20, d=65, 2 threads, the peak is 39 MiB (4.3 MiB held) against
-    60 MiB for :class:`DenseIndex` (``benchmarks/_common.py``,
-    ``index_memory_profile``).
+    37.5 MiB for :class:`DenseIndex`: after training 1.2M pairs fire, and
+    both peaks are mostly those pairs and the returned matrix
+    (``benchmarks/_common.py``, ``index_memory_profile``).
 
     Examples
     --------
