@@ -44,13 +44,17 @@ from scipy.stats import norm
 
 from .._threads import map_threads
 from ._activations import shifted_relu
+from ._pair_counts import pair_counts
 
 # Bytes of the dense (rows x neurons) block used by the chunked dense forward.
 FORWARD_CHUNK_BYTES = 2**26
-# Seconds per operation of the two ways to count overlaps (one core): a pair in
-# scipy's sparse product, an entry of its dense output, a float32 multiply-add.
-SPARSE_PAIR_SECONDS = 1e-8
-SPARSE_OUTPUT_SECONDS = 2.5e-8
+# Seconds per operation of the two ways to count overlaps (one core): a unit of
+# c_r^2 for a column counted pair by pair, an entry of the pair counts' dense
+# output, a float32 multiply-add. At m=2**20, n=1000 after training, pair
+# seconds from 3e-10 to 1.2e-9 gave 28-32 ms on 2 threads (1000-2000 of 35k
+# columns to BLAS), 2.4e-9 31-44 ms, 1e-8 51-62 ms.
+SPARSE_PAIR_SECONDS = 1e-9
+SPARSE_OUTPUT_SECONDS = 5e-9
 DENSE_FLOP_SECONDS = 2e-11
 # Stored entries below which a sparse product runs in the calling thread: the
 # thread start-up (about 1 ms) would cost more than it saves.
@@ -590,23 +594,23 @@ def overlap_counts(active, n_jobs=None):
     """Dense ``A A^T`` (float64) for the 0/1 pattern ``A`` of ``active``.
 
     ``A A^T`` is a sum over neurons of the outer products of their columns.
-    scipy's sparse product costs ``c_r^2`` for a column with ``c_r`` ones, a
-    float32 BLAS product ``n^2`` per column at a much higher rate: columns with
-    ``c_r^2 SPARSE_PAIR_SECONDS > n^2 DENSE_FLOP_SECONDS`` (the per-operation
-    times below) go to BLAS, the others to the sparse product, unless BLAS
-    over every column costs less than this split (the sparse product also
-    pays for its dense output). At m=2**20, n=1000 after training (923k
-    firing pairs, 33.5k columns, sum c_r^2 = 9.7e7): 0.94 -> 0.34 s against
-    the sparse product alone.
+    Counting the sample pairs of a column with ``c_r`` ones costs about
+    ``c_r^2 SPARSE_PAIR_SECONDS``, a float32 BLAS product ``n^2`` per column at
+    a much higher rate: columns with ``c_r^2 SPARSE_PAIR_SECONDS > n^2
+    DENSE_FLOP_SECONDS`` (the per-operation times below) go to BLAS, the
+    others are counted pair by pair, unless BLAS over every column costs less
+    than this split (the pair counts also pay for their dense output).
 
     Both parts take the columns of the csc form (``active`` as given when
-    csc, else converted): the heavy ones densified, the light ones as a
-    sparse product. With ``n_jobs`` threads, the BLAS part is cut into the
-    blocks ``B_a B_b^T`` (``b <= a``) of ``n_jobs`` blocks of rows and the
-    sparse part into ``n_jobs`` blocks of rows; all share the threads, each
-    on one BLAS thread (BLAS on two threads, then the sparse product over two
-    threads, ran 30% slower on 2 cores: idle BLAS workers spin). Counts below
-    2^24 are exact in float32, so the result does not depend on ``n_jobs``.
+    csc, else converted). The heavy ones are densified and multiplied by
+    blocks ``B_a B_b^T`` (``b <= a``) of ``n_jobs`` blocks of rows. The light
+    ones are cut into ``n_jobs`` groups of about equal numbers of pairs, each
+    counted into an int32 upper triangle of its own by a compiled loop
+    (:func:`pair_counts`). All tasks share the threads, each on one BLAS
+    thread (BLAS on two threads, then the light part over two threads, ran
+    30% slower on 2 cores: idle BLAS workers spin). Counts below 2^24 are
+    exact in float32 and every count is an integer, so the result does not
+    depend on ``n_jobs``.
 
     Parameters
     ----------
@@ -627,15 +631,19 @@ def overlap_counts(active, n_jobs=None):
     nonzero = np.flatnonzero(col_counts)
     heavy = _heavy_columns(col_counts[nonzero], n)
     dense_cols, light_cols = nonzero[heavy], nonzero[~heavy]
-    # A^T as a 0/1 csr: rows are neurons, so columns are picked by row.
-    columns = sp.csr_array(
-        (np.ones(by_neuron.nnz, dtype=np.float32), by_neuron.indices, by_neuron.indptr),
-        shape=(m, n),
-    )
     jobs = _n_threads(by_neuron, n_jobs)
     tasks = []
     dense = None
     if dense_cols.size:
+        # A^T as a 0/1 csr: rows are neurons, so columns are picked by row.
+        columns = sp.csr_array(
+            (
+                np.ones(by_neuron.nnz, dtype=np.float32),
+                by_neuron.indices,
+                by_neuron.indptr,
+            ),
+            shape=(m, n),
+        )
         block_t = columns[dense_cols].toarray()
         dense = np.empty((n, n), dtype=np.float32)
         cuts = np.linspace(0, n, jobs + 1).astype(int).tolist()
@@ -646,18 +654,35 @@ def overlap_counts(active, n_jobs=None):
             for gap in range(jobs - 1, -1, -1)
             for rows_a, rows_b in zip(blocks[gap:], blocks)
         ]
-    out = np.zeros((n, n))
+    n_light = 0
     if light_cols.size:
-        light_t = columns[light_cols]
-        light = light_t.T.tocsr()
-        tasks += [
-            (_rows_product, light, light_t, out, r0, r1)
-            for r0, r1 in _row_blocks(light, jobs)
-        ]
-    map_threads(_call, tasks, jobs, one_blas_thread=True)
+        pairs = col_counts[light_cols].astype(np.int64)
+        pairs = np.cumsum(pairs * (pairs + 1) // 2)
+        cuts = np.searchsorted(pairs, np.linspace(0, pairs[-1], jobs + 1)[1:-1])
+        groups = [g for g in np.split(light_cols, cuts) if g.size]
+        n_light = len(groups)
+        tasks += [(_light_overlap, by_neuron, g) for g in groups]
+    results = map_threads(_call, tasks, jobs, one_blas_thread=True)
+    if n_light:
+        upper = results[-n_light]
+        for part in results[len(results) - n_light + 1 :]:
+            upper += part
+        # the diagonal is in upper only once
+        out = np.add(upper, upper.T, dtype=np.float64)
+        out.flat[:: n + 1] -= upper.flat[:: n + 1]
+    else:
+        out = np.zeros((n, n))
     if dense is not None:
         out += dense
     return out
+
+
+def _light_overlap(by_neuron, cols):
+    # upper triangle, diagonal included, of A A^T over the columns cols
+    n = by_neuron.shape[0]
+    upper = np.zeros((n, n), dtype=np.int32)
+    pair_counts(by_neuron.indptr, by_neuron.indices, cols.astype(np.intp), upper)
+    return upper
 
 
 def _call(func, *args):

@@ -6,7 +6,6 @@ from joblib import effective_n_jobs
 from .._threads import map_threads
 from ._base import BaseIndex
 from ._exact import (
-    EXACT_BUFFER_BYTES,
     absolute_slack,
     active_csr,
     exact_preactivations,
@@ -50,15 +49,10 @@ def dense_filter_nbytes(n_samples, n_features, n_neurons, chunk_bytes=None):
     """Bytes one thread of the dense filter holds at once.
 
     One product chunk with its mask, one gathered weight chunk in float64 and
-    float32, the candidate indices of one row step and the exact routine's
-    buffers.
+    float32 and the candidate indices of one row step.
     """
     row_step, neuron_step = _dense_chunks(n_samples, n_neurons, chunk_bytes)
-    return (
-        5 * row_step * neuron_step
-        + (12 * n_features + 8) * neuron_step
-        + EXACT_BUFFER_BYTES
-    )
+    return 5 * row_step * neuron_step + (12 * n_features + 8) * neuron_step
 
 
 def _filter_tasks(X32, x_norms, W, threshold, neurons, chunk_bytes, X=None):
@@ -237,7 +231,7 @@ class DenseIndex(BaseIndex):
             When given, the candidate pair lists and the returned activation
             matrix are estimated too (see ``transient_nbytes``).
         n_jobs : int, default=None
-            Threads of the filter and of the exact routine, each with its own
+            Threads of the filter and of the exact values, each with its own
             buffers.
         **params : dict
             Ignored (no tuning parameters).
@@ -246,9 +240,8 @@ class DenseIndex(BaseIndex):
         -------
         nbytes : int
             Held norms plus the transient float32 copy of X and, per thread,
-            one product chunk with its mask, one gathered weight chunk in
-            float64 and float32 and the exact routine's buffers
-            (:func:`dense_filter_nbytes`).
+            one product chunk with its mask and one gathered weight chunk in
+            float64 and float32 (:func:`dense_filter_nbytes`).
         """
         per_job = dense_filter_nbytes(n_samples, n_features, n_neurons)
         return int(

@@ -8,7 +8,6 @@ from .._threads import blas_controller, map_threads
 from ._base import BaseIndex
 from ._dense import dense_active_parts, dense_filter_nbytes
 from ._exact import (
-    EXACT_BUFFER_BYTES,
     active_csr,
     exact_preactivations,
     firing_part,
@@ -235,9 +234,8 @@ class TreeIndex(BaseIndex):
             The packed trees, norms, block norms, hot and silent masks and
             float32 copy of X held, plus the largest transient buffers
             (per-thread rebuild products and float32 weight chunks, per-thread
-            query step and exact-value buffers, or the per-thread chunks of
-            the hot neurons' dense filter, whichever is larger) and the exact
-            routine's buffers.
+            query steps, or the per-thread chunks of the hot neurons' dense
+            filter, whichever is larger) and the candidate pair lists.
         """
         n_leaves, bs = tree_shape(n_neurons, block_size)
         n_blocks = -(-n_neurons // bs)
@@ -248,10 +246,9 @@ class TreeIndex(BaseIndex):
         # product, its float64 block maxima and the float32 weight chunk
         rebuild = 2 * REBUILD_CHUNK_BYTES + 4 * step * n_features
         rebuild += 4 * REBUILD_ROW_CHUNK * n_features
-        # Z, its mask, the gathered rows and the exact routine's buffers
+        # Z, its mask and the gathered rows
         pairs = QUERY_CHUNK_ELEMENTS // bs
         query = 9 * QUERY_CHUNK_ELEMENTS + 8 * pairs * (n_features + 8)
-        query += EXACT_BUFFER_BYTES
         hot = dense_filter_nbytes(n_samples, n_features, n_neurons, HOT_CHUNK_BYTES)
         # outside the threads: the hot filter's neuron list and masks, the
         # block norms' chunk

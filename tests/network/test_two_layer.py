@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-from scipy.sparse import csr_array
+from scipy.sparse import csc_array, csr_array
 
 from sklearn_sublinear._network import InputTransform, threshold_from_sparsity
 from sklearn_sublinear._network._two_layer import (
@@ -124,6 +124,27 @@ def test_overlap_counts_split_is_exact(
     expected = (pattern @ pattern.T).toarray()
     counts = overlap_counts(_pattern(pattern), n_jobs=n_jobs)
     assert_allclose(counts, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_pair_counts_kernel_counts_every_pair_of_a_column(index_dtype):
+    from sklearn_sublinear._network._pair_counts import pair_counts
+
+    rng = np.random.RandomState(0)
+    A = (rng.uniform(size=(30, 80)) < 0.2).astype(np.int64)
+    by_neuron = csc_array(A.astype(float))
+    cols = np.arange(0, 80, 2, dtype=np.intp)
+    upper = np.ones((30, 30), dtype=np.int32)  # counts are added
+    pair_counts(
+        by_neuron.indptr.astype(index_dtype),
+        by_neuron.indices.astype(index_dtype),
+        cols,
+        upper,
+    )
+    upper -= 1
+    expected = A[:, cols] @ A[:, cols].T
+    # sorted rows: every pair lands above the diagonal, each row on it once
+    assert_array_equal(upper, np.triu(expected))
 
 
 def test_neuron_coef_is_implicit_vjp(small_network, reference):

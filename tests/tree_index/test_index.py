@@ -11,7 +11,6 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 import sklearn_sublinear._tree_index._dense as dense_module
-import sklearn_sublinear._tree_index._exact as exact_module
 import sklearn_sublinear._tree_index._index as index_module
 import sklearn_sublinear._tree_index._parallel as parallel_module
 from sklearn_sublinear._tree_index import (
@@ -166,18 +165,12 @@ def test_exact_ties_at_threshold():
         assert A[0, 0] == 0 and A[1, 2] == 0 and A[0, 4] == 0.75
 
 
-@pytest.mark.parametrize("d, dot_features", [(37, None), (300, None), (300, 64)])
-def test_exact_routine_independent_of_batching(d, dot_features, monkeypatch):
-    if dot_features is not None:
-        # rows longer than one dot product, summed block by block
-        monkeypatch.setattr(exact_module, "EXACT_DOT_FEATURES", dot_features)
+@pytest.mark.parametrize("d", [1, 3, 37, 300])
+def test_exact_routine_independent_of_batching(d):
     rng, X, W = _data(2, n=30, d=d, m=50)
     rows = rng.integers(0, 30, 500)
     cols = rng.integers(0, 50, 500)
     full = exact_preactivations(W, X, rows, cols)
-    # small chunks: 500 pairs span many of them
-    monkeypatch.setattr(exact_module, "EXACT_CHUNK_ELEMENTS", 5 * d)
-    np.testing.assert_array_equal(full, exact_preactivations(W, X, rows, cols))
     parts = np.concatenate(
         [
             exact_preactivations(W, X, rows[s : s + 7], cols[s : s + 7])
@@ -190,7 +183,25 @@ def test_exact_routine_independent_of_batching(d, dot_features, monkeypatch):
         for p in range(0, 500, 50)
     ]
     np.testing.assert_array_equal(full[::50], single)
+    order = rng.permutation(500)
+    np.testing.assert_array_equal(
+        full[order], exact_preactivations(W, X, rows[order], cols[order])
+    )
+    # rows not in C order are gathered first: same sums, same bits
+    np.testing.assert_array_equal(
+        full, exact_preactivations(np.asfortranarray(W), X[:, ::1], rows, cols)
+    )
     np.testing.assert_allclose(full, (W[cols] * X[rows]).sum(axis=1), atol=1e-13)
+
+
+def test_exact_routine_rejects_out_of_range_pairs():
+    _, X, W = _data(2, n=3, d=4, m=5)
+    with pytest.raises(IndexError, match="cols in"):
+        exact_preactivations(W, X, [0, 1], [0, 5])
+    with pytest.raises(IndexError, match="rows must be in"):
+        exact_preactivations(W, X, [-1], [0])
+    with pytest.raises(ValueError, match="same length"):
+        exact_preactivations(W, X, [0, 1], [0])
 
 
 def test_exact_routine_independent_of_blas_threads():
