@@ -604,9 +604,10 @@ def overlap_counts(active, n_jobs=None):
     Both parts take the columns of the csc form (``active`` as given when
     csc, else converted). The heavy ones are densified and multiplied by
     blocks ``B_a B_b^T`` (``b <= a``) of ``n_jobs`` blocks of rows. The light
-    ones are cut into ``n_jobs`` groups of about equal numbers of pairs, each
-    counted into an int32 upper triangle of its own by a compiled loop
-    (:func:`pair_counts`). All tasks share the threads, each on one BLAS
+    ones are counted pair by pair by a compiled loop (:func:`pair_counts`)
+    into one int32 triangle, each of ``n_jobs`` tasks writing the pairs of a
+    block of rows (about equal numbers of pairs when the samples fire
+    alike). All tasks share the threads, each on one BLAS
     thread (BLAS on two threads, then the light part over two threads, ran
     30% slower on 2 cores: idle BLAS workers spin). Counts below 2^24 are
     exact in float32 and every count is an integer, so the result does not
@@ -654,35 +655,30 @@ def overlap_counts(active, n_jobs=None):
             for gap in range(jobs - 1, -1, -1)
             for rows_a, rows_b in zip(blocks[gap:], blocks)
         ]
-    n_light = 0
+    upper = None
     if light_cols.size:
-        pairs = col_counts[light_cols].astype(np.int64)
-        pairs = np.cumsum(pairs * (pairs + 1) // 2)
-        cuts = np.searchsorted(pairs, np.linspace(0, pairs[-1], jobs + 1)[1:-1])
-        groups = [g for g in np.split(light_cols, cuts) if g.size]
-        n_light = len(groups)
-        tasks += [(_light_overlap, by_neuron, g) for g in groups]
-    results = map_threads(_call, tasks, jobs, one_blas_thread=True)
-    if n_light:
-        upper = results[-n_light]
-        for part in results[len(results) - n_light + 1 :]:
-            upper += part
-        # the diagonal is in upper only once
+        # Row i owns the pairs with the rows after it in a column: about
+        # n - i of them, so equal shares of pairs cut at n (1 - sqrt(1 - t)).
+        shares = np.arange(1, jobs) / jobs
+        cuts = (n * (1.0 - np.sqrt(1.0 - shares))).astype(int).tolist()
+        bounds = [0, *cuts, n]
+        upper = np.zeros((n, n), dtype=np.int32)
+        args = (by_neuron.indptr, by_neuron.indices, light_cols.astype(np.intp))
+        tasks += [
+            (pair_counts, *args, upper, r0, r1)
+            for r0, r1 in zip(bounds[:-1], bounds[1:])
+            if r1 > r0
+        ]
+    map_threads(_call, tasks, jobs, one_blas_thread=True)
+    if upper is None:
+        out = np.zeros((n, n))
+    else:
+        # each pair is in one of the triangles, the diagonal in both
         out = np.add(upper, upper.T, dtype=np.float64)
         out.flat[:: n + 1] -= upper.flat[:: n + 1]
-    else:
-        out = np.zeros((n, n))
     if dense is not None:
         out += dense
     return out
-
-
-def _light_overlap(by_neuron, cols):
-    # upper triangle, diagonal included, of A A^T over the columns cols
-    n = by_neuron.shape[0]
-    upper = np.zeros((n, n), dtype=np.int32)
-    pair_counts(by_neuron.indptr, by_neuron.indices, cols.astype(np.intp), upper)
-    return upper
 
 
 def _call(func, *args):

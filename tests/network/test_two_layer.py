@@ -134,17 +134,21 @@ def test_pair_counts_kernel_counts_every_pair_of_a_column(index_dtype):
     A = (rng.uniform(size=(30, 80)) < 0.2).astype(np.int64)
     by_neuron = csc_array(A.astype(float))
     cols = np.arange(0, 80, 2, dtype=np.intp)
-    upper = np.ones((30, 30), dtype=np.int32)  # counts are added
-    pair_counts(
+    args = (
         by_neuron.indptr.astype(index_dtype),
         by_neuron.indices.astype(index_dtype),
         cols,
-        upper,
     )
-    upper -= 1
-    expected = A[:, cols] @ A[:, cols].T
+    expected = np.triu(A[:, cols] @ A[:, cols].T)
+    upper = np.ones((30, 30), dtype=np.int32)  # counts are added
+    pair_counts(*args, upper, 0, 30)
     # sorted rows: every pair lands above the diagonal, each row on it once
-    assert_array_equal(upper, np.triu(expected))
+    assert_array_equal(upper - 1, expected)
+    # a row range writes its own rows only
+    part = np.zeros((30, 30), dtype=np.int32)
+    pair_counts(*args, part, 10, 17)
+    assert_array_equal(part[10:17], expected[10:17])
+    assert not part[:10].any() and not part[17:].any()
 
 
 def test_neuron_coef_is_implicit_vjp(small_network, reference):
