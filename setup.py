@@ -14,6 +14,10 @@ EXTENSIONS = [
         "sklearn_sublinear._network._pair_counts",
         ["sklearn_sublinear/_network/_pair_counts.pyx"],
     ),
+    Extension(
+        "sklearn_sublinear._solvers._count_sketch",
+        ["sklearn_sublinear/_solvers/_count_sketch.pyx"],
+    ),
 ]
 
 setup(

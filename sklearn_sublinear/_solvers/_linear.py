@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from scipy.linalg import cho_solve
 
 from .._threads import one_blas_thread_when_threaded
+from ._count_sketch import count_sketch_rows
 
 # Conjugate gradient: relative residual target and iteration cap. An inexact
 # Gauss-Newton step is enough (the step is accepted on the actual decrease):
@@ -47,9 +48,8 @@ NYSTROM_RANK = 20
 # larger sketch costing more to build than it saved.
 SKETCH_COLUMNS = 512
 SKETCH_RANK = 128
-# Stored Jacobian entries (active pairs times d) sketched at once: bounds the
-# temporaries to about 12 MB.
-SKETCH_CHUNK_ENTRIES = 2**19
+# Bytes of one chunk of sketched rows (the chunk's rows of Y).
+SKETCH_CHUNK_BYTES = 2**23
 # Samples per diagonal block of the block-Jacobi preconditioner.
 BLOCK_SIZE = 256
 # Up to this many samples, a Cholesky system of a fit with threads of its own
@@ -267,28 +267,24 @@ class SketchPreconditioner(LowRankPreconditioner):
         """Yield ``(rows, Y[rows])`` over chunks of rows, ``Y = D^(1/2) [K Phi, E]``.
 
         Row ``i`` is the sum over firing neurons ``r`` and inputs ``k`` of
-        ``signs[r, k] x_ik`` in column ``buckets[r, k]``: a csr row with
-        ``|S_i| d`` entries whose duplicates add up when made dense.
+        ``signs[r, k] x_ik`` in column ``buckets[r, k]``, added in place by a
+        compiled loop over the active pairs (:func:`count_sketch_rows`): at
+        n = 4000 with 93 firing neurons per sample, 7.5 ms per pass against
+        18.5 ms for a csr of the ``|S_i| d`` entries made dense (a default fit
+        of california_like: 0.59 -> 0.50 s).
         """
-        active, X, dsqrt = system.active, system.X, system.dsqrt
-        n, d = X.shape
-        indptr = active.indptr
-        counts = np.diff(indptr)
-        step = max(1, SKETCH_CHUNK_ENTRIES // max(d * active.nnz // max(n, 1), 1))
+        active, dsqrt = system.active, system.dsqrt
+        X = np.ascontiguousarray(system.X, dtype=np.float64)
+        n = X.shape[0]
+        s, q = self.columns, system.affine_rows.shape[1]
+        step = max(1, SKETCH_CHUNK_BYTES // (8 * (s + q)))
         for start in range(0, n, step):
             stop = min(start + step, n)
-            neurons = active.indices[indptr[start] : indptr[stop]]
-            values = np.repeat(X[start:stop], counts[start:stop], axis=0)
-            values *= self.signs[neurons]
-            rows_sketch = sp.csr_array(
-                (
-                    values.ravel(),
-                    self.buckets[neurons].ravel(),
-                    (indptr[start : stop + 1] - indptr[start]) * d,
-                ),
-                shape=(stop - start, self.columns),
+            Y = np.zeros((stop - start, s + q))
+            count_sketch_rows(
+                active.indptr, active.indices, X, self.buckets, self.signs, start, Y
             )
-            Y = np.hstack([rows_sketch.toarray(), system.affine_rows[start:stop]])
+            Y[:, s:] = system.affine_rows[start:stop]
             Y *= dsqrt[start:stop, None]
             yield slice(start, stop), Y
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy.sparse import csr_array
 
 from sklearn_sublinear._solvers import _linear
 from sklearn_sublinear._solvers._linear import (
@@ -18,7 +19,8 @@ NAMES = sorted(PRECONDITIONERS)
 
 @pytest.fixture(params=[False, True], ids=["intercept", "linear"])
 def problem(request, network_factory, reference, monkeypatch):
-    """Small system with several sketch columns and blocks (the last partial).
+    """Small system with several sketch columns, blocks and sketched chunks of
+    rows (the last of each partial).
 
     Returns ``(network, active, X, dsqrt, K, B)`` with the explicit weight
     Jacobian ``K`` (output signs dropped) and ``B = D^(1/2) (K K^T + E E^T)
@@ -29,6 +31,8 @@ def problem(request, network_factory, reference, monkeypatch):
     monkeypatch.setattr(_linear, "SKETCH_RANK", 6)
     monkeypatch.setattr(_linear, "NYSTROM_RANK", 6)
     monkeypatch.setattr(_linear, "BLOCK_SIZE", 16)
+    # 7 rows of at most 12 + 4 columns per sketched chunk
+    monkeypatch.setattr(_linear, "SKETCH_CHUNK_BYTES", 8 * 16 * 7)
     X, net = network_factory(n_samples=40, n_features=3, n_neurons=64, seed=1)
     n, d = X.shape
     m = net.n_neurons
@@ -195,3 +199,30 @@ def test_cg_agrees_with_cholesky_system(name, problem, monkeypatch):
     expected = chol.solve(lam, R)
     assert_allclose(cg.solve(lam, R), expected, rtol=1e-6, atol=1e-9)
     assert_allclose(cg.gram_matvec(expected), chol.gram_matvec(expected), rtol=1e-10)
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_count_sketch_rows_adds_each_entry_in_its_bucket(index_dtype):
+    from sklearn_sublinear._solvers._count_sketch import count_sketch_rows
+
+    rng = np.random.RandomState(0)
+    n, m, d, s = 9, 20, 3, 5
+    fires = rng.uniform(size=(n, m)) < 0.3
+    active = csr_array(fires.astype(float))
+    X = rng.standard_normal((n, d))
+    buckets = rng.randint(0, s, size=(m, d)).astype(np.int32)
+    signs = rng.standard_normal((m, d))
+    Phi = np.zeros((m * d, s))
+    Phi[np.arange(m * d), buckets.ravel()] = signs.ravel()
+    K = (fires[:, :, None] * X[:, None, :]).reshape(n, m * d)
+    Y = np.ones((4, s))  # rows 3..6, added to
+    count_sketch_rows(
+        active.indptr.astype(index_dtype),
+        active.indices.astype(index_dtype),
+        X,
+        buckets,
+        signs,
+        3,
+        Y,
+    )
+    assert_allclose(Y - 1.0, (K @ Phi)[3:7], rtol=1e-12, atol=1e-12)
