@@ -606,12 +606,12 @@ def overlap_counts(active, n_jobs=None):
     blocks ``B_a B_b^T`` (``b <= a``) of ``n_jobs`` blocks of rows. The light
     ones are counted pair by pair by a compiled loop (:func:`pair_counts`)
     into one int32 triangle, each of ``n_jobs`` tasks writing the pairs of a
-    block of rows (about equal numbers of pairs when the samples fire
-    alike). All tasks share the threads, each on one BLAS
-    thread (BLAS on two threads, then the light part over two threads, ran
-    30% slower on 2 cores: idle BLAS workers spin). Counts below 2^24 are
-    exact in float32 and every count is an integer, so the result does not
-    depend on ``n_jobs``.
+    block of rows (about equal numbers of pairs when the samples fire alike).
+    All tasks share the threads, each on one BLAS thread (BLAS on two
+    threads, then the light part over two threads, ran 30% slower on 2
+    cores: idle BLAS workers spin). Counts below 2^24 are exact in float32
+    and every count is an integer, so the result does not depend on
+    ``n_jobs``.
 
     Parameters
     ----------

@@ -161,15 +161,20 @@ def exact_preactivations(W, X, rows, cols):
         raise ValueError(
             f"rows and cols must have the same length, got {rows.size} and {cols.size}."
         )
-    out = np.empty(rows.size, dtype=np.float64)
+    n, m = X.shape[0], W.shape[0]
+    out_of_range = IndexError(f"rows must be in [0, {n}) and cols in [0, {m}).")
     if not (W.flags.c_contiguous and X.flags.c_contiguous):
-        # the rows in place need C order; gathered rows have it (same sums)
+        # The loop reads rows in place, in C order: gather them (same sums),
+        # with the bounds checked first (take would wrap negative indices).
+        if rows.size and not (
+            0 <= rows.min() and rows.max() < n and 0 <= cols.min() and cols.max() < m
+        ):
+            raise out_of_range
         W, cols = np.take(W, cols, axis=0), np.arange(cols.size)
         X, rows = np.take(X, rows, axis=0), np.arange(rows.size)
+    out = np.empty(rows.size, dtype=np.float64)
     if pair_dots(W, X, rows, cols, out):
-        raise IndexError(
-            f"rows must be in [0, {X.shape[0]}) and cols in [0, {W.shape[0]})."
-        )
+        raise out_of_range
     return out
 
 

@@ -202,6 +202,11 @@ def test_exact_routine_rejects_out_of_range_pairs():
         exact_preactivations(W, X, [-1], [0])
     with pytest.raises(ValueError, match="same length"):
         exact_preactivations(W, X, [0, 1], [0])
+    # rows not in C order are gathered: checked before, not wrapped
+    with pytest.raises(IndexError, match="rows must be in"):
+        exact_preactivations(np.asfortranarray(W), X, [-1], [0])
+    with pytest.raises(IndexError, match="cols in"):
+        exact_preactivations(np.asfortranarray(W), X, [0], [5])
 
 
 def test_exact_routine_independent_of_blas_threads():
