@@ -1,11 +1,9 @@
 """Overlap counts of sparse 0/1 columns, pair by pair."""
 
 from cython cimport Py_ssize_t
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t
 
-ctypedef fused index_t:
-    int32_t
-    int64_t
+from .._typedefs cimport index_t
 
 
 def pair_counts(

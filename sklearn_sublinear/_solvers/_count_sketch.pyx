@@ -1,17 +1,15 @@
 """CountSketch of the rows of a sparse Jacobian, pair by pair."""
 
 from cython cimport Py_ssize_t
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t
 
-ctypedef fused index_t:
-    int32_t
-    int64_t
+from .._typedefs cimport index_t
 
 
 def count_sketch_rows(
+    const double[:, ::1] X,
     const index_t[::1] indptr,
     const index_t[::1] indices,
-    const double[:, ::1] X,
     const int32_t[:, ::1] buckets,
     const double[:, ::1] signs,
     Py_ssize_t start,
@@ -19,10 +17,10 @@ def count_sketch_rows(
 ):
     """Add the sketch of the rows ``start:start + len(Y)`` to ``Y``.
 
-    For each of those rows ``i`` (csr ``indptr``, ``indices`` over neurons)
-    and each neuron ``r`` firing on it, in stored order, ``x_ik signs[r, k]``
-    is added to ``Y[i - start, buckets[r, k]]`` for ``k`` in order. Runs
-    without the GIL; the caller checks the shapes and indices.
+    For each of those rows ``i`` of ``X`` and each neuron ``r`` firing on it
+    (csr ``indptr``, ``indices`` over neurons), in stored order,
+    ``x_ik signs[r, k]`` is added to ``Y[i - start, buckets[r, k]]`` for ``k``
+    in order. Runs without the GIL; the caller checks the shapes and indices.
     """
     cdef Py_ssize_t i, p, r, k, row
     cdef Py_ssize_t d = X.shape[1]

@@ -282,7 +282,7 @@ class SketchPreconditioner(LowRankPreconditioner):
             stop = min(start + step, n)
             Y = np.zeros((stop - start, s + q))
             count_sketch_rows(
-                active.indptr, active.indices, X, self.buckets, self.signs, start, Y
+                X, active.indptr, active.indices, self.buckets, self.signs, start, Y
             )
             Y[:, s:] = system.affine_rows[start:stop]
             Y *= dsqrt[start:stop, None]

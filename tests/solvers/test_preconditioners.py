@@ -217,9 +217,9 @@ def test_count_sketch_rows_adds_each_entry_in_its_bucket(index_dtype):
     K = (fires[:, :, None] * X[:, None, :]).reshape(n, m * d)
     Y = np.ones((4, s))  # rows 3..6, added to
     count_sketch_rows(
+        X,
         active.indptr.astype(index_dtype),
         active.indices.astype(index_dtype),
-        X,
         buckets,
         signs,
         3,
