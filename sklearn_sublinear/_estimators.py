@@ -484,8 +484,9 @@ _PARAMS_DOC = """
 
     n_jobs : int, default=None
         Number of threads for index builds and rebuilds (joblib), index
-        queries (the filter and exact values of candidate pairs) and the
-        sparse products of the Gram matrix and of the steps. With several,
+        queries (the filter and exact values of candidate pairs), the
+        overlap counts of the Gram matrix and the sparse products of the
+        steps. With several,
         BLAS runs on one thread inside them, and in the factorization of up
         to 2048 samples, so that idle BLAS workers do not compete with them.
         Results do not depend on it.

@@ -169,8 +169,9 @@ class TwoLayerNetwork:
         Coefficients ``V`` of the linear term ``<u, V_o>`` on the standardized
         features (trained); None for no linear term.
     n_jobs : int, default=None
-        The number of threads sharing the rows of the sparse products
-        (scipy releases the GIL in them); results do not depend on it.
+        The number of threads sharing the rows of the sparse products and the
+        overlap counts (scipy's products and the compiled loop release the
+        GIL); results do not depend on it.
         ``None`` means 1 unless in a :obj:`joblib.parallel_backend` context.
     """
 

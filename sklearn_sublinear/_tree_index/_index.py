@@ -59,9 +59,9 @@ NORM_CHUNK = 2**16
 # the hot set fires on no sample (56.6k hot, 35.5k firing at m=2**20): those
 # "silent" neurons cannot fire before they move again and skip the filter.
 # Same fit, m=2**20 (benchmarks/results/bench_width_scaling.json): query
-# 0.13 s and update 0.005 s per iteration, against 1.37 s for the dense brute
-# force (0.35 s against 2.12 s before silent neurons, threads and the BLAS
-# dot products of the exact values).
+# 0.090 s and update 0.005 s per iteration, against 1.16 s for the dense brute
+# force (0.35 s against 2.12 s before silent neurons, threads and the compiled
+# loop of the exact values).
 
 
 def _cold_block_norms(W, hot, block_size):
