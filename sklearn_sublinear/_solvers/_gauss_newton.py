@@ -258,8 +258,12 @@ class GaussNewton(BaseSolver):
         E = network.affine_rows(X)
         Ew = E[weighted]
         theta = network.affine_coef
-        if data_gram is None and system_cls is SYSTEMS["cholesky"]:
-            data_gram = Xw @ Xw.T
+        # The Cholesky system's products of rows that stay fixed over the fit.
+        affine_gram = None
+        if system_cls is SYSTEMS["cholesky"]:
+            if data_gram is None:
+                data_gram = Xw @ Xw.T
+            affine_gram = Ew @ Ew.T
         W = network.W
 
         t0 = time.perf_counter()
@@ -326,6 +330,7 @@ class GaussNewton(BaseSolver):
                 data_gram=data_gram,
                 random_state=self.random_state,
                 affine_rows=Ew,
+                affine_gram=affine_gram,
             )
             accepted = False
             inner = 0

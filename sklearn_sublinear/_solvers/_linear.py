@@ -83,6 +83,7 @@ class _System:
         data_gram=None,
         random_state=None,
         affine_rows=None,
+        affine_gram=None,
     ):
         self.network = network
         self.active = sp.csr_array(active)
@@ -96,6 +97,7 @@ class _System:
             np.ones((X.shape[0], 1)) if affine_rows is None else affine_rows
         )
         self.data_gram = data_gram
+        self.affine_gram = affine_gram
         self.random_state = random_state
         self.last_info = {}
 
@@ -111,8 +113,11 @@ class CholeskySystem(_System):
     def __init__(self, network, active, X, dsqrt, **params):
         super().__init__(network, active, X, dsqrt, **params)
         G = network.gram(self.by_neuron, X, data_gram=self.data_gram)
-        with self._blas_threads():
-            G += self.affine_rows @ self.affine_rows.T
+        if self.affine_gram is None:
+            with self._blas_threads():
+                G += self.affine_rows @ self.affine_rows.T
+        else:
+            G += self.affine_gram
         self.G = G
 
     def _blas_threads(self):
@@ -380,10 +385,14 @@ class CGSystem(_System):
     affine_rows : ndarray of shape (n_samples, q), default=None
         Jacobian rows of the affine output part (``network.affine_rows``);
         a column of ones (the intercept) if None.
+    affine_gram : None
+        Unused (the Cholesky system's ``E E^T`` of the affine rows, the same
+        at every iteration of a fit).
     preconditioner : str, default=None
         Key of ``PRECONDITIONERS``; ``PRECONDITIONER`` if None.
     **params : dict
-        ``data_gram``, ``random_state`` and ``affine_rows`` above, by keyword.
+        ``data_gram``, ``random_state``, ``affine_rows`` and ``affine_gram``
+        above, by keyword.
     """
 
     name = "cg"

@@ -8,7 +8,6 @@ from ._base import BaseIndex
 from ._exact import (
     absolute_slack,
     active_csr,
-    exact_preactivations,
     firing_part,
     round_up_float32,
     rounding_coefficient,
@@ -114,9 +113,9 @@ def dense_active_parts(
     """Firing pairs and exact values of all neurons or ``neurons``, in parts.
 
     The float32 filter of :func:`dense_candidates`, then, in the same thread,
-    the exact values of each neuron chunk's candidates (:func:`exact_preactivations`,
-    one value per pair whatever the batch) and only the pairs above
-    ``threshold``: the candidate lists of all chunks never exist at once.
+    the exact values of each neuron chunk's candidates and only the pairs
+    above ``threshold`` (:func:`firing_part`, one value per pair whatever the
+    batch): the candidate lists of all chunks never exist at once.
 
     Parameters
     ----------
@@ -168,8 +167,7 @@ def _filter_chunk(
         if X is None:
             parts.append((rr, cc))
         else:
-            values = exact_preactivations(W, X, rr, cc)
-            parts.append(firing_part(rr, cc, values, threshold, n, W.shape[0]))
+            parts.append(firing_part(W, X, rr, cc, threshold))
     return tuple(np.concatenate(a) for a in zip(*parts))
 
 

@@ -244,28 +244,31 @@ def active_csr(parts, shape):
     return active
 
 
-def firing_part(rows, cols, values, threshold, n_samples, n_neurons):
-    """The pairs with ``values > threshold``, indices in the smallest int type.
+def firing_part(W, X, rows, cols, threshold):
+    """The candidate pairs that fire, with their exact pre-activations.
 
     Parameters
     ----------
+    W : ndarray of shape (n_neurons, n_features), dtype float64
+        Weights.
+    X : ndarray of shape (n_samples, n_features), dtype float64
+        Samples.
     rows, cols : ndarray of int
         Candidate pairs.
-    values : ndarray of float64
-        Their exact pre-activations.
     threshold : float
         Shift ``b``.
-    n_samples, n_neurons : int
-        Bounds of ``rows`` and ``cols``.
 
     Returns
     -------
     part : tuple of ndarray
-        ``(rows, cols, values)`` of the firing pairs, for :func:`active_csr`.
+        ``(rows, cols, values)`` of the pairs whose exact value
+        (:func:`exact_preactivations`) is ``> threshold``, indices in the
+        smallest int type, for :func:`active_csr`.
     """
+    values = exact_preactivations(W, X, rows, cols)
     keep = values > threshold
-    row_dtype = np.int32 if n_samples < 2**31 else np.intp
-    col_dtype = np.int32 if n_neurons < 2**31 else np.intp
+    row_dtype = np.int32 if X.shape[0] < 2**31 else np.intp
+    col_dtype = np.int32 if W.shape[0] < 2**31 else np.intp
     return rows[keep].astype(row_dtype), cols[keep].astype(col_dtype), values[keep]
 
 

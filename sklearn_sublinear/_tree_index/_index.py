@@ -9,7 +9,6 @@ from ._base import BaseIndex
 from ._dense import dense_active_parts, dense_filter_nbytes
 from ._exact import (
     active_csr,
-    exact_preactivations,
     firing_part,
     round_up_float32,
     rounding_coefficient,
@@ -89,7 +88,7 @@ def _query_chunk(bl, sa, X, W, hot, bs, coef, x_norms, block_w, b):
     caller clears those bits; bits of neighbouring samples share bytes, so
     threads do not write them.
     """
-    n, m = X.shape[0], W.shape[0]
+    m = W.shape[0]
     Xp = X[sa]
     Z = np.full((bl.size, bs), -np.inf)
     # One BLAS call per run of pairs sharing a block: the block's weights are
@@ -113,8 +112,7 @@ def _query_chunk(bl, sa, X, W, hot, bs, coef, x_norms, block_w, b):
     rows, cols = sa[pr], bl[pr] * bs + pc
     # A pair's exact value does not depend on its batch: computed here, it
     # runs in the chunk's thread.
-    values = exact_preactivations(W, X, rows, cols)
-    return firing_part(rows, cols, values, b, n, m), bl[cleared], sa[cleared]
+    return firing_part(W, X, rows, cols, b), bl[cleared], sa[cleared]
 
 
 class TreeIndex(BaseIndex):
