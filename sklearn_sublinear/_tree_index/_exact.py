@@ -249,12 +249,9 @@ def firing_part(W, X, rows, cols, threshold):
 
     Parameters
     ----------
-    W : ndarray of shape (n_neurons, n_features), dtype float64
-        Weights.
-    X : ndarray of shape (n_samples, n_features), dtype float64
-        Samples.
-    rows, cols : ndarray of int
-        Candidate pairs.
+    W, X, rows, cols
+        Weights, samples and candidate pairs, as in
+        :func:`exact_preactivations`.
     threshold : float
         Shift ``b``.
 
