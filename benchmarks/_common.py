@@ -355,7 +355,7 @@ class PhaseProfiler:
 
     def __init__(self):
         from sklearn_sublinear._network import _losses, _two_layer
-        from sklearn_sublinear._solvers import _linear
+        from sklearn_sublinear._solvers import _systems
         from sklearn_sublinear._tree_index import DenseIndex, TreeIndex
 
         targets = []
@@ -373,7 +373,7 @@ class PhaseProfiler:
             (net, "neuron_coef", "coef"),
             (net, "forward_active", "forward"),
         ]
-        for cls in (_linear.CholeskySystem, _linear.CGSystem):
+        for cls in (_systems.CholeskySystem, _systems.CGSystem):
             targets += [
                 (cls, "__init__", "gram"),
                 (cls, "solve", "solve"),

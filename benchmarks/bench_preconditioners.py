@@ -5,7 +5,7 @@ is fitted on (a) 20,000 rows of the ``diamonds`` table and (b) 100,000 rows of
 ``make_friedman1(n_features=16)``, the problems of ``bench_scale.py`` (same
 loader and split). The sample-space system of its last Gauss-Newton iteration
 (active sets, curvatures, right-hand side) is recorded, and every preconditioner
-of ``CGSystem`` (``_linear.PRECONDITIONERS``: ``none``, ``nystrom``,
+of ``CGSystem`` (``_systems.PRECONDITIONERS``: ``none``, ``nystrom``,
 ``sketch``, ``block_jacobi``) is built on it and solves it at the dampings
 ``lam = f * lam_fit``, ``f = 1, 10, 100``, where ``lam_fit`` is the damping the
 fit used for that system: the solver's floor, ``alpha = 1e-3`` times the trace
@@ -50,10 +50,10 @@ def recorded_systems():
     first right-hand side and damping.
     """
     from sklearn_sublinear._network import TwoLayerNetwork
-    from sklearn_sublinear._solvers import _linear
+    from sklearn_sublinear._solvers import _systems
 
     records = []
-    base = _linear.SYSTEMS["cg"]
+    base = _systems.SYSTEMS["cg"]
 
     class Recorder(base):
         def __init__(self, network, active, X, dsqrt, **kwargs):
@@ -73,11 +73,11 @@ def recorded_systems():
                 self._record[4:] = R.copy(), lam
             return super().solve(lam, R)
 
-    _linear.SYSTEMS["cg"] = Recorder
+    _systems.SYSTEMS["cg"] = Recorder
     try:
         yield records
     finally:
-        _linear.SYSTEMS["cg"] = base
+        _systems.SYSTEMS["cg"] = base
 
 
 def fit_system(problem, n_train):
@@ -96,7 +96,7 @@ def fit_system(problem, n_train):
 
 def run_once(record, name, lams):
     """Setup seconds, then (iterations, seconds) per damping."""
-    from sklearn_sublinear._solvers._linear import CGSystem
+    from sklearn_sublinear._solvers._systems import CGSystem
 
     network, active, X, dsqrt, R, _ = record
     t0 = time.perf_counter()
@@ -111,7 +111,7 @@ def run_once(record, name, lams):
 
 
 def main(argv=None):
-    from sklearn_sublinear._solvers._linear import PRECONDITIONER, PRECONDITIONERS
+    from sklearn_sublinear._solvers._systems import PRECONDITIONER, PRECONDITIONERS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, < 1 min")

@@ -252,7 +252,7 @@ def test_batch_size_does_not_change_predictions(regression_data):
 
 
 def test_cg_and_cholesky_estimators_agree(regression_data, monkeypatch):
-    import sklearn_sublinear._solvers._linear as linear
+    import sklearn_sublinear._solvers._systems as linear
 
     X, y = regression_data
 

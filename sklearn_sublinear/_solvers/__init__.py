@@ -2,7 +2,7 @@
 
 from ._base import BaseSolver, check_attrs
 from ._gauss_newton import GaussNewton, damped_step
-from ._linear import SYSTEMS, CGSystem, CholeskySystem
+from ._systems import SYSTEMS, CGSystem, CholeskySystem
 
 __all__ = [
     "SYSTEMS",

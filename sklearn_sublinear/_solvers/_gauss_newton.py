@@ -4,7 +4,7 @@ One outer iteration:
 
 1. From the active sets of the current weights (the index's last query) and the
    loss derivatives ``g`` (gradient) and ``h`` (curvature) with respect to the
-   network output, solve the damped system in sample space (``_linear.py``) for
+   network output, solve the damped system in sample space (``_systems.py``) for
    ``q``; the step is ``delta = -J^T q``, i.e. ``Delta w_r = -coef_r @ X`` with a
    sparse ``coef`` over the neurons ``U`` that fire on some weighted row, and
    ``Delta theta = -E^T q`` for the affine output part (intercept and linear
@@ -34,7 +34,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ._base import BaseSolver
-from ._linear import SYSTEMS
+from ._systems import SYSTEMS
 
 # Damping trials per outer iteration before declaring that no step decreases.
 MAX_DAMPING_TRIES = 30

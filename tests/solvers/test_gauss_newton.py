@@ -11,7 +11,7 @@ from sklearn_sublinear._solvers import (
     CholeskySystem,
     GaussNewton,
     _gauss_newton,
-    _linear,
+    _systems,
     damped_step,
 )
 from sklearn_sublinear._solvers._gauss_newton import StoppingRule
@@ -98,7 +98,7 @@ def test_step_matches_direct_least_squares(
     system_cls, loss_name, linear, small_network, reference, monkeypatch
 ):
     # The step formula is under test, not the CG stopping rule: solve tightly.
-    monkeypatch.setattr(_linear, "CG_RTOL", 1e-10)
+    monkeypatch.setattr(_systems, "CG_RTOL", 1e-10)
     X, net = small_network
     n = X.shape[0]
     rng = np.random.RandomState(0)
@@ -133,7 +133,7 @@ def test_step_matches_direct_least_squares(
 @pytest.mark.parametrize("linear", [False, True])
 def test_cholesky_and_cg_fits_agree(linear, network_factory, monkeypatch):
     # CG solved tightly (the default is an inexact Gauss-Newton tolerance)
-    monkeypatch.setattr(_linear, "CG_RTOL", 1e-10)
+    monkeypatch.setattr(_systems, "CG_RTOL", 1e-10)
     X, net = network_factory(n_samples=30, n_neurons=64, n_outputs=1, seed=3)
     Y = np.sin(3 * X[:, :1])
     fits = []
@@ -394,7 +394,7 @@ def test_cholesky_blas_threads_with_fit_threads(
     # its own and the system is small; otherwise BLAS keeps its own setting.
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    import sklearn_sublinear._solvers._linear as linear
+    import sklearn_sublinear._solvers._systems as linear
 
     monkeypatch.setattr(linear, "ONE_BLAS_THREAD_MAX_SAMPLES", max_samples)
     seen = []

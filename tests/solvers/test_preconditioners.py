@@ -6,8 +6,8 @@ import scipy.linalg
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.sparse import csr_array
 
-from sklearn_sublinear._solvers import _linear
-from sklearn_sublinear._solvers._linear import (
+from sklearn_sublinear._solvers import _systems
+from sklearn_sublinear._solvers._systems import (
     PRECONDITIONER,
     PRECONDITIONERS,
     CGSystem,
@@ -27,12 +27,12 @@ def problem(request, network_factory, reference, monkeypatch):
     D^(1/2)``, ``E = network.affine_rows(X)``: the intercept's ones, or with a
     linear term (the second parametrization) also the standardized features.
     """
-    monkeypatch.setattr(_linear, "SKETCH_COLUMNS", 12)
-    monkeypatch.setattr(_linear, "SKETCH_RANK", 6)
-    monkeypatch.setattr(_linear, "NYSTROM_RANK", 6)
-    monkeypatch.setattr(_linear, "BLOCK_SIZE", 16)
+    monkeypatch.setattr(_systems, "SKETCH_COLUMNS", 12)
+    monkeypatch.setattr(_systems, "SKETCH_RANK", 6)
+    monkeypatch.setattr(_systems, "NYSTROM_RANK", 6)
+    monkeypatch.setattr(_systems, "BLOCK_SIZE", 16)
     # 7 rows of at most 12 + 4 columns per sketched chunk
-    monkeypatch.setattr(_linear, "SKETCH_CHUNK_BYTES", 8 * 16 * 7)
+    monkeypatch.setattr(_systems, "SKETCH_CHUNK_BYTES", 8 * 16 * 7)
     X, net = network_factory(n_samples=40, n_features=3, n_neurons=64, seed=1)
     n, d = X.shape
     m = net.n_neurons
@@ -74,7 +74,7 @@ def test_preconditioner_is_symmetric_positive_definite(name, problem):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_cg_matches_direct_solve(name, problem, monkeypatch):
-    monkeypatch.setattr(_linear, "CG_RTOL", 1e-12)
+    monkeypatch.setattr(_systems, "CG_RTOL", 1e-12)
     net, active, X, dsqrt, _, B = problem
     n = X.shape[0]
     R = np.random.RandomState(3).standard_normal((n, 2))
@@ -83,7 +83,7 @@ def test_cg_matches_direct_solve(name, problem, monkeypatch):
         expected = scipy.linalg.solve(B + lam * np.eye(n), R, assume_a="pos")
         got = system.solve(lam, R)
         assert_allclose(got, expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
-        assert 0 < system.last_info["cg_iterations"] < _linear.CG_MAX_ITER
+        assert 0 < system.last_info["cg_iterations"] < _systems.CG_MAX_ITER
 
 
 @pytest.mark.parametrize("name", ["nystrom", "sketch"])
@@ -112,9 +112,11 @@ def test_block_jacobi_matches_explicit_inverse(problem):
     # Diagonal blocks of D^(1/2) K K^T D^(1/2); the affine term is global.
     BK = dsqrt[:, None] * (K @ K.T) * dsqrt[None, :]
     mask = np.zeros((n, n), dtype=bool)
-    for start in range(0, n, _linear.BLOCK_SIZE):
-        mask[start : start + _linear.BLOCK_SIZE, start : start + _linear.BLOCK_SIZE] = 1
-    assert mask[-1, -1] and n % _linear.BLOCK_SIZE != 0
+    for start in range(0, n, _systems.BLOCK_SIZE):
+        mask[
+            start : start + _systems.BLOCK_SIZE, start : start + _systems.BLOCK_SIZE
+        ] = 1
+    assert mask[-1, -1] and n % _systems.BLOCK_SIZE != 0
     R = np.random.RandomState(5).standard_normal((n, 2))
     # Two dampings on the same object: the factors follow the damping.
     for lam in damping_values(B, dsqrt):
@@ -126,14 +128,14 @@ def test_block_jacobi_matches_explicit_inverse(problem):
 @pytest.mark.parametrize("rank", [13, 3])
 def test_sketch_is_the_countsketch_of_the_jacobian(rank, problem, monkeypatch):
     """``U diag(L) U^T`` is ``Y Y^T`` or its top, ``Y = D^(1/2) [K Phi, E]``."""
-    monkeypatch.setattr(_linear, "SKETCH_RANK", rank)
+    monkeypatch.setattr(_systems, "SKETCH_RANK", rank)
     net, active, X, dsqrt, K, _ = problem
     prec = cg_system(
         net, active, X, dsqrt, random_state=0, preconditioner="sketch"
     ).preconditioner
     m, d = net.W.shape
     s = prec.columns
-    assert s == _linear.SKETCH_COLUMNS
+    assert s == _systems.SKETCH_COLUMNS
     # Explicit Phi, with the 1/sqrt(m) of its signs taken out of K.
     Phi = np.zeros((m * d, s))
     Phi[np.arange(m * d), prec.buckets.ravel()] = prec.signs.ravel() * np.sqrt(m)
@@ -153,7 +155,7 @@ def test_nystrom_is_the_nystrom_approximation(problem):
     prec = cg_system(
         net, active, X, dsqrt, random_state=7, preconditioner="nystrom"
     ).preconditioner
-    rank = _linear.NYSTROM_RANK
+    rank = _systems.NYSTROM_RANK
     omega, _ = np.linalg.qr(np.random.RandomState(7).standard_normal((n, rank)))
     BO = B @ omega
     expected = BO @ np.linalg.solve(omega.T @ BO, BO.T)
@@ -190,7 +192,7 @@ def test_default_preconditioner(problem):
 @pytest.mark.parametrize("name", NAMES)
 def test_cg_agrees_with_cholesky_system(name, problem, monkeypatch):
     """Same solution and ``G q`` as the factored system, through the solver API."""
-    monkeypatch.setattr(_linear, "CG_RTOL", 1e-12)
+    monkeypatch.setattr(_systems, "CG_RTOL", 1e-12)
     net, active, X, dsqrt, _, B = problem
     R = np.random.RandomState(8).standard_normal((X.shape[0], 2))
     lam = damping_values(B, dsqrt)[0]
