@@ -157,10 +157,7 @@ def index_problem(n_samples, n_features, n_neurons, *, sparsity=0.7, seed=0):
     estimator's initial ``W ~ N(0, I)`` for ``random_state=seed`` and
     ``threshold = threshold_from_sparsity(n_neurons, sparsity)``.
     """
-    from sklearn_sublinear._network._two_layer import (
-        InputTransform,
-        threshold_from_sparsity,
-    )
+    from sklearn_sublinear._network import InputTransform, threshold_from_sparsity
 
     X, _ = unit_norm_regression(n_samples + 200, n_features, random_state=seed)
     X = X[:n_samples]
@@ -280,7 +277,7 @@ def index_memory_profile(kind, X, W, threshold, *, n_jobs=2, scale=10.0, **param
         active = measured("query", index.query)
         W_new, changed, coef = fit_like_step(X, W, active, scale=scale)
         del active
-        measured("update", lambda: index.update(W_new, changed, coef))
+        measured("update", lambda: index.update(W_new, changed))
         measured("query_after_update", index.query)
         step["firing_per_sample"] = measured("query_again", index.query).nnz / n
     finally:

@@ -102,7 +102,7 @@ def run(n, d, log2ms, repeat, fraction, block_size, memory_n_jobs=2, seed=0):
             W2 = W.copy()
             W2[changed] += coef @ X
             t0 = time.perf_counter()
-            tree.update(W2, changed, coef)
+            tree.update(W2, changed)
             row[f"update_{move}_s"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             act = tree.query()

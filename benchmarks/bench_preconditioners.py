@@ -5,8 +5,8 @@ is fitted on (a) 20,000 rows of the ``diamonds`` table and (b) 100,000 rows of
 ``make_friedman1(n_features=16)``, the problems of ``bench_scale.py`` (same
 loader and split). The sample-space system of its last Gauss-Newton iteration
 (active sets, curvatures, right-hand side) is recorded, and every preconditioner
-of ``CGSystem`` (``_systems.PRECONDITIONERS``: ``none``, ``nystrom``,
-``sketch``, ``block_jacobi``) is built on it and solves it at the dampings
+of ``CGSystem`` (``_other_preconditioners.PRECONDITIONERS``: ``none``,
+``nystrom``, ``sketch``, ``block_jacobi``) is built on it and solves it at the dampings
 ``lam = f * lam_fit``, ``f = 1, 10, 100``, where ``lam_fit`` is the damping the
 fit used for that system: the solver's floor, ``alpha = 1e-3`` times the trace
 of ``D^(1/2) J J^T D^(1/2)``, lowered for large total sample weights (see
@@ -35,6 +35,7 @@ import warnings
 
 import numpy as np
 from _common import traced_peak, write_json
+from _other_preconditioners import DEFAULT, PRECONDITIONERS
 from bench_scale import _problem
 
 FACTORS = (1, 10, 100)
@@ -100,7 +101,9 @@ def run_once(record, name, lams):
 
     network, active, X, dsqrt, R, _ = record
     t0 = time.perf_counter()
-    system = CGSystem(network, active, X, dsqrt, random_state=0, preconditioner=name)
+    system = CGSystem(
+        network, active, X, dsqrt, random_state=0, preconditioner=PRECONDITIONERS[name]
+    )
     setup = time.perf_counter() - t0
     solves = []
     for lam in lams:
@@ -111,8 +114,6 @@ def run_once(record, name, lams):
 
 
 def main(argv=None):
-    from sklearn_sublinear._solvers._systems import PRECONDITIONER, PRECONDITIONERS
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, < 1 min")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per case")
@@ -203,7 +204,7 @@ def main(argv=None):
             f"{name:>13s} {s['total_at_floor']:12.2f} {s['total_all_dampings']:10.2f}"
         )
     fastest = min(summary, key=lambda k: summary[k]["total_at_floor"])
-    print(f"fastest at the floor: {fastest}; default: {PRECONDITIONER}")
+    print(f"fastest at the floor: {fastest}; default: {DEFAULT}")
     path = write_json(
         "bench_preconditioners",
         {
@@ -212,7 +213,7 @@ def main(argv=None):
             "cases": cases,
             "summary": summary,
             "fastest_at_floor": fastest,
-            "default": PRECONDITIONER,
+            "default": DEFAULT,
         },
         args.output,
     )

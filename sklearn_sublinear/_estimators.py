@@ -1,5 +1,7 @@
-"""Scikit-learn estimators: wide two-layer shifted-ReLU networks trained by
-Gauss-Newton over an index of firing neurons (arXiv 2208.04508)."""
+"""Layer 4, the scikit-learn estimators: wide two-layer shifted-ReLU networks
+trained by Gauss-Newton over an index of firing neurons (arXiv 2208.04508).
+
+May import every lower layer (``_solvers``, ``_network``, ``_tree_index``)."""
 
 import os
 from abc import ABCMeta, abstractmethod
@@ -7,19 +9,15 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import expit, log_expit, log_softmax, softmax
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._compat import Interval, StrOptions, check_sample_weight, fit_context
 from ._network import (
     LOSSES,
     InputTransform,
@@ -32,10 +30,10 @@ from ._tree_index import make_index
 
 # solver="auto" forms and factors the n x n Gram up to this many weighted rows
 # times sqrt(n_outputs), beyond which the matrix-free conjugate gradient is
-# faster. Measured per iteration (d = 16, one output, one BLAS thread):
-# n = 1000 0.076 s both, n = 2000 0.29 s vs 0.15 s, n = 6000 5.5 s vs 1.8 s.
-# Cholesky costs n^3 whatever the outputs, CG one product per output and
-# iteration, so the crossover grows like sqrt(n_outputs).
+# faster per iteration: Cholesky costs n^3 whatever the outputs, CG one
+# product per output and iteration, so the crossover grows like
+# sqrt(n_outputs). No benchmark script measures the crossover yet; the
+# one-off measurement is in docs/design.rst.
 CHOLESKY_MAX_SAMPLES = 1500
 # Fitting refuses to start if its estimated peak memory exceeds this fraction of
 # the physical memory.
@@ -72,6 +70,10 @@ def _gib(nbytes):
 
 
 # Default hyperparameters, shared by both estimators and their docstrings.
+# tol and n_iter_no_change: one Gauss-Newton iteration does the work of many
+# epochs, and the stopping rule acts as a regularizer, so they were chosen on
+# test scores (benchmarks/bench_real_data.py --all, key "rows" / "score", and
+# the diamonds fit of bench_scale.py, key "runs" / "test_r2").
 DEFAULTS = {
     "n_neurons": 1536,
     "sparsity": 0.5,
@@ -197,6 +199,71 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
 
     def _fit_unchecked(self, X, y, sample_weight):
         warm = self.warm_start and hasattr(self, "coefs_")
+        X, y, sample_weight = self._validate_fit_data(X, y, sample_weight, warm)
+        train, val = self._split(y, sample_weight)
+        Y, loss_name, state = self._encode_targets(
+            y[train],
+            sample_weight[train],
+            self._fitted_target_state() if warm else None,
+        )
+        if warm:
+            transform = self._fitted_transform()
+        else:
+            transform = InputTransform().fit(X[train], sample_weight[train])
+        # The index rows: the training rows, then the validation rows (weight 0).
+        rows = train if val is None else np.concatenate([train, val])
+        X_index = transform.transform(X[rows])
+        weights = np.zeros(rows.size)
+        weights[: train.size] = sample_weight[train]
+        Y_index = np.zeros((rows.size, Y.shape[1]))
+        Y_index[: train.size] = Y
+        validation = None
+        if val is not None:
+            Y_val, _, _ = self._encode_targets(y[val], sample_weight[val], state)
+            scorer = self._validation_scorer(Y_val, sample_weight[val], state)
+            validation = (np.arange(train.size, rows.size), scorer)
+
+        n_weighted = int(np.count_nonzero(weights))
+        solver = self._resolve_solver(n_weighted, Y.shape[1])
+        threshold = threshold_from_sparsity(self.n_neurons, self.sparsity)
+        # Unbuilt: allocates nothing yet, and resolves index="auto".
+        index = make_index(
+            self.index, X_index, threshold, self.n_neurons, n_jobs=self.n_jobs
+        )
+        self._check_memory(index, n_weighted, Y.shape[1], solver)
+        network = self._initial_network(
+            warm, state, threshold, X_index.shape[1], Y.shape[1], transform
+        )
+        gauss_newton = GaussNewton(
+            alpha=self.alpha,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            linear_solver=solver,
+            verbose=self.verbose,
+            random_state=self.random_state,
+        )
+        # A warm start continues from the damping the previous fit ended with.
+        damping = None
+        if warm and getattr(self, "history_", {}).get("damping"):
+            damping = self.history_["damping"][-1]
+        network, history, _ = gauss_newton.solve(
+            network,
+            LOSSES[loss_name](),
+            index,
+            X_index,
+            Y_index,
+            weights,
+            validation=validation,
+            damping=damping,
+        )
+        del index
+        self._set_fitted(network, transform, state, solver, history, warm)
+        self._set_curves(val is not None)
+        return self
+
+    def _validate_fit_data(self, X, y, sample_weight, warm):
+        """Validated ``X``, ``y`` and float64 non-negative sample weights."""
         X, y = validate_data(
             self,
             X,
@@ -206,58 +273,42 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             multi_output=self._multi_output_y,
             y_numeric=not isinstance(self, ClassifierMixin),
         )
-        sample_weight = _check_sample_weight(
+        sample_weight = check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
         if not np.sum(sample_weight) > 0:
             raise ValueError("sample_weight must have a positive sum.")
+        return X, y, sample_weight
 
-        n_samples = X.shape[0]
-        train = np.arange(n_samples)
-        val = None
-        if self.early_stopping:
-            train, val = train_test_split(
-                train,
-                test_size=self.validation_fraction,
-                random_state=check_random_state(self.random_state).randint(2**31 - 1),
-                stratify=self._stratify(y),
+    def _split(self, y, sample_weight):
+        """Sorted training and validation rows (None without early stopping)."""
+        train = np.arange(y.shape[0])
+        if not self.early_stopping:
+            return train, None
+        train, val = train_test_split(
+            train,
+            test_size=self.validation_fraction,
+            random_state=check_random_state(self.random_state).randint(2**31 - 1),
+            stratify=self._stratify(y),
+        )
+        train, val = np.sort(train), np.sort(val)
+        if not np.sum(sample_weight[train]) > 0:
+            raise ValueError(
+                "The training part of the early-stopping split has zero total "
+                "sample weight; change validation_fraction or random_state."
             )
-            train, val = np.sort(train), np.sort(val)
-            if not np.sum(sample_weight[train]) > 0:
-                raise ValueError(
-                    "The training part of the early-stopping split has zero total "
-                    "sample weight; change validation_fraction or random_state."
-                )
+        return train, val
 
-        Y, loss_name, state = self._encode_targets(
-            y[train],
-            sample_weight[train],
-            self._fitted_target_state() if warm else None,
-        )
-        if val is not None:
-            Y_val, _, _ = self._encode_targets(y[val], sample_weight[val], state)
+    def _resolve_solver(self, n_weighted, n_outputs):
+        """``solver``, with "auto" resolved by ``CHOLESKY_MAX_SAMPLES``."""
+        if self.solver != "auto":
+            return self.solver
+        limit = CHOLESKY_MAX_SAMPLES * np.sqrt(n_outputs)
+        return "cholesky" if n_weighted <= limit else "cg"
 
-        if warm:
-            transform = self._fitted_transform()
-        else:
-            transform = InputTransform().fit(X[train], sample_weight[train])
-        rows = train if val is None else np.concatenate([train, val])
-        X_index = transform.transform(X[rows])
-        weights = np.zeros(rows.size)
-        weights[: train.size] = sample_weight[train]
-
-        n_neurons, n_inputs, n_outputs = self.n_neurons, X_index.shape[1], Y.shape[1]
-        n_weighted = int(np.count_nonzero(weights))
-        solver = self.solver
-        if solver == "auto":
-            limit = CHOLESKY_MAX_SAMPLES * np.sqrt(n_outputs)
-            solver = "cholesky" if n_weighted <= limit else "cg"
-        threshold = threshold_from_sparsity(n_neurons, self.sparsity)
-        # Unbuilt: allocates nothing yet, and resolves index="auto".
-        index = make_index(
-            self.index, X_index, threshold, n_neurons, n_jobs=self.n_jobs
-        )
-        self._check_memory(index, n_weighted, n_outputs, solver)
+    def _initial_network(self, warm, state, threshold, n_inputs, n_outputs, transform):
+        """The network to train: the previous fit's (warm start) or a random one."""
+        n_neurons = self.n_neurons
         if warm:
             W = np.array(self.coefs_[0].T, dtype=np.float64, order="C")
             signs = np.sign(self.coefs_[1])
@@ -275,7 +326,6 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             )
             signs[:, state.get("constant_outputs", np.zeros(n_outputs, bool))] = 0.0
             intercept = np.zeros(n_outputs)
-        homogeneous = self._resolve("homogeneous")
         linear_coef = None
         if self._resolve("linear_term"):
             previous = getattr(self, "linear_coef_", None) if warm else None
@@ -284,7 +334,8 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
                 if previous is None
                 else previous / state["y_scale"]
             )
-        network = TwoLayerNetwork(
+        homogeneous = self._resolve("homogeneous")
+        return TwoLayerNetwork(
             W,
             signs,
             threshold,
@@ -293,53 +344,24 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             linear_coef=linear_coef,
             n_jobs=self.n_jobs,
         )
-        gauss_newton = GaussNewton(
-            alpha=self.alpha,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            linear_solver=solver,
-            verbose=self.verbose,
-            random_state=self.random_state,
-        )
-        validation = None
-        if val is not None:
-            scorer = self._validation_scorer(Y_val, sample_weight[val], state)
-            validation = (np.arange(train.size, rows.size), scorer)
-        Y_index = np.zeros((rows.size, n_outputs))
-        Y_index[: train.size] = Y
-        # A warm start continues from the damping the previous fit ended with.
-        damping = None
-        if warm and getattr(self, "history_", {}).get("damping"):
-            damping = self.history_["damping"][-1]
-        network, history, _ = gauss_newton.solve(
-            network,
-            LOSSES[loss_name](),
-            index,
-            X_index,
-            Y_index,
-            weights,
-            validation=validation,
-            damping=damping,
-        )
-        del index
 
-        # Everything above used locals only; assign the fitted state at once.
+    def _set_fitted(self, network, transform, state, solver, history, warm):
+        """Assign the fitted state at once (everything before used locals)."""
         y_scale, y_mean = state["y_scale"], state["y_mean"]
         self.input_mean_ = transform.mean_
         self.input_scale_ = transform.scale_
         self.input_norm_mean_ = transform.norm_mean_
-        self.homogeneous_ = homogeneous
+        self.homogeneous_ = network.norm_scale is not None
         self.linear_coef_ = (
-            None if linear_coef is None else network.linear_coef * y_scale
+            None if network.linear_coef is None else network.linear_coef * y_scale
         )
-        self.threshold_ = threshold
-        self.coefs_ = [network.W.T, signs * (network.scale * y_scale)]
+        self.threshold_ = network.threshold
+        self.coefs_ = [network.W.T, network.signs * (network.scale * y_scale)]
         self.intercepts_ = [
-            np.full(n_neurons, -threshold),
+            np.full(network.n_neurons, -network.threshold),
             network.intercept * y_scale + y_mean,
         ]
-        self.n_outputs_ = n_outputs
+        self.n_outputs_ = network.n_outputs
         self.n_layers_ = 3
         self.out_activation_ = state["out_activation"]
         self.solver_ = solver
@@ -352,15 +374,17 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
         else:
             self.history_ = history
             self.n_iter_ = len(history["loss"])
+
+    def _set_curves(self, validated):
+        """``loss_curve_``, ``best_loss_`` and the validation scores."""
         self.loss_curve_ = list(self.history_["loss"])
-        if val is not None:
+        if validated:
             self.validation_scores_ = list(self.history_["validation_score"])
             self.best_validation_score_ = max(self.validation_scores_, default=None)
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
         self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
-        return self
 
     def _check_memory(self, index, n_weighted, n_outputs, solver):
         """Refuse sizes whose estimated peak memory exceeds the machine's."""
@@ -527,10 +551,7 @@ _PARAMS_DOC = """
         ``u``, like a plain ReLU network, and its output grows linearly along
         rays instead of saturating for rows far from the data's center. Firing
         sets, and so the cost of an iteration, do not change. ``"auto"`` means
-        True for the regressor, False for the classifier (measured with
-        ``benchmarks/bench_real_data.py``: the homogeneous form raised the R2
-        of all six regression sets and lowered the accuracy of four of the eight
-        classification sets).
+        True for the regressor, False for the classifier (see the user guide).
 
     linear_term : bool or "auto", default="auto"
         Add a linear function of the standardized features,
@@ -539,10 +560,7 @@ _PARAMS_DOC = """
         are the features; the Gram gains their ``n x n`` product, no neuron
         is added). The network then fits what a linear model leaves, as in a
         skip connection. ``"auto"`` means True for the regressor, False for
-        the classifier (measured with ``benchmarks/bench_real_data.py``, 5-fold
-        CV: it raised the R2 of the four regression sets tried by 0.0015 to
-        0.0034, and lowered the accuracy of four of the five classification
-        sets by 0.0035 to 0.017, whose unpenalized linear logits overfit)."""
+        the classifier (see the user guide)."""
 
 _ATTRIBUTES_DOC = """
     coefs_ : list of ndarray
@@ -671,13 +689,6 @@ _REFERENCES_DOC = """
        Regression Problems", arXiv:1905.11675."""
 
 
-# Chosen with benchmarks/bench_real_data.py --all and the diamonds fit of
-# bench_scale.py: one Gauss-Newton iteration does the work of many epochs, and
-# the stopping rule (see tol) acts as a regularizer. With tol=0.25 and two
-# iterations of patience, fits whose refinement gains shrink more than 3x per
-# step stop three iterations after the largest gain (digits, diamonds: R2
-# 0.9858 -> 0.9870 against the previous rule, which stopped after three), and
-# slower ones (make_classification, breast_cancer: about 2.3x) run longer.
 class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
     __doc__ = (
         """Wide two-layer shifted-ReLU network regressor trained by Gauss-Newton.
@@ -783,7 +794,7 @@ class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
 
         return score
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the network to data.
 
@@ -951,7 +962,7 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
 
         return score
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the network to data.
 

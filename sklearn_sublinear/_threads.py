@@ -7,15 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from joblib import effective_n_jobs
 
-try:
-    from sklearn.utils.parallel import _get_threadpool_controller as _controller
-except ImportError:  # pragma: no cover - scikit-learn < 1.6.1
-    from threadpoolctl import ThreadpoolController as _controller
+from ._compat import threadpool_controller
 
-# Thread pools by size, created on first use and kept: joblib's Parallel costs
-# about 10 ms per call (its dispatcher polls for results every 10 ms), which
-# was 5-10% of a Gauss-Newton iteration at m = 2**20 with a few fan-outs per
-# query; a kept pool costs about 0.05 ms.
+# Thread pools by size, created on first use and kept: joblib's Parallel pays
+# its dispatcher's polling interval on every call, a visible share of a
+# Gauss-Newton iteration with a few fan-outs per query
+# (benchmarks/bench_width_scaling.py, key "runs" / "median_phases").
 _POOLS = {}
 _POOLS_LOCK = threading.Lock()
 # Set in the pools' threads: a fan-out from inside one runs serially, so that
@@ -51,8 +48,12 @@ def _run_in_worker(func, task):
 
 
 def blas_controller():
-    """Controller of the BLAS thread pools, to run products on one thread."""
-    return _controller()
+    """Controller of the BLAS thread pools, to run products on one thread.
+
+    One controller for the process (``_compat.threadpool_controller``): making
+    one inspects every loaded library.
+    """
+    return threadpool_controller()
 
 
 def one_blas_thread_when_threaded(n_jobs):

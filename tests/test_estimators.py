@@ -252,7 +252,7 @@ def test_batch_size_does_not_change_predictions(regression_data):
 
 
 def test_cg_and_cholesky_estimators_agree(regression_data, monkeypatch):
-    import sklearn_sublinear._solvers._systems as linear
+    import sklearn_sublinear._solvers._systems as systems
 
     X, y = regression_data
 
@@ -266,7 +266,7 @@ def test_cg_and_cholesky_estimators_agree(regression_data, monkeypatch):
     fits = fit_both()
     assert fits[0].solver_ == "cholesky" and fits[1].solver_ == "cg"
     assert_allclose(fits[0].loss_curve_, fits[1].loss_curve_, rtol=0.05)
-    monkeypatch.setattr(linear, "CG_RTOL", 1e-10)
+    monkeypatch.setattr(systems, "CG_RTOL", 1e-10)
     fits = fit_both()
     assert_allclose(fits[0].loss_curve_, fits[1].loss_curve_, rtol=1e-4)
 

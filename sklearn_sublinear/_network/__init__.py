@@ -1,12 +1,19 @@
-"""Layer 2: the two-layer network, its activations and its losses."""
+"""Layer 2: the two-layer network, its inputs and its losses.
 
+May import ``_tree_index`` (it does not need to) and the shared helpers
+(``_threads``), never a solver or an estimator. Modules:
+
+- ``_inputs``: weighted standardization and unit-length rows (:class:`InputTransform`);
+- ``_two_layer``: :class:`TwoLayerNetwork`, its forward passes, steps and Gram;
+- ``_overlaps``: the overlap counts ``|S_i & S_j|`` of the Gram and their cost model;
+- ``_sparse``: 0/1 patterns and row blocks of csr arrays for threaded products;
+- ``_activations``: the shifted ReLU;
+- ``_losses``: squared and log losses, differentiated w.r.t. the network output.
+"""
+
+from ._inputs import InputTransform, weighted_mean_scale
 from ._losses import LOSSES, BinaryLogisticLoss, MultinomialLoss, SquaredLoss
-from ._two_layer import (
-    InputTransform,
-    TwoLayerNetwork,
-    threshold_from_sparsity,
-    weighted_mean_scale,
-)
+from ._two_layer import TwoLayerNetwork, threshold_from_sparsity
 
 __all__ = [
     "LOSSES",

@@ -43,10 +43,6 @@ class SquaredLoss:
         """The Hessian is exactly the identity."""
         return np.ones(raw.shape[0])
 
-    def link(self, raw):
-        """Prediction from the raw output (identity)."""
-        return raw
-
 
 class BinaryLogisticLoss:
     """Binary cross-entropy on one logit: ``l(y, f) = log(1 + e^f) - y f``."""
@@ -72,10 +68,6 @@ class BinaryLogisticLoss:
         rejected steps and no better fits.
         """
         return np.full(raw.shape[0], 0.25)
-
-    def link(self, raw):
-        """Probability of the positive class."""
-        return expit(raw)
 
 
 class MultinomialLoss:
@@ -103,10 +95,6 @@ class MultinomialLoss:
         first iterations on digits).
         """
         return np.full(raw.shape[0], 0.5)
-
-    def link(self, raw):
-        """Class probabilities."""
-        return softmax(raw, axis=1)
 
 
 LOSSES = {

@@ -39,26 +39,15 @@ Gram gains ``E E^T`` (``1 1^T`` for the intercept alone).
 
 import numpy as np
 import scipy.sparse as sp
-from joblib import effective_n_jobs
 from scipy.stats import norm
 
 from .._threads import map_threads
 from ._activations import shifted_relu
-from ._pair_counts import pair_counts
+from ._overlaps import overlap_counts
+from ._sparse import csr_rows, pattern, row_blocks
 
 # Bytes of the dense (rows x neurons) block used by the chunked dense forward.
 FORWARD_CHUNK_BYTES = 2**26
-# Seconds per operation of the two ways to count overlaps (one core): a unit of
-# c_r^2 for a column counted pair by pair, an entry of the pair counts' dense
-# output, a float32 multiply-add. At m=2**20, n=1000 after training, pair
-# seconds from 3e-10 to 1.2e-9 gave 28-32 ms on 2 threads (1000-2000 of 35k
-# columns to BLAS), 2.4e-9 31-44 ms, 1e-8 51-62 ms.
-SPARSE_PAIR_SECONDS = 1e-9
-SPARSE_OUTPUT_SECONDS = 5e-9
-DENSE_FLOP_SECONDS = 2e-11
-# Stored entries below which a sparse product runs in the calling thread: the
-# thread start-up (about 1 ms) would cost more than it saves.
-THREAD_MIN_NNZ = 2**16
 
 
 def threshold_from_sparsity(n_neurons, sparsity):
@@ -69,84 +58,6 @@ def threshold_from_sparsity(n_neurons, sparsity):
     ``m^-sparsity``.
     """
     return float(norm.isf(float(n_neurons) ** -float(sparsity)))
-
-
-def weighted_mean_scale(X, sample_weight, name="X"):
-    """Weighted mean and standard deviation of the columns of ``X``.
-
-    Deviations are divided by their largest magnitude before squaring, so that
-    columns of any scale (1e-200 or 1e200) neither underflow nor overflow. A
-    column whose spread vanishes up to rounding, relative to its mean, is
-    constant: its scale is set to 1.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_columns)
-        Values.
-    sample_weight : ndarray of shape (n_samples,)
-        Non-negative weights with a positive sum.
-    name : str, default="X"
-        Name of ``X`` in the error message.
-
-    Returns
-    -------
-    mean, scale : ndarray of shape (n_columns,)
-        Weighted mean and standard deviation (1 for constant columns).
-    constant : ndarray of bool of shape (n_columns,)
-        The constant columns.
-    """
-    sw = sample_weight / np.sum(sample_weight)
-    mean = sw @ X
-    # Rows of weight zero take no part, however large they are.
-    weighted = sw > 0
-    with np.errstate(over="ignore", invalid="ignore"):
-        sw, dev = sw[weighted], X[weighted] - mean
-        peak = np.max(np.abs(dev), axis=0)
-        scale = peak * np.sqrt(sw @ (dev / np.where(peak > 0, peak, 1.0)) ** 2)
-    if not np.all(np.isfinite(scale)):
-        raise ValueError(
-            f"The spread of some columns of {name} around their mean exceeds the "
-            f"float64 range; rescale {name} (e.g. divide it by its largest value)."
-        )
-    # Relative cut: a column that is constant up to rounding is constant.
-    tiny = max(X.shape[0], 10) * np.finfo(np.float64).eps * np.abs(mean)
-    constant = scale <= tiny
-    scale[constant] = 1.0
-    return mean, scale, constant
-
-
-class InputTransform:
-    """Weighted standardization, a constant bias coordinate, unit-length rows.
-
-    ``x' = [(x - mu) / sigma, 1] / ||[(x - mu) / sigma, 1]||`` where ``mu`` and
-    ``sigma`` are the weighted mean and standard deviation of the training rows
-    (a zero ``sigma`` is replaced by 1). Rows of ``x'`` have unit norm, as the
-    method's analysis assumes, and the bias coordinate lets a neuron's hyperplane
-    leave the origin. Weights only enter through weighted means, so integer
-    weights are equivalent to repeated rows and zero weights have no effect.
-    """
-
-    def fit(self, X, sample_weight):
-        """Learn ``mu``, ``sigma`` and the weighted mean norm of the rows.
-
-        ``norm_mean_`` is the weighted mean of ``||[(x - mu) / sigma, 1]||``
-        over the rows of ``X``, the ``norm_scale`` of a homogeneous network.
-        """
-        self.mean_, self.scale_, _ = weighted_mean_scale(X, sample_weight)
-        # The transform's bias coordinate x'[-1] is 1 / ||u||.
-        norms = 1.0 / self.transform(X)[:, -1]
-        self.norm_mean_ = float(sample_weight @ norms / np.sum(sample_weight))
-        return self
-
-    def transform(self, X):
-        """Return the preprocessed rows, float64 of shape (n, n_features + 1)."""
-        n = X.shape[0]
-        out = np.empty((n, X.shape[1] + 1), dtype=np.float64)
-        np.subtract(X, self.mean_, out=out[:, :-1])
-        out[:, :-1] /= self.scale_
-        out[:, -1] = 1.0
-        out /= np.linalg.norm(out, axis=1, keepdims=True)
-        return out
 
 
 class TwoLayerNetwork:
@@ -326,33 +237,6 @@ class TwoLayerNetwork:
     # -- Jacobian products ----------------------------------------------------
     # ``X`` below holds the Jacobian rows: jacobian_rows(unit rows), which are
     # the unit rows themselves unless the network is homogeneous.
-    def jvp(self, active, X, V, dbeta=None):
-        """Directional derivative ``J [V, dbeta]`` of every output.
-
-        Returns ``out[i, o] = (1/sqrt(m)) sum_{r in S_i} a_ro <V_r, x_i> + dbeta_o``,
-        an ndarray of shape (n_samples, n_outputs).
-        """
-        active = sp.csr_array(active)
-        rows, cols = _pattern_coo(active)
-        dots = np.einsum("ed,ed->e", V[cols], X[rows])
-        D = sp.csr_array((dots, active.indices, active.indptr), shape=active.shape)
-        out = self.scale * (D @ self.signs)
-        if dbeta is not None:
-            out += dbeta
-        return out
-
-    def vjp(self, active, X, U):
-        """Transposed product ``J^T U`` for ``U`` of shape (n_samples, n_outputs).
-
-        Returns ``(dW, dbeta)`` with ``dW`` of shape (n_neurons, n_inputs),
-        ``dW_r = (1/sqrt(m)) sum_o a_ro sum_{i: r in S_i} U_io x_i`` and
-        ``dbeta = U.sum(axis=0)``.
-        """
-        coef, changed = self.neuron_coef(active, U)
-        dW = np.zeros_like(self.W)
-        dW[changed] = sparse_dense_product(coef, X, self.n_jobs)
-        return dW, U.sum(axis=0)
-
     def move_neurons(self, changed, coef, X):
         """Apply a step in place: ``W[changed] += coef @ X``.
 
@@ -380,7 +264,7 @@ class TwoLayerNetwork:
         old_rows = np.empty((changed.size, self.W.shape[1]))
         tasks = [
             (self.W, changed, coef, X, old_rows, r0, r1)
-            for r0, r1 in _row_blocks(coef, self.n_jobs)
+            for r0, r1 in row_blocks(coef, self.n_jobs)
         ]
         map_threads(_move_rows, tasks, self.n_jobs)
         return old_rows
@@ -452,10 +336,10 @@ class TwoLayerNetwork:
         here, not at every product of an iterative solver; ``by_neuron``, the
         csc form of ``active`` if at hand, gives the transpose.
         """
-        pattern = _pattern(active)
+        pattern_a = pattern(active)
         if by_neuron is None:
-            by_neuron = pattern.tocsc()
-        pattern_t = _pattern(by_neuron.T)
+            by_neuron = pattern_a.tocsc()
+        pattern_t = pattern(by_neuron.T)
         m = self.n_neurons
 
         def matvec(u):
@@ -465,15 +349,11 @@ class TwoLayerNetwork:
             out = np.empty_like(U, dtype=np.float64)
             for k in range(U.shape[1]):
                 V = pattern_t @ (U[:, k : k + 1] * X)
-                out[:, k] = np.einsum("id,id->i", pattern @ V, X)
+                out[:, k] = np.einsum("id,id->i", pattern_a @ V, X)
             out /= m
             return out[:, 0] if squeeze else out
 
         return matvec
-
-    def gram_matvec(self, active, X, u):
-        """``G u`` without forming ``G`` (see :meth:`gram_operator`)."""
-        return self.gram_operator(active, X)(u)
 
     def gram_diagonal(self, active, X):
         """``G_ii = ||x_i||^2 |S_i| / m``."""
@@ -481,215 +361,10 @@ class TwoLayerNetwork:
         return counts * np.einsum("id,id->i", X, X) / self.n_neurons
 
 
-def _pattern(active):
-    """0/1 float64 csr pattern of ``active`` (stored entries, even if zero)."""
-    active = sp.csr_array(active)
-    return sp.csr_array(
-        (np.ones(active.indices.size), active.indices, active.indptr),
-        shape=active.shape,
-    )
-
-
-def _pattern_coo(active):
-    """Row and column of every stored entry of a csr array."""
-    active = sp.csr_array(active)
-    counts = np.diff(active.indptr)
-    rows = np.repeat(np.arange(active.shape[0]), counts)
-    return rows, active.indices
-
-
-def _csr_rows(S, r0, r1):
-    """Rows ``r0:r1`` of the csr array ``S``, sharing its data and indices."""
-    a, b = S.indptr[r0], S.indptr[r1]
-    return sp.csr_array(
-        (S.data[a:b], S.indices[a:b], S.indptr[r0 : r1 + 1] - a),
-        shape=(r1 - r0, S.shape[1]),
-    )
-
-
-def _n_threads(S, n_jobs):
-    """Threads for the rows of sparse ``S``: one below ``THREAD_MIN_NNZ`` entries."""
-    if S.nnz < THREAD_MIN_NNZ:
-        return 1
-    return max(1, min(effective_n_jobs(n_jobs), S.shape[0]))
-
-
-def _row_blocks(S, n_jobs):
-    """``(r0, r1)`` blocks of the rows of csr ``S``, one per thread.
-
-    About equal numbers of stored entries each; a single block below
-    ``THREAD_MIN_NNZ`` entries.
-    """
-    n = S.shape[0]
-    jobs = _n_threads(S, n_jobs)
-    cuts = np.searchsorted(S.indptr, np.linspace(0, S.nnz, jobs + 1)[1:-1])
-    bounds = np.unique(np.concatenate(([0], cuts, [n]))).tolist()
-    return list(zip(bounds[:-1], bounds[1:]))
-
-
-def sparse_dense_product(S, B, n_jobs=None):
-    """Dense ``S @ B``, blocks of rows of ``S`` over threads.
-
-    scipy's csr products release the GIL, and each output row depends on its
-    row of ``S`` only, so the result does not depend on ``n_jobs``. The rows
-    are cut into about equal numbers of stored entries, one block per thread.
-
-    Parameters
-    ----------
-    S : csr_array of shape (n, k)
-        Left factor.
-    B : ndarray or sparse array of shape (k, p)
-        Right factor; a sparse one should be csr (a sparse product of each
-        block of rows, densified).
-    n_jobs : int, default=None
-        The number of threads (joblib's ``effective_n_jobs``).
-
-    Returns
-    -------
-    out : ndarray of shape (n, p)
-    """
-    S = sp.csr_array(S)
-    out = np.empty((S.shape[0], B.shape[1]), dtype=np.float64)
-    tasks = [(S, B, out, r0, r1) for r0, r1 in _row_blocks(S, n_jobs)]
-    map_threads(_rows_product, tasks, n_jobs)
-    return out
-
-
 def _move_rows(W, changed, coef, X, old_rows, r0, r1):
     # W[changed[k]] += (coef @ X)[k] for k in r0:r1, keeping the old rows
     rows = changed[r0:r1]
     np.take(W, rows, axis=0, out=old_rows[r0:r1])
-    new = _csr_rows(coef, r0, r1) @ X
+    new = csr_rows(coef, r0, r1) @ X
     new += old_rows[r0:r1]
     W[rows] = new
-
-
-def _rows_product(S, B, out, r0, r1):
-    # out[r0:r1] = (S @ B)[r0:r1], densified
-    part = _csr_rows(S, r0, r1) @ B
-    out[r0:r1] = part.toarray() if sp.issparse(part) else part
-
-
-def _heavy_columns(col_counts, n):
-    """Which columns :func:`overlap_counts` sends to BLAS, by its cost model.
-
-    ``col_counts`` holds the number of ones of each column (empty columns
-    may be left out); returns a boolean mask over them.
-    """
-    counts = col_counts.astype(np.float64)
-    column_dense = DENSE_FLOP_SECONDS * float(n) * n
-    heavy = counts**2 * SPARSE_PAIR_SECONDS > column_dense
-    split_cost = (
-        SPARSE_PAIR_SECONDS * float(np.sum(np.where(heavy, 0.0, counts) ** 2))
-        + SPARSE_OUTPUT_SECONDS * float(n) * n
-        + column_dense * np.count_nonzero(heavy)
-    )
-    if split_cost > column_dense * np.count_nonzero(col_counts):
-        heavy = col_counts > 0
-    if n >= 2**24:  # float32 counts would round
-        heavy[:] = False
-    return heavy
-
-
-def overlap_counts(active, n_jobs=None):
-    """Dense ``A A^T`` (float64) for the 0/1 pattern ``A`` of ``active``.
-
-    ``A A^T`` is a sum over neurons of the outer products of their columns.
-    Counting the sample pairs of a column with ``c_r`` ones costs about
-    ``c_r^2 SPARSE_PAIR_SECONDS``, a float32 BLAS product ``n^2`` per column at
-    a much higher rate: columns with ``c_r^2 SPARSE_PAIR_SECONDS > n^2
-    DENSE_FLOP_SECONDS`` (the per-operation times below) go to BLAS, the
-    others are counted pair by pair, unless BLAS over every column costs less
-    than this split (the pair counts also pay for their dense output).
-
-    Both parts take the columns of the csc form (``active`` as given when
-    csc, else converted). The heavy ones are densified and multiplied by
-    blocks ``B_a B_b^T`` (``b <= a``) of ``n_jobs`` blocks of rows. The light
-    ones are counted pair by pair by a compiled loop (:func:`pair_counts`)
-    into one int32 triangle, each of ``n_jobs`` tasks writing the pairs of a
-    block of rows (about equal numbers of pairs when the samples fire alike).
-    All tasks share the threads, each on one BLAS thread (BLAS on two
-    threads, then the light part over two threads, ran 30% slower on 2
-    cores: idle BLAS workers spin). Counts below 2^24 are exact in float32
-    and every count is an integer, so the result does not depend on
-    ``n_jobs``.
-
-    Parameters
-    ----------
-    active : sparse array of shape (n_samples, n_neurons)
-        Active sets; only the positions of the stored entries count.
-    n_jobs : int, default=None
-        The number of threads (joblib's ``effective_n_jobs``).
-
-    Returns
-    -------
-    counts : ndarray of shape (n_samples, n_samples)
-        ``|S_i & S_j|``.
-    """
-    by_neuron = sp.csc_array(active)
-    n, m = by_neuron.shape
-    col_counts = np.diff(by_neuron.indptr)
-    # the cost model over the columns with entries only (35k of 2**20)
-    nonzero = np.flatnonzero(col_counts)
-    heavy = _heavy_columns(col_counts[nonzero], n)
-    dense_cols, light_cols = nonzero[heavy], nonzero[~heavy]
-    jobs = _n_threads(by_neuron, n_jobs)
-    tasks = []
-    dense = None
-    if dense_cols.size:
-        # A^T as a 0/1 csr: rows are neurons, so columns are picked by row.
-        columns = sp.csr_array(
-            (
-                np.ones(by_neuron.nnz, dtype=np.float32),
-                by_neuron.indices,
-                by_neuron.indptr,
-            ),
-            shape=(m, n),
-        )
-        block_t = columns[dense_cols].toarray()
-        dense = np.empty((n, n), dtype=np.float32)
-        cuts = np.linspace(0, n, jobs + 1).astype(int).tolist()
-        blocks = list(zip(cuts[:-1], cuts[1:]))
-        # off-diagonal blocks first: they take twice the time of a diagonal one
-        tasks += [
-            (_dense_overlap, block_t, dense, rows_a, rows_b)
-            for gap in range(jobs - 1, -1, -1)
-            for rows_a, rows_b in zip(blocks[gap:], blocks)
-        ]
-    upper = None
-    if light_cols.size:
-        # Row i owns the pairs with the rows after it in a column: about
-        # n - i of them, so equal shares of pairs cut at n (1 - sqrt(1 - t)).
-        shares = np.arange(1, jobs) / jobs
-        cuts = (n * (1.0 - np.sqrt(1.0 - shares))).astype(int).tolist()
-        bounds = [0, *cuts, n]
-        upper = np.zeros((n, n), dtype=np.int32)
-        args = (by_neuron.indptr, by_neuron.indices, light_cols.astype(np.intp))
-        tasks += [
-            (pair_counts, *args, upper, r0, r1)
-            for r0, r1 in zip(bounds[:-1], bounds[1:])
-            if r1 > r0
-        ]
-    map_threads(_call, tasks, jobs, one_blas_thread=True)
-    if upper is None:
-        out = np.zeros((n, n))
-    else:
-        # each pair is in one of the triangles, the diagonal in both
-        out = np.add(upper, upper.T, dtype=np.float64)
-        out.flat[:: n + 1] -= upper.flat[:: n + 1]
-    if dense is not None:
-        out += dense
-    return out
-
-
-def _call(func, *args):
-    return func(*args)
-
-
-def _dense_overlap(block_t, dense, rows_a, rows_b):
-    # dense[a, b] and dense[b, a] = B_a B_b^T, a syrk on the diagonal
-    (a0, a1), (b0, b1) = rows_a, rows_b
-    product = block_t[:, a0:a1].T @ block_t[:, b0:b1]
-    dense[a0:a1, b0:b1] = product
-    if a0 != b0:
-        dense[b0:b1, a0:a1] = product.T

@@ -1,7 +1,16 @@
-"""Layer 3: training solvers. May import ``_network``, never an estimator."""
+"""Layer 3: training solvers. May import ``_network``, never an estimator.
 
-from ._base import BaseSolver, check_attrs
+- ``_base``: :class:`BaseSolver`, which checks its collaborators against the
+  protocols of ``sklearn_sublinear._contracts`` before solving;
+- ``_gauss_newton``: :class:`GaussNewton`, the damped Gauss-Newton loop;
+- ``_stopping``: :class:`StoppingRule`, the patience test of the loop;
+- ``_systems``: the sample-space systems (Cholesky, conjugate gradient);
+- ``_preconditioners``: the conjugate gradient's preconditioner.
+"""
+
+from ._base import BaseSolver
 from ._gauss_newton import GaussNewton, damped_step
+from ._stopping import StoppingRule
 from ._systems import SYSTEMS, CGSystem, CholeskySystem
 
 __all__ = [
@@ -10,6 +19,6 @@ __all__ = [
     "CGSystem",
     "CholeskySystem",
     "GaussNewton",
-    "check_attrs",
+    "StoppingRule",
     "damped_step",
 ]

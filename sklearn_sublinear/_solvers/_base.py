@@ -2,39 +2,30 @@
 
 from abc import ABC, abstractmethod
 
-
-def check_attrs(obj, attrs, kind):
-    """Raise an AttributeError naming every method in ``attrs`` that ``obj`` lacks."""
-    missing = [name for name in attrs if not callable(getattr(obj, name, None))]
-    if missing:
-        raise AttributeError(
-            f"{type(obj).__name__} cannot be used as a {kind} by this solver: it "
-            f"lacks the method(s) {', '.join(missing)}."
-        )
+from .._contracts import ActiveSetIndex, Loss, Network, check_contract
 
 
 class BaseSolver(ABC):
     """Base class of the training solvers.
 
-    Subclasses declare the methods they call on the network, the loss and the
-    active-set index in ``_network_methods``, ``_loss_methods`` and
-    ``_index_methods``; :meth:`solve` checks them before running :meth:`_solve`.
+    ``_contracts`` maps each collaborator of :meth:`solve` to the protocol of
+    ``sklearn_sublinear._contracts`` it must follow; :meth:`solve` checks them
+    (:func:`~sklearn_sublinear._contracts.check_contract`) before running
+    :meth:`_solve`.
     """
 
-    _network_methods = ()
-    _loss_methods = ()
-    _index_methods = ()
+    _contracts = {"network": Network, "loss": Loss, "index": ActiveSetIndex}
 
     def solve(self, network, loss, index, X, Y, sample_weight, **kwargs):
         """Train ``network`` in place on ``(X, Y)``.
 
         Parameters
         ----------
-        network : TwoLayerNetwork
+        network : Network
             Network with its starting parameters; updated in place.
-        loss : loss object
+        loss : Loss
             Provides ``value``, ``raw_grad`` and ``raw_hessian``.
-        index : BaseIndex
+        index : ActiveSetIndex
             Unbuilt active-set index over ``X``.
         X : ndarray of shape (n_samples, n_inputs)
             Preprocessed rows (the rows the index holds).
@@ -47,16 +38,16 @@ class BaseSolver(ABC):
 
         Returns
         -------
-        network : TwoLayerNetwork
+        network : Network
             The trained network.
         history : dict of lists
             Per-iteration records (at least ``"loss"``).
         stop_reason : str
             Why the iterations stopped.
         """
-        check_attrs(network, self._network_methods, "network")
-        check_attrs(loss, self._loss_methods, "loss")
-        check_attrs(index, self._index_methods, "index")
+        given = {"network": network, "loss": loss, "index": index}
+        for kind, protocol in self._contracts.items():
+            check_contract(given[kind], protocol, kind)
         return self._solve(network, loss, index, X, Y, sample_weight, **kwargs)
 
     @abstractmethod

@@ -1,30 +1,33 @@
 """Levenberg-Marquardt damped Gauss-Newton over an active-set index.
 
-One outer iteration:
+One outer iteration (:meth:`GaussNewton._iterate`):
 
 1. From the active sets of the current weights (the index's last query) and the
    loss derivatives ``g`` (gradient) and ``h`` (curvature) with respect to the
-   network output, solve the damped system in sample space (``_systems.py``) for
-   ``q``; the step is ``delta = -J^T q``, i.e. ``Delta w_r = -coef_r @ X`` with a
-   sparse ``coef`` over the neurons ``U`` that fire on some weighted row, and
-   ``Delta theta = -E^T q`` for the affine output part (intercept and linear
-   term, Jacobian rows ``E = network.affine_rows(X)``). The
-   systems see the Jacobian rows (``network.jacobian_rows(X)``); ``coef``
-   multiplies the index rows ``X``, so that the index can check its updates.
-2. Apply it: ``W[U] += coef @ X``, ``index.update(W, U, coef)``, query, evaluate.
+   network output, solve the damped system in sample space (``_systems.py``)
+   for ``q``; the step is ``delta = -J^T q``, i.e. ``Delta w_r = -coef_r @ X``
+   with a sparse ``coef`` over the neurons ``U`` that fire on some weighted
+   row, and ``Delta theta = -E^T q`` for the affine output part (intercept and
+   linear term, Jacobian rows ``E = network.affine_rows(X)``). The systems see
+   the Jacobian rows (``network.jacobian_rows(X)``); ``coef`` multiplies the
+   index rows ``X``.
+2. Apply it (:meth:`GaussNewton._trial`): ``W[U] += coef @ X``,
+   ``index.update(W, U)``, query, evaluate.
 3. Accept if the training loss decreased (the query is reused by the next
-   iteration), else restore ``W[U]``, revert the index with ``-coef``, raise the
-   damping and retry. The damping falls after good steps, never below
-   ``alpha * trace(D^(1/2) G D^(1/2)) * min(1, sqrt(DAMPING_REFERENCE_WEIGHT /
-   sum(w)))``: relative to the Gram's trace, a weighted mean, and, like a ridge
-   penalty that should weaken as data accumulate, shrinking as the square root
-   of the total sample weight beyond a reference (integer weights count as
-   repeated rows).
-4. Stop by :class:`StoppingRule` on the training loss, or on the validation
-   error ``1 - score`` when rows are held out.
+   iteration), else restore ``W[U]``, tell the index, raise the damping and
+   retry. The damping falls after good steps, never below the floor of
+   :meth:`GaussNewton._damping_floor`: ``alpha`` times the trace of
+   ``D^(1/2) G D^(1/2)`` (a weighted mean), times
+   ``min(1, sqrt(DAMPING_REFERENCE_WEIGHT / sum(w)))``, so that, like a ridge
+   penalty, it weakens as data accumulate (integer weights count as repeated
+   rows).
+4. Record the iteration, then stop by :class:`StoppingRule` on the training
+   loss, or on the validation error ``1 - score`` when rows are held out
+   (:class:`_Monitor`, which also keeps the best weights).
 
 All sums are weighted means (weights normalized to sum 1), so integer weights
 are equivalent to repeated rows, and rows of weight zero never enter a system.
+The collaborators follow the protocols of ``sklearn_sublinear._contracts``.
 """
 
 import time
@@ -33,7 +36,9 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from .._contracts import SampleSpaceSystem, check_contract
 from ._base import BaseSolver
+from ._stopping import StoppingRule
 from ._systems import SYSTEMS
 
 # Damping trials per outer iteration before declaring that no step decreases.
@@ -42,62 +47,22 @@ MAX_DAMPING_TRIES = 30
 MIN_RELATIVE_DAMPING = 1e-10
 # Nielsen's damping update: factors after a rejected step grow by this much.
 DAMPING_GROWTH = 2.0
-# Total sample weight above which the damping floor shrinks as 1/sqrt(weight).
-# Measured on the benchmark suite (benchmarks/bench_real_data.py --all and the
-# 20,000-row diamonds fit of bench_scale.py): against no shrinking, 300 raised
-# the test score on the five sets with more than 300 training rows by
-# -0.0007 .. +0.0068 (diamonds R2 0.9814 -> 0.9858); 1000 by half as much.
+# Total sample weight above which the damping floor shrinks as 1/sqrt(weight),
+# so that the damping acts like a ridge penalty that weakens as data accumulate
+# (benchmarks/bench_real_data.py --all, key "rows" / "score", and the diamonds
+# fit of bench_scale.py, key "runs" / "test_r2").
 DAMPING_REFERENCE_WEIGHT = 300.0
-
-
-class StoppingRule:
-    """Patience test on the training loss or the validation error.
-
-    Fed the quantity to minimize after every iteration, starting from its value
-    before the first one. An iteration *improves* when it lowers the best value
-    so far by ``gain > 0`` with ``gain >= tol * (reference - value)``, where
-    ``reference`` is the best value right after the largest gain so far (the
-    iteration of that gain improves by definition). The fit stops after
-    ``n_iter_no_change`` consecutive iterations that do not improve.
-
-    From a random start one Gauss-Newton step (usually the first, which fits
-    the linearized network) makes a decrease far larger than all later ones.
-    Measured from the start, every later gain looks negligible and such fits
-    stopped right after that step; measured from the largest gain, the
-    refinement that follows is judged on its own scale. The test is
-    scale-free (the same for every loss and target scale), stops fits whose
-    loss falls geometrically once each step gains little compared with the
-    refinement achieved so far, and depends on the sample weights only through
-    weighted means, so integer weights stop exactly as repeated rows.
-
-    Parameters
-    ----------
-    tol : float
-        Minimum gain relative to the decrease since the largest gain.
-    n_iter_no_change : int
-        Consecutive iterations without improvement that stop the fit.
-    start : float
-        Value before the first iteration.
-    """
-
-    def __init__(self, tol, n_iter_no_change, start):
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.best = self.reference = start
-        self.largest_gain = 0.0
-        self.no_improvement = 0
-
-    def update(self, value):
-        """Record one iteration's value; return True when the fit should stop."""
-        gain = self.best - value
-        if gain > self.largest_gain:
-            self.largest_gain, self.reference = gain, value
-        if gain > 0 and gain >= self.tol * (self.reference - value):
-            self.no_improvement = 0
-        else:
-            self.no_improvement += 1
-        self.best = min(self.best, value)
-        return self.no_improvement >= self.n_iter_no_change
+# Keys of the history every accepted iteration appends to.
+HISTORY_KEYS = (
+    "loss",
+    "seconds",
+    "active_per_sample",
+    "changed_neurons",
+    "index_action",
+    "damping",
+    "damping_tries",
+    "inner_iterations",
+)
 
 
 def damped_step(network, system, s, g, h, damping, columns, n_columns, row_scale=None):
@@ -180,19 +145,6 @@ class GaussNewton(BaseSolver):
         Seed of the sketch in the CG preconditioner.
     """
 
-    _network_methods = (
-        "forward_active",
-        "neuron_coef",
-        "gram",
-        "gram_operator",
-        "row_scale",
-        "jacobian_rows",
-        "move_neurons",
-        "affine_rows",
-    )
-    _loss_methods = ("value", "raw_grad", "raw_hessian")
-    _index_methods = ("build", "query", "update")
-
     def __init__(
         self,
         *,
@@ -234,205 +186,150 @@ class GaussNewton(BaseSolver):
         weighted rows ``w``. ``damping`` may pass the damping a previous run
         ended with, so that a warm start continues it (never below the floor).
         """
-        if self.linear_solver not in SYSTEMS:
-            raise ValueError(
-                f"linear_solver must be one of {sorted(SYSTEMS)}, "
-                f"got {self.linear_solver!r}."
-            )
-        system_cls = SYSTEMS[self.linear_solver]
-        n = X.shape[0]
-        weighted = np.flatnonzero(sample_weight > 0)
-        if weighted.size == 0:
-            raise ValueError("At least one sample must have a positive weight.")
-        total_weight = float(np.sum(sample_weight[weighted]))
-        s = sample_weight[weighted] / total_weight
-        relative_floor = self.alpha * min(
-            1.0, np.sqrt(DAMPING_REFERENCE_WEIGHT / total_weight)
-        )
-        row_scale = network.row_scale(X)
-        row_scale_w = None if row_scale is None else row_scale[weighted]
-        Xw, Yw = network.jacobian_rows(X[weighted]), Y[weighted]
-        # The affine part's Jacobian rows and coefficients (intercept and
-        # linear term); theta is written back to the network after every
-        # accepted step.
-        E = network.affine_rows(X)
-        Ew = E[weighted]
-        theta = network.affine_coef
-        # The Cholesky system's products of rows that stay fixed over the fit.
-        affine_gram = None
-        if system_cls is SYSTEMS["cholesky"]:
-            if data_gram is None:
-                data_gram = Xw @ Xw.T
-            affine_gram = Ew @ Ew.T
-        W = network.W
-
-        t0 = time.perf_counter()
-        index.build(W)
-        active = index.query()
-        raw = network.forward_active(active, offset=E @ theta, row_scale=row_scale)
-        value = loss.value(Yw, raw[weighted], s)
-        self._check_finite(0, value, W)
-        if self.verbose:
-            print(
-                f"Iteration 0: loss={value:.6g}, "
-                f"index build {time.perf_counter() - t0:.3f} s"
-            )
-
-        history = {
-            key: []
-            for key in (
-                "loss",
-                "seconds",
-                "active_per_sample",
-                "changed_neurons",
-                "index_action",
-                "damping",
-                "damping_tries",
-                "inner_iterations",
-            )
-        }
+        problem = _Problem(self, network, loss, index, X, Y, sample_weight)
+        problem.fixed_products(data_gram)
+        point = self._start(problem)
+        history = {key: [] for key in HISTORY_KEYS}
+        monitor = _Monitor(self, validation, point, network.W, problem.theta)
         if validation is not None:
-            val_rows, scorer = validation
-            history["validation_score"] = []
-            best_score = -np.inf
-            best_params = (W.copy(), theta.copy())
-        # The stopping rule starts from the values before the first iteration;
-        # it is created after that iteration, since a fit may end before it
-        # (e.g. an exact fit, where a validation part of zero weight could not
-        # even be scored).
-        stopping = None
-        start_loss, start_raw = value, raw
-        nu = DAMPING_GROWTH
+            history["validation_score"] = monitor.scores
         stop_reason = "max_iter"
-
         for iteration in range(1, self.max_iter + 1):
             t_start = time.perf_counter()
-            # Without zero weights, skip copying the active sets.
-            active_w = active if weighted.size == n else active[weighted]
-            raw_w = raw[weighted]
-            g = loss.raw_grad(Yw, raw_w)
-            if not np.any(g):
-                # Exact fit (e.g. constant targets): every step would be zero.
+            step = self._iterate(iteration, problem, point, damping)
+            if isinstance(step, str):
+                stop_reason = step
+                break
+            point, damping = step.point, step.damping
+            problem.theta = network.affine_coef = step.theta
+            self._record(history, iteration, step, time.perf_counter() - t_start)
+            if monitor.update(point, network.W, problem.theta):
                 stop_reason = "tol"
                 break
-            h = loss.raw_hessian(Yw, raw_w)
-            d = s * h
-            dsqrt = np.sqrt(d)
-            gdiag = network.gram_diagonal(active_w, Xw)
-            trace = float(d @ gdiag)
-            floor = max(relative_floor, MIN_RELATIVE_DAMPING) * max(trace, 1e-300)
-            damping = floor if damping is None else max(damping, floor)
-            system = system_cls(
-                network,
-                active_w,
-                Xw,
-                dsqrt,
-                data_gram=data_gram,
-                random_state=self.random_state,
-                affine_rows=Ew,
-                affine_gram=affine_gram,
+        return self._finish(network, history, stop_reason, monitor)
+
+    def _start(self, problem):
+        """Build the index and evaluate the starting weights."""
+        t0 = time.perf_counter()
+        problem.index.build(problem.network.W)
+        point = problem.evaluate(problem.query(), problem.theta)
+        self._check_finite(0, point.value, problem.network.W)
+        if self.verbose:
+            print(
+                f"Iteration 0: loss={point.value:.6g}, "
+                f"index build {time.perf_counter() - t0:.3f} s"
             )
-            accepted = False
-            inner = 0
-            for trial in range(1, MAX_DAMPING_TRIES + 1):
-                coef, changed, dtheta, predicted = damped_step(
-                    network,
-                    system,
-                    s,
-                    g,
-                    h,
-                    damping,
-                    weighted,
-                    n,
-                    row_scale_w,
-                )
-                inner += system.last_info.get("cg_iterations", 0)
-                # before touching W: a failed fit keeps its last finite weights
-                self._check_finite(iteration, coef.data, dtheta)
-                # the rows kept for a rejected step
-                old_rows = network.move_neurons(changed, coef, X)
-                new_theta = theta + dtheta
-                action = index.update(W, changed, coef)
-                new_active = index.query()
-                new_raw = network.forward_active(
-                    new_active, offset=E @ new_theta, row_scale=row_scale
-                )
-                new_value = loss.value(Yw, new_raw[weighted], s)
-                decrease = value - new_value
-                if self.verbose >= 2:
-                    print(
-                        f"  trial {trial}: damping={damping:.3g} "
-                        f"predicted={predicted:.3g} actual={decrease:.3g}"
-                        + "".join(f" {k}={v}" for k, v in system.last_info.items())
-                    )
-                # a non-finite new loss fails this test too: more damping
-                if decrease > 0:
-                    accepted = True
-                    rho = decrease / predicted if predicted > 0 else 0.0
-                    damping = max(
-                        floor, damping * max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
-                    )
-                    nu = DAMPING_GROWTH
-                    break
-                W[changed] = old_rows
-                index.update(W, changed, -coef)
-                damping *= nu
-                nu *= 2.0
-            if not accepted:
-                stop_reason = "no_decrease"
-                if self.verbose:
-                    print(
-                        f"Iteration {iteration}: no damping in {MAX_DAMPING_TRIES} "
-                        "trials decreases the loss; stopping."
-                    )
-                break
+        return point
 
-            theta = new_theta
-            network.affine_coef = theta
-            active, raw, value = new_active, new_raw, new_value
-            seconds = time.perf_counter() - t_start
-            per_sample = active.nnz / max(active.shape[0], 1)
-            history["loss"].append(value)
-            history["seconds"].append(seconds)
-            history["active_per_sample"].append(per_sample)
-            history["changed_neurons"].append(int(changed.size))
-            history["index_action"].append(str(action))
-            history["damping"].append(damping)
-            history["damping_tries"].append(trial)
-            history["inner_iterations"].append(inner)
-            if self.verbose:
+    def _damping_floor(self, problem, active_w, d):
+        """Lowest damping of this iteration: ``alpha`` relative to the trace of
+        ``D^(1/2) G D^(1/2)``, shrunk for large total weights (module docstring).
+        """
+        gdiag = problem.network.gram_diagonal(active_w, problem.Xw)
+        trace = float(d @ gdiag)
+        return max(problem.relative_floor, MIN_RELATIVE_DAMPING) * max(trace, 1e-300)
+
+    def _iterate(self, iteration, problem, point, damping):
+        """One outer iteration: the system at ``point``, then damping trials.
+
+        Returns the accepted :class:`_Step`, or why the fit stops: ``"tol"``
+        when the gradient vanishes (an exact fit: every step would be zero),
+        ``"no_decrease"`` when no damping of ``MAX_DAMPING_TRIES`` decreases
+        the loss (weights and index restored).
+        """
+        active_w = problem.weighted_active(point.active)
+        raw_w = point.raw[problem.weighted]
+        g = problem.loss.raw_grad(problem.Yw, raw_w)
+        if not np.any(g):
+            return "tol"
+        h = problem.loss.raw_hessian(problem.Yw, raw_w)
+        d = problem.s * h
+        floor = self._damping_floor(problem, active_w, d)
+        damping = floor if damping is None else max(damping, floor)
+        system = problem.system(active_w, np.sqrt(d))
+        nu = DAMPING_GROWTH
+        inner = 0
+        for trial in range(1, MAX_DAMPING_TRIES + 1):
+            step = self._trial(iteration, problem, system, g, h, damping)
+            step.trial = trial
+            inner += system.last_info.get("cg_iterations", 0)
+            decrease = point.value - step.point.value
+            if self.verbose >= 2:
                 print(
-                    f"Iteration {iteration}: loss={value:.6g}, "
-                    f"active/sample={per_sample:.1f}, index={action}, "
-                    f"changed={changed.size}, {seconds:.3f} s"
+                    f"  trial {trial}: damping={damping:.3g} "
+                    f"predicted={step.predicted:.3g} actual={decrease:.3g}"
+                    + "".join(f" {k}={v}" for k, v in system.last_info.items())
                 )
-
-            if stopping is None:
-                # Accuracy and R^2 are at most 1: 1 - score is an error.
-                start = (
-                    start_loss
-                    if validation is None
-                    else 1.0 - float(scorer(start_raw[val_rows]))
+            # a non-finite new loss fails this test too: more damping
+            if decrease > 0:
+                rho = decrease / step.predicted if step.predicted > 0 else 0.0
+                step.damping = max(
+                    floor, damping * max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
                 )
-                stopping = StoppingRule(self.tol, self.n_iter_no_change, start)
-            if validation is None:
-                stop = stopping.update(value)
-            else:
-                score = float(scorer(raw[val_rows]))
-                history["validation_score"].append(score)
-                stop = stopping.update(1.0 - score)
-                if score > best_score:
-                    best_score = score
-                    best_params = (W.copy(), theta.copy())
-            if stop:
-                stop_reason = "tol"
-                break
+                step.inner = inner
+                return step
+            problem.undo(step)
+            damping *= nu
+            nu *= 2.0
+        if self.verbose:
+            print(
+                f"Iteration {iteration}: no damping in {MAX_DAMPING_TRIES} "
+                "trials decreases the loss; stopping."
+            )
+        return "no_decrease"
 
+    def _trial(self, iteration, problem, system, g, h, damping):
+        """Apply the step of ``damping`` to the weights and the index, query
+        and evaluate; return it as a :class:`_Step` (not yet accepted)."""
+        network = problem.network
+        coef, changed, dtheta, predicted = damped_step(
+            network,
+            system,
+            problem.s,
+            g,
+            h,
+            damping,
+            problem.weighted,
+            problem.n,
+            problem.row_scale_w,
+        )
+        # before touching W: a failed fit keeps its last finite weights
+        self._check_finite(iteration, coef.data, dtheta)
+        # the rows kept for a rejected step
+        old_rows = network.move_neurons(changed, coef, problem.X)
+        theta = problem.theta + dtheta
+        action = problem.index.update(network.W, changed)
+        point = problem.evaluate(problem.query(), theta)
+        return _Step(point, theta, changed, old_rows, action, predicted)
+
+    def _record(self, history, iteration, step, seconds):
+        """Append an accepted iteration to ``history`` (and print it)."""
+        active = step.point.active
+        per_sample = active.nnz / max(active.shape[0], 1)
+        record = {
+            "loss": step.point.value,
+            "seconds": seconds,
+            "active_per_sample": per_sample,
+            "changed_neurons": int(step.changed.size),
+            "index_action": str(step.action),
+            "damping": step.damping,
+            "damping_tries": step.trial,
+            "inner_iterations": step.inner,
+        }
+        for key in HISTORY_KEYS:
+            history[key].append(record[key])
+        if self.verbose:
+            print(
+                f"Iteration {iteration}: loss={step.point.value:.6g}, "
+                f"active/sample={per_sample:.1f}, index={step.action}, "
+                f"changed={step.changed.size}, {seconds:.3f} s"
+            )
+
+    def _finish(self, network, history, stop_reason, monitor):
+        """Restore the best weights of early stopping and warn at max_iter."""
         if self.verbose:
             print(f"Stopped ({stop_reason}) after {len(history['loss'])} iterations.")
-        if validation is not None:
-            network.W[...] = best_params[0]
-            network.affine_coef = best_params[1]
+        monitor.restore_best(network)
         if stop_reason == "max_iter":
             warnings.warn(
                 f"Gauss-Newton stopped after max_iter={self.max_iter} iterations "
@@ -451,3 +348,151 @@ class GaussNewton(BaseSolver):
                 "inputs or targets are too large, or alpha is too small. Scale the "
                 "data or increase alpha."
             )
+
+
+class _Point:
+    """The network at some weights: active sets, raw outputs and training loss."""
+
+    def __init__(self, active, raw, value):
+        self.active, self.raw, self.value = active, raw, value
+
+
+class _Step:
+    """A tried step: the point it reaches, its affine coefficients, the moved
+    neurons and their old rows, what the index did and the predicted decrease;
+    an accepted step also carries its damping, trial and inner iterations."""
+
+    def __init__(self, point, theta, changed, old_rows, action, predicted):
+        self.point, self.theta = point, theta
+        self.changed, self.old_rows = changed, old_rows
+        self.action, self.predicted = action, predicted
+
+
+class _Problem:
+    """Everything fixed over one fit: collaborators, weighted rows and products.
+
+    This is where the rows live for the loop: the index rows ``X``, the
+    weighted rows (positive weight) with their normalized weights ``s``,
+    Jacobian rows ``Xw``, targets ``Yw`` and affine rows ``Ew``, and the
+    affine coefficients ``theta`` of the current weights.
+    """
+
+    def __init__(self, solver, network, loss, index, X, Y, sample_weight):
+        if solver.linear_solver not in SYSTEMS:
+            raise ValueError(
+                f"linear_solver must be one of {sorted(SYSTEMS)}, "
+                f"got {solver.linear_solver!r}."
+            )
+        self.system_cls = SYSTEMS[solver.linear_solver]
+        self.random_state = solver.random_state
+        self.network, self.loss, self.index, self.X = network, loss, index, X
+        self.n = X.shape[0]
+        self.weighted = np.flatnonzero(sample_weight > 0)
+        if self.weighted.size == 0:
+            raise ValueError("At least one sample must have a positive weight.")
+        total_weight = float(np.sum(sample_weight[self.weighted]))
+        self.s = sample_weight[self.weighted] / total_weight
+        self.relative_floor = solver.alpha * min(
+            1.0, np.sqrt(DAMPING_REFERENCE_WEIGHT / total_weight)
+        )
+        self.row_scale = network.row_scale(X)
+        self.row_scale_w = (
+            None if self.row_scale is None else self.row_scale[self.weighted]
+        )
+        self.Xw = network.jacobian_rows(X[self.weighted])
+        self.Yw = Y[self.weighted]
+        # The affine part's Jacobian rows and coefficients (intercept and
+        # linear term); theta follows the accepted steps.
+        self.E = network.affine_rows(X)
+        self.Ew = self.E[self.weighted]
+        self.theta = network.affine_coef
+        self.data_gram = self.affine_gram = None
+
+    def fixed_products(self, data_gram=None):
+        """The Cholesky system's products of rows that stay fixed over the fit."""
+        if self.system_cls is SYSTEMS["cholesky"]:
+            self.data_gram = self.Xw @ self.Xw.T if data_gram is None else data_gram
+            self.affine_gram = self.Ew @ self.Ew.T
+        else:
+            self.data_gram = data_gram
+
+    def query(self):
+        """Active sets of the index rows at the current weights."""
+        return self.index.query()
+
+    def evaluate(self, active, theta):
+        """The :class:`_Point` of the active sets ``active`` and coefficients
+        ``theta``: raw outputs of every index row, loss of the weighted ones."""
+        raw = self.network.forward_active(
+            active, offset=self.E @ theta, row_scale=self.row_scale
+        )
+        return _Point(active, raw, self.loss.value(self.Yw, raw[self.weighted], self.s))
+
+    def weighted_active(self, active):
+        """Active sets of the weighted rows (without zero weights, no copy)."""
+        return active if self.weighted.size == self.n else active[self.weighted]
+
+    def system(self, active_w, dsqrt):
+        """The damped sample-space system of the weighted rows."""
+        system = self.system_cls(
+            self.network,
+            active_w,
+            self.Xw,
+            dsqrt,
+            data_gram=self.data_gram,
+            random_state=self.random_state,
+            affine_rows=self.Ew,
+            affine_gram=self.affine_gram,
+        )
+        check_contract(system, SampleSpaceSystem, "sample-space system")
+        return system
+
+    def undo(self, step):
+        """Put back the weights a rejected ``step`` moved, and tell the index."""
+        self.network.W[step.changed] = step.old_rows
+        self.index.update(self.network.W, step.changed)
+
+
+class _Monitor:
+    """Stopping rule over the iterations, and the best weights of early stopping.
+
+    The rule starts from the values before the first iteration; it is created
+    after that iteration, since a fit may end before it (e.g. an exact fit,
+    where a validation part of zero weight could not even be scored).
+    """
+
+    def __init__(self, solver, validation, start, W, theta):
+        self.tol, self.n_iter_no_change = solver.tol, solver.n_iter_no_change
+        self.validation, self.start = validation, start
+        self.stopping = None
+        self.scores = []
+        self.best_score = -np.inf
+        self.best_params = None if validation is None else (W.copy(), theta.copy())
+
+    def _score(self, point):
+        val_rows, scorer = self.validation
+        return float(scorer(point.raw[val_rows]))
+
+    def update(self, point, W, theta):
+        """Record an accepted iteration; return True when the fit should stop."""
+        # Accuracy and R^2 are at most 1: 1 - score is an error.
+        if self.stopping is None:
+            start = self.start.value
+            if self.validation is not None:
+                start = 1.0 - self._score(self.start)
+            self.stopping = StoppingRule(self.tol, self.n_iter_no_change, start)
+        if self.validation is None:
+            return self.stopping.update(point.value)
+        score = self._score(point)
+        self.scores.append(score)
+        stop = self.stopping.update(1.0 - score)
+        if score > self.best_score:
+            self.best_score = score
+            self.best_params = (W.copy(), theta.copy())
+        return stop
+
+    def restore_best(self, network):
+        """With validation, set the network to the weights of the best score."""
+        if self.best_params is not None:
+            network.W[...] = self.best_params[0]
+            network.affine_coef = self.best_params[1]

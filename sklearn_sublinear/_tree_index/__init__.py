@@ -1,8 +1,16 @@
-"""Active-set indexes: which neurons fire for every training sample.
+"""Layer 1: active-set indexes, which neurons fire for every training sample.
+
+Imports numpy, scipy, joblib (with scikit-learn's ``Parallel``) and the
+shared ``_threads`` only. Modules:
+``_index`` (:class:`TreeIndex`), ``_dense`` (:class:`DenseIndex`), ``_base``
+(their shared interface), ``_max_tree`` and ``_parallel`` (the packed trees
+and their rebuilds), ``_exact`` (the routine that decides firing),
+``_margins`` (rounding margins of the filters), ``_csr`` (assembly of the
+answer) and ``_validation`` (argument checks).
 
 API: ``index = make_index(kind, X, threshold, n_neurons, n_jobs=n_jobs)``, then
 ``index.build(W)``, ``active = index.query()`` (csr_array of exact float64
-pre-activations ``> threshold``), ``index.update(W_new, changed, coef)`` after a
+pre-activations ``> threshold``), ``index.update(W_new, changed)`` after a
 step and ``index.rebuild(rows)``; ``estimate_index_nbytes`` sizes it beforehand.
 """
 

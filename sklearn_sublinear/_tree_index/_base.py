@@ -10,13 +10,13 @@ Exactness contract
 Both implementations return *identical* answers for identical weights: the
 firing decision and the returned pre-activation values come from one shared
 float64 routine applied pair by pair (see ``_exact.py``); the float32 structures
-an index keeps are only filters, widened by a rigorous rounding margin so that
-they never drop a firing pair.
+an index keeps are only filters, widened by a rigorous rounding margin
+(``_margins.py``) so that they never drop a firing pair.
 """
 
 from abc import ABC, abstractmethod
 
-from ._exact import check_changed, check_data, check_weights
+from ._validation import check_changed, check_data, check_weights
 
 
 class BaseIndex(ABC):
@@ -63,7 +63,7 @@ class BaseIndex(ABC):
         """
 
     @abstractmethod
-    def update(self, W, changed, coef=None):
+    def update(self, W, changed):
         """Move the index to new weights where only some neurons changed.
 
         Parameters
@@ -74,9 +74,6 @@ class BaseIndex(ABC):
             weights exactly.
         changed : ndarray of int
             Sorted, unique indices of the neurons whose rows changed.
-        coef : sparse matrix of shape (len(changed), n_samples), default=None
-            Optional "implicit weights" of the step:
-            ``W[changed] - W_old[changed] == coef @ X``.
 
         Returns
         -------

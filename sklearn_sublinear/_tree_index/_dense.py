@@ -5,32 +5,29 @@ from joblib import effective_n_jobs
 
 from .._threads import map_threads
 from ._base import BaseIndex
-from ._exact import (
+from ._csr import active_csr, transient_nbytes
+from ._exact import firing_part
+from ._margins import (
     absolute_slack,
-    active_csr,
-    firing_part,
     round_up_float32,
     rounding_coefficient,
     row_norms,
-    transient_nbytes,
 )
 
 # Bytes of one (rows, neurons) float32 product chunk plus its boolean mask;
 # each thread holds one. Up to DENSE_NEURON_CHUNK neurons (one chunk, whose
-# products use the BLAS threads) large chunks pay: n=4000, m=1536 took 33 ms
-# against 41 with 8 MiB. Several neuron chunks share the threads, each on one
-# BLAS thread, and products that stay in cache pay: a query at m=2**20
-# (n=1000, 2 threads) took 1.22 s against 1.32 s with 32 MiB (a whole
-# Gauss-Newton iteration 1.35-1.42 s against 1.48-1.50 s), m=2**16 191
-# against 226 ms (with one thread, 329 against 327 ms).
+# products use the BLAS threads) large chunks pay; several neuron chunks share
+# the threads, each on one BLAS thread, and products that stay in cache pay
+# (benchmarks/bench_index.py, key "results" / "dense_query_s", and
+# bench_width_scaling.py, key "runs" / "median_phases" / "query").
 DENSE_CHUNK_BYTES = 32 * 2**20
 DENSE_SPLIT_CHUNK_BYTES = 8 * 2**20
 # Neurons per task; rows per chunk then follow from the chunk bytes. Fixed, so
-# the candidates do not depend on n_jobs. With 2 threads, each running its
-# products on one BLAS thread, the filter over m = 2**20 (n = 1000, d = 65)
-# took 1.35 s against 2.03 s for 2**16-neuron chunks on two BLAS threads: the
-# comparisons and index scans run in parallel too, and no idle BLAS worker
-# spins against the threads of the exact routine that follows.
+# the candidates do not depend on n_jobs. Small chunks over threads, each on
+# one BLAS thread, beat large chunks on BLAS's threads: the comparisons and
+# index scans run in parallel too, and no idle BLAS worker spins against the
+# threads of the exact routine that follows (bench_index.py, key "results" /
+# "dense_query_s").
 DENSE_NEURON_CHUNK = 2**12
 
 
@@ -154,11 +151,10 @@ def _filter_chunk(
         r1 = min(r0 + row_step, n)
         z = X32[r0:r1] @ W32.T
         # rounded down to float32: comparing float32 products with float64
-        # cuts converts every product (2x the scan time), and a lower cut
-        # keeps a superset of the candidates
+        # cuts converts every product, and a lower cut keeps a superset of
+        # the candidates
         cut = -round_up_float32(margin * x_norms[r0:r1] + slack - threshold)
-        # flat indices split by divmod: 2D nonzero took 7 ms against 3
-        # on digits (1347 x 1536)
+        # flat indices split by divmod, faster than a 2D nonzero
         rr, cc = np.divmod(np.flatnonzero(z > cut[:, None]), c1 - c0)
         # release the chunk before the next product is allocated
         del z, cut
@@ -194,14 +190,14 @@ class DenseIndex(BaseIndex):
     Notes
     -----
     A query computes ``X32 @ W32.T`` in chunks of at most ``DENSE_CHUNK_BYTES``
-    (32 MiB) for one chunk of neurons, ``DENSE_SPLIT_CHUNK_BYTES`` (8 MiB per
-    thread) for several, keeps the pairs above ``b - c ||w_r|| ||x_i||`` (``c`` from
+    for one chunk of neurons, ``DENSE_SPLIT_CHUNK_BYTES`` per thread for
+    several, keeps the pairs above ``b - c ||w_r|| ||x_i||`` (``c`` from
     :func:`rounding_coefficient`) and decides them with the exact float64
     routine in the chunk's thread, so its answer equals the tree index's bit
     for bit. Cost per query: ``2 n m d`` flops plus a scan of ``n m`` values.
     The index holds nothing between queries except ``||x_i||``; updates and
     rebuilds only record ``W``. A query's peak is the chunk buffers of its
-    threads (about 16 MiB each at n=1000, d=65) plus the firing pairs (16
+    threads (:func:`dense_filter_nbytes` each) plus the firing pairs (16
     bytes each) and the returned matrix (12 bytes per pair).
 
     Examples
@@ -281,7 +277,7 @@ class DenseIndex(BaseIndex):
         parts = dense_active_parts(X32, self._x_norms, W, X, b, n_jobs=self.n_jobs)
         return active_csr(parts, (X.shape[0], W.shape[0]))
 
-    def update(self, W, changed, coef=None):
+    def update(self, W, changed):
         """Record new weights; the next query recomputes everything.
 
         Parameters
@@ -290,8 +286,6 @@ class DenseIndex(BaseIndex):
             The new weights.
         changed : ndarray of int
             Sorted unique indices of changed neurons (validated, else unused).
-        coef : sparse matrix of shape (len(changed), n_samples), default=None
-            Unused.
 
         Returns
         -------

@@ -1,20 +1,14 @@
 """TreeIndex: every training sample's max-tree over blocks of neurons."""
 
 import numpy as np
-import scipy.sparse as sp
 from joblib import effective_n_jobs
 
 from .._threads import blas_controller, map_threads
 from ._base import BaseIndex
+from ._csr import active_csr, transient_nbytes
 from ._dense import dense_active_parts, dense_filter_nbytes
-from ._exact import (
-    active_csr,
-    firing_part,
-    round_up_float32,
-    rounding_coefficient,
-    row_norms,
-    transient_nbytes,
-)
+from ._exact import firing_part
+from ._margins import round_up_float32, rounding_coefficient, row_norms
 from ._max_tree import (
     clear_pairs,
     descend,
@@ -27,12 +21,12 @@ from ._max_tree import (
 from ._parallel import REBUILD_CHUNK_BYTES, REBUILD_ROW_CHUNK, rebuild_trees
 
 # Float64 entries of the (candidate pairs, block_size) buffer of one query
-# step (2 MiB); each thread holds one.
+# step; each thread holds one.
 QUERY_CHUNK_ELEMENTS = 2**18
 # Bytes of one product chunk of the hot neurons' dense filter, per thread.
-# The hot set is a few % of the neurons, so smaller chunks than the dense
-# index's cost little time and keep the query's peak low (4 MiB: 204 rows of
-# 4096 neurons at n=1000).
+# The hot set is a small share of the neurons, so smaller chunks than the
+# dense index's cost little time and keep the query's peak low
+# (benchmarks/bench_width_scaling.py, key "index_peaks").
 HOT_CHUNK_BYTES = 4 * 2**20
 # Neurons whose norms are computed at a time for the block norms.
 NORM_CHUNK = 2**16
@@ -43,24 +37,20 @@ NORM_CHUNK = 2**16
 # sample (``Delta w_r`` is a combination of the rows that fire ``r``), so a
 # neuron that fires on no training row never moves, and never starts firing.
 # Training therefore happens inside the set ``U_0`` of neurons that fire at
-# initialization, ``|U_0| ~ m (1 - (1 - k/m)^n)`` (~6% of 2**20 neurons at
-# n=1000, k=64), and those neurons move far: after a few steps 800-1150 of
-# them fire per sample instead of 64. Keeping their leaves as loosened upper
-# bounds (Cauchy-Schwarz or exact increments, the index's previous design)
-# made every query recompute most blocks: at m=2**20, 1.05 s query plus 0.28 s
-# update per iteration against 1.94 s for the dense brute force.
+# initialization, ``|U_0| ~ m (1 - (1 - k/m)^n)``, and those neurons move
+# far: after a few steps many times more of them fire per sample than at
+# initialization. Keeping their leaves as loosened upper bounds
+# (Cauchy-Schwarz or exact increments) made every query recompute most blocks,
+# nearly as slow as the dense brute force.
 # Here an update only moves the changed neurons out of the trees into a
 # "hot" set whose products are recomputed at every query by the float32
 # BLAS filter of the dense index (``n |hot| d`` flops), while the trees keep
 # bounding the cold neurons, whose weights never change, so the trees need
 # no update at all: their leaves are tightened to the cold block maxima by
 # the first query that visits them. After the first step about a third of
-# the hot set fires on no sample (56.6k hot, 35.5k firing at m=2**20): those
-# "silent" neurons cannot fire before they move again and skip the filter.
-# Same fit, m=2**20 (benchmarks/results/bench_width_scaling.json): query
-# 0.090 s and update 0.005 s per iteration, against 1.16 s for the dense brute
-# force (0.35 s against 2.12 s before silent neurons, threads and the compiled
-# loop of the exact values).
+# the hot set fires on no sample: those "silent" neurons cannot fire before
+# they move again and skip the filter. The figures are in docs/design.rst
+# (benchmarks/bench_width_scaling.py, key "runs" / "median_phases").
 
 
 def _cold_block_norms(W, hot, block_size):
@@ -175,13 +165,10 @@ class TreeIndex(BaseIndex):
 
     Memory: the index holds the trees (``n m / (4 block_size)`` bytes), the
     hot and silent masks (``2 m``), block norms and the float32 rows; a query
-    adds its threads' chunk buffers (about 11 MiB each in the hot filter), the
-    firing pairs (16 bytes each) and the returned matrix (12 bytes per pair).
-    Over build, query, a Gauss-Newton-like update and two queries at n=1000,
-    m=2**20, d=65, 2 threads, the peak is 39 MiB (4.3 MiB held) against
-    37.5 MiB for :class:`DenseIndex`: after training 1.2M pairs fire, and
-    both peaks are mostly those pairs and the returned matrix
-    (``benchmarks/_common.py``, ``index_memory_profile``).
+    adds its threads' chunk buffers, the firing pairs (16 bytes each) and the
+    returned matrix (12 bytes per pair). After training, both its peak and
+    :class:`DenseIndex`'s are mostly those pairs and the returned matrix
+    (``benchmarks/bench_width_scaling.py``, key "index_peaks").
 
     Examples
     --------
@@ -360,8 +347,8 @@ class TreeIndex(BaseIndex):
         # Chunks return their pairs in chunk order, and the cleared bits are
         # applied here, so threads change neither the tree nor the answer.
         # The block norms of the last rebuild bound the current cold norms.
-        # Small products: threaded BLAS only adds synchronization (30x slower
-        # measured on 2 busy cores), so each chunk runs BLAS on one thread.
+        # Small products: threaded BLAS only adds synchronization, so each
+        # chunk runs BLAS on one thread.
         shared = (X, W, self._hot, bs, coef, self._x_norms, self._block_w, b)
         tasks = [(blocks[c0:c1], samples[c0:c1], *shared) for c0, c1 in chunks]
         del blocks, samples
@@ -403,7 +390,7 @@ class TreeIndex(BaseIndex):
 
     # -- updating ----------------------------------------------------------
 
-    def update(self, W, changed, coef=None):
+    def update(self, W, changed):
         """Move the index to new weights where only the ``changed`` rows moved.
 
         The changed neurons become hot; the trees are not touched, since the
@@ -416,9 +403,6 @@ class TreeIndex(BaseIndex):
             place). Rows not in ``changed`` equal the previous ones.
         changed : ndarray of int
             Sorted unique indices of the changed neurons.
-        coef : sparse matrix of shape (len(changed), n_samples), default=None
-            Implicit weights of the step, ``W[changed] - W_old[changed] ==
-            coef @ X``. Validated, not needed.
 
         Returns
         -------
@@ -426,14 +410,6 @@ class TreeIndex(BaseIndex):
             ``"none"`` when no neuron changed.
         """
         changed = self._check_update(W, changed)
-        n = self.X.shape[0]
-        if coef is not None:
-            if not (sp.issparse(coef) or isinstance(coef, np.ndarray)):
-                raise TypeError("coef must be a scipy sparse matrix or an ndarray.")
-            if coef.shape != (changed.size, n):
-                raise ValueError(
-                    f"coef must have shape ({changed.size}, {n}), got {coef.shape}."
-                )
         self.W_ = W
         if changed.size == 0:
             return "none"

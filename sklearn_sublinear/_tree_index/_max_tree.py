@@ -29,7 +29,7 @@ Invariants
 - Leaf bit ``(j, i)`` is ``0`` only if the exact float64 pre-activation
   ``<w_r, x_i>`` of every indexed neuron ``r`` of block ``j`` is ``<= b``
   (it is the comparison with ``b`` of a float32 upper bound of their max,
-  rounding margins included, see ``_exact.py``; the tree index leaves its hot
+  rounding margins included, see ``_margins.py``; the tree index leaves its hot
   neurons out); blocks without indexed neurons are ``0``.
 - An internal node is the OR of its children, hence ``1`` iff some leaf below
   it is.

@@ -4,7 +4,7 @@ import numpy as np
 from joblib import effective_n_jobs
 from sklearn.utils.parallel import Parallel, delayed
 
-from ._exact import absolute_slack, round_up_float32, rounding_coefficient
+from ._margins import absolute_slack, round_up_float32, rounding_coefficient
 from ._max_tree import byte_aligned_chunks, fill_internal, write_leaves
 
 # Samples per rebuild task (a multiple of 8: tasks own whole bytes of the
@@ -12,8 +12,8 @@ from ._max_tree import byte_aligned_chunks, fill_internal, write_leaves
 # n_jobs is, and n_jobs=1 and n_jobs=2 build identical arrays.
 REBUILD_ROW_CHUNK = 256
 # Bytes of the float32 (rows, neurons) product of one task step. Each thread
-# holds one, next to the trees: with 4 MiB (4096 neurons) a rebuild of
-# n=1000, m=2**20 on 2 threads took 1.71 s against 1.84 s with 32 MiB.
+# holds one, next to the trees; chunks that stay in cache rebuild faster than
+# large ones (benchmarks/bench_index.py, key "results" / "tree_build_s").
 REBUILD_CHUNK_BYTES = 4 * 2**20
 
 

@@ -2,15 +2,12 @@
 
 import numpy as np
 import pytest
+from _helpers import gram_matvec, jvp, vjp
 from numpy.testing import assert_allclose, assert_array_equal
-from scipy.sparse import csc_array, csr_array
+from scipy.sparse import csr_array
 
-from sklearn_sublinear._network import InputTransform, threshold_from_sparsity
-from sklearn_sublinear._network._two_layer import (
-    TwoLayerNetwork,
-    _pattern,
-    overlap_counts,
-)
+from sklearn_sublinear._network import InputTransform, _sparse, threshold_from_sparsity
+from sklearn_sublinear._network._two_layer import TwoLayerNetwork
 
 
 def explicit_jacobian(X, network, o):
@@ -49,7 +46,7 @@ def test_jvp_matches_central_differences(small_network, reference):
     )
     fd = (f_plus - f_minus) / (2 * eps)
     active = reference["active"](X, net)
-    assert_allclose(net.jvp(active, X, V, dbeta), fd, rtol=1e-6, atol=1e-8)
+    assert_allclose(jvp(net, active, X, V, dbeta), fd, rtol=1e-6, atol=1e-8)
 
 
 def test_vjp_matches_central_differences(small_network, reference):
@@ -57,7 +54,7 @@ def test_vjp_matches_central_differences(small_network, reference):
     rng = np.random.RandomState(2)
     U = rng.standard_normal((X.shape[0], net.n_outputs))
     active = reference["active"](X, net)
-    dW, dbeta = net.vjp(active, X, U)
+    dW, dbeta = vjp(net, active, X, U)
     eps = 1e-6
     for r, k in [(0, 0), (3, 2), (17, 1), (39, 3)]:
         E = np.zeros_like(net.W)
@@ -73,7 +70,7 @@ def test_vjp_matches_central_differences(small_network, reference):
     assert_allclose(dbeta, U.sum(axis=0))
     # Adjoint identity <J v, u> = <v, J^T u>.
     V = rng.standard_normal(net.W.shape)
-    assert np.sum(net.jvp(active, X, V) * U) == pytest.approx(np.sum(V * dW))
+    assert np.sum(jvp(net, active, X, V) * U) == pytest.approx(np.sum(V * dW))
 
 
 def test_gram_matches_explicit_jacobian(small_network, reference):
@@ -84,71 +81,8 @@ def test_gram_matches_explicit_jacobian(small_network, reference):
         J = explicit_jacobian(X, net, o)
         assert_allclose(G, J @ J.T, rtol=1e-12, atol=1e-14)
     u = np.random.RandomState(3).standard_normal((X.shape[0], 2))
-    assert_allclose(net.gram_matvec(active, X, u), G @ u, rtol=1e-12, atol=1e-14)
+    assert_allclose(gram_matvec(net, active, X, u), G @ u, rtol=1e-12, atol=1e-14)
     assert_allclose(net.gram_diagonal(active, X), np.diag(G), rtol=1e-12)
-
-
-def test_overlap_counts_dense_and_sparse_paths_agree(small_network, reference):
-    X, net = small_network
-    pattern = (reference["active"](X, net) != 0).astype(float)
-    expected = (pattern @ pattern.T).toarray()
-    assert_allclose(overlap_counts(_pattern(reference["active"](X, net))), expected)
-    # A dense pattern takes the float32 BLAS path; counts stay exact.
-    dense_pattern = np.ones((30, 50))
-    assert_allclose(
-        overlap_counts(_pattern(csr_array(dense_pattern))), np.full((30, 30), 50.0)
-    )
-
-
-@pytest.mark.parametrize(
-    "pair_seconds, output_seconds",
-    [(1e-14, 1e-14), (1e-8, 2.5e-8), (1.0, 1.0)],
-    ids=["all-sparse", "split", "all-dense"],
-)
-@pytest.mark.parametrize("n_jobs", [1, 2, 3])
-def test_overlap_counts_split_is_exact(
-    pair_seconds, output_seconds, n_jobs, monkeypatch
-):
-    # 20 columns firing on nearly every row (BLAS at the default rates) and
-    # 3000 columns firing on about 3 rows each (sparse product); with threads,
-    # both parts cut into blocks of rows.
-    import sklearn_sublinear._network._two_layer as two_layer
-
-    monkeypatch.setattr(two_layer, "SPARSE_PAIR_SECONDS", pair_seconds)
-    monkeypatch.setattr(two_layer, "SPARSE_OUTPUT_SECONDS", output_seconds)
-    monkeypatch.setattr(two_layer, "THREAD_MIN_NNZ", 1)
-    rng = np.random.RandomState(0)
-    heavy = rng.uniform(size=(400, 20)) < 0.95
-    light = rng.uniform(size=(400, 3000)) < 3 / 400
-    pattern = csr_array(np.hstack([light[:, :1500], heavy, light[:, 1500:]]) * 1.0)
-    expected = (pattern @ pattern.T).toarray()
-    counts = overlap_counts(_pattern(pattern), n_jobs=n_jobs)
-    assert_allclose(counts, expected, rtol=0, atol=0)
-
-
-@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
-def test_pair_counts_kernel_counts_every_pair_of_a_column(index_dtype):
-    from sklearn_sublinear._network._pair_counts import pair_counts
-
-    rng = np.random.RandomState(0)
-    A = (rng.uniform(size=(30, 80)) < 0.2).astype(np.int64)
-    by_neuron = csc_array(A.astype(float))
-    cols = np.arange(0, 80, 2, dtype=np.intp)
-    args = (
-        by_neuron.indptr.astype(index_dtype),
-        by_neuron.indices.astype(index_dtype),
-        cols,
-    )
-    expected = np.triu(A[:, cols] @ A[:, cols].T)
-    upper = np.ones((30, 30), dtype=np.int32)  # counts are added
-    pair_counts(*args, upper, 0, 30)
-    # sorted rows: every pair lands above the diagonal, each row on it once
-    assert_array_equal(upper - 1, expected)
-    # a row range writes its own rows only
-    part = np.zeros((30, 30), dtype=np.int32)
-    pair_counts(*args, part, 10, 17)
-    assert_array_equal(part[10:17], expected[10:17])
-    assert not part[:10].any() and not part[17:].any()
 
 
 def test_neuron_coef_is_implicit_vjp(small_network, reference):
@@ -158,7 +92,7 @@ def test_neuron_coef_is_implicit_vjp(small_network, reference):
     coef, changed = net.neuron_coef(active, U)
     fired = np.flatnonzero((active != 0).sum(axis=0))
     assert_allclose(changed, fired)
-    dW, _ = net.vjp(active, X, U)
+    dW, _ = vjp(net, active, X, U)
     assert_allclose(coef @ X, dW[changed])
     # the documented entries, pair by pair
     fires = (active != 0).toarray()
@@ -256,7 +190,7 @@ def test_homogeneous_jacobian_rows_match_central_differences(small_network, refe
     active = reference["active"](X, net)
     Xj = net.jacobian_rows(X)
     assert not np.allclose(Xj, X)
-    assert_allclose(net.jvp(active, Xj, V), fd, rtol=1e-6, atol=1e-8)
+    assert_allclose(jvp(net, active, Xj, V), fd, rtol=1e-6, atol=1e-8)
     # The Gram of the Jacobian rows is J J^T.
     G = net.gram(active, Xj)
     for o in range(net.n_outputs):
@@ -283,43 +217,8 @@ def _random_pattern(rng, n, m, density):
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2, 3])
-def test_overlap_counts_sparse_part_over_threads_is_exact(n_jobs, monkeypatch):
-    import sklearn_sublinear._network._two_layer as two_layer
-
-    monkeypatch.setattr(two_layer, "THREAD_MIN_NNZ", 1)
-    # every column sparse, so the whole count runs over the threads
-    monkeypatch.setattr(two_layer, "DENSE_FLOP_SECONDS", 1.0)
-    rng = np.random.RandomState(n_jobs)
-    A = (rng.rand(40, 300) < 0.1).astype(float)
-    counts = two_layer.overlap_counts(_pattern(csr_array(A)), n_jobs=n_jobs)
-    assert_array_equal(counts, A @ A.T)
-
-
-def test_sparse_dense_product_threads_give_same_bits(monkeypatch):
-    import sklearn_sublinear._network._two_layer as two_layer
-
-    monkeypatch.setattr(two_layer, "THREAD_MIN_NNZ", 1)
-    rng = np.random.RandomState(7)
-    S = _random_pattern(rng, 50, 80, 0.2) * rng.standard_normal((50, 80))
-    S = csr_array(S)
-    B = rng.standard_normal((80, 6))
-    one = two_layer.sparse_dense_product(S, B, n_jobs=1)
-    assert_allclose(one, S.toarray() @ B, rtol=1e-12, atol=1e-12)
-    for n_jobs in (2, 3, 7):
-        assert_array_equal(two_layer.sparse_dense_product(S, B, n_jobs=n_jobs), one)
-    assert_allclose(
-        two_layer.sparse_dense_product(S, csr_array(B), n_jobs=2),
-        one,
-        rtol=1e-12,
-        atol=1e-12,
-    )
-
-
-@pytest.mark.parametrize("n_jobs", [1, 2, 3])
 def test_move_neurons_adds_the_step_in_place(n_jobs, monkeypatch):
-    import sklearn_sublinear._network._two_layer as two_layer
-
-    monkeypatch.setattr(two_layer, "THREAD_MIN_NNZ", 1)
+    monkeypatch.setattr(_sparse, "THREAD_MIN_NNZ", 1)
     rng = np.random.RandomState(n_jobs)
     W = rng.standard_normal((60, 5))
     X = rng.standard_normal((30, 5))

@@ -1,18 +1,16 @@
 """Preconditioners of the conjugate gradient against explicitly formed matrices."""
 
+import _other_preconditioners as other
 import numpy as np
 import pytest
 import scipy.linalg
+from _other_preconditioners import PRECONDITIONERS
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.sparse import csr_array
 
-from sklearn_sublinear._solvers import _systems
-from sklearn_sublinear._solvers._systems import (
-    PRECONDITIONER,
-    PRECONDITIONERS,
-    CGSystem,
-    CholeskySystem,
-)
+from sklearn_sublinear._solvers import _preconditioners, _systems
+from sklearn_sublinear._solvers._preconditioners import SketchPreconditioner
+from sklearn_sublinear._solvers._systems import CGSystem, CholeskySystem
 
 NAMES = sorted(PRECONDITIONERS)
 
@@ -27,12 +25,12 @@ def problem(request, network_factory, reference, monkeypatch):
     D^(1/2)``, ``E = network.affine_rows(X)``: the intercept's ones, or with a
     linear term (the second parametrization) also the standardized features.
     """
-    monkeypatch.setattr(_systems, "SKETCH_COLUMNS", 12)
-    monkeypatch.setattr(_systems, "SKETCH_RANK", 6)
-    monkeypatch.setattr(_systems, "NYSTROM_RANK", 6)
-    monkeypatch.setattr(_systems, "BLOCK_SIZE", 16)
+    monkeypatch.setattr(_preconditioners, "SKETCH_COLUMNS", 12)
+    monkeypatch.setattr(_preconditioners, "SKETCH_RANK", 6)
+    monkeypatch.setattr(other, "NYSTROM_RANK", 6)
+    monkeypatch.setattr(other, "BLOCK_SIZE", 16)
     # 7 rows of at most 12 + 4 columns per sketched chunk
-    monkeypatch.setattr(_systems, "SKETCH_CHUNK_BYTES", 8 * 16 * 7)
+    monkeypatch.setattr(_preconditioners, "SKETCH_CHUNK_BYTES", 8 * 16 * 7)
     X, net = network_factory(n_samples=40, n_features=3, n_neurons=64, seed=1)
     n, d = X.shape
     m = net.n_neurons
@@ -49,9 +47,20 @@ def problem(request, network_factory, reference, monkeypatch):
     return net, active, X, dsqrt, K, B
 
 
-def cg_system(net, active, X, dsqrt, **params):
-    """The problem's ``CGSystem``, with the network's affine rows."""
-    return CGSystem(net, active, X, dsqrt, affine_rows=net.affine_rows(X), **params)
+def cg_system(net, active, X, dsqrt, preconditioner=None, **params):
+    """The problem's ``CGSystem``, with the network's affine rows and the
+    preconditioner of that name (``PRECONDITIONERS``), or the default."""
+    if preconditioner is not None:
+        preconditioner = PRECONDITIONERS[preconditioner]
+    return CGSystem(
+        net,
+        active,
+        X,
+        dsqrt,
+        affine_rows=net.affine_rows(X),
+        preconditioner=preconditioner,
+        **params,
+    )
 
 
 def damping_values(B, dsqrt):
@@ -112,11 +121,9 @@ def test_block_jacobi_matches_explicit_inverse(problem):
     # Diagonal blocks of D^(1/2) K K^T D^(1/2); the affine term is global.
     BK = dsqrt[:, None] * (K @ K.T) * dsqrt[None, :]
     mask = np.zeros((n, n), dtype=bool)
-    for start in range(0, n, _systems.BLOCK_SIZE):
-        mask[
-            start : start + _systems.BLOCK_SIZE, start : start + _systems.BLOCK_SIZE
-        ] = 1
-    assert mask[-1, -1] and n % _systems.BLOCK_SIZE != 0
+    for start in range(0, n, other.BLOCK_SIZE):
+        mask[start : start + other.BLOCK_SIZE, start : start + other.BLOCK_SIZE] = 1
+    assert mask[-1, -1] and n % other.BLOCK_SIZE != 0
     R = np.random.RandomState(5).standard_normal((n, 2))
     # Two dampings on the same object: the factors follow the damping.
     for lam in damping_values(B, dsqrt):
@@ -128,14 +135,14 @@ def test_block_jacobi_matches_explicit_inverse(problem):
 @pytest.mark.parametrize("rank", [13, 3])
 def test_sketch_is_the_countsketch_of_the_jacobian(rank, problem, monkeypatch):
     """``U diag(L) U^T`` is ``Y Y^T`` or its top, ``Y = D^(1/2) [K Phi, E]``."""
-    monkeypatch.setattr(_systems, "SKETCH_RANK", rank)
+    monkeypatch.setattr(_preconditioners, "SKETCH_RANK", rank)
     net, active, X, dsqrt, K, _ = problem
     prec = cg_system(
         net, active, X, dsqrt, random_state=0, preconditioner="sketch"
     ).preconditioner
     m, d = net.W.shape
     s = prec.columns
-    assert s == _systems.SKETCH_COLUMNS
+    assert s == _preconditioners.SKETCH_COLUMNS
     # Explicit Phi, with the 1/sqrt(m) of its signs taken out of K.
     Phi = np.zeros((m * d, s))
     Phi[np.arange(m * d), prec.buckets.ravel()] = prec.signs.ravel() * np.sqrt(m)
@@ -155,7 +162,7 @@ def test_nystrom_is_the_nystrom_approximation(problem):
     prec = cg_system(
         net, active, X, dsqrt, random_state=7, preconditioner="nystrom"
     ).preconditioner
-    rank = _systems.NYSTROM_RANK
+    rank = other.NYSTROM_RANK
     omega, _ = np.linalg.qr(np.random.RandomState(7).standard_normal((n, rank)))
     BO = B @ omega
     expected = BO @ np.linalg.solve(omega.T @ BO, BO.T)
@@ -186,7 +193,7 @@ def test_reproducible_for_fixed_random_state(name, problem):
 def test_default_preconditioner(problem):
     net, active, X, dsqrt, _, _ = problem
     system = cg_system(net, active, X, dsqrt, random_state=0)
-    assert isinstance(system.preconditioner, PRECONDITIONERS[PRECONDITIONER])
+    assert isinstance(system.preconditioner, SketchPreconditioner)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -21,12 +21,9 @@ from sklearn_sublinear._tree_index import (
     expected_hot_fraction,
     make_index,
 )
+from sklearn_sublinear._tree_index._csr import active_csr
 from sklearn_sublinear._tree_index._dense import dense_active_parts, dense_candidates
-from sklearn_sublinear._tree_index._exact import (
-    active_csr,
-    check_weights,
-    round_up_float32,
-)
+from sklearn_sublinear._tree_index._margins import round_up_float32
 from sklearn_sublinear._tree_index._max_tree import (
     byte_aligned_chunks,
     clear_pairs,
@@ -37,6 +34,7 @@ from sklearn_sublinear._tree_index._max_tree import (
     unpack_tree,
     write_leaves,
 )
+from sklearn_sublinear._tree_index._validation import check_weights
 
 
 def _unit_rows_and_weights(rng, n, d, m, w_scale=1.0):
@@ -275,13 +273,11 @@ def test_update_sequences(rebuild_every):
         W_new = W.copy()
         if step % 2:
             coef = sp.random(k, n, density=0.1, random_state=step, format="csr")
-            coef = coef * scale
-            W_new[changed] += coef @ X
+            W_new[changed] += (coef * scale) @ X
         else:
-            coef = None
             W_new[changed] += scale * rng.standard_normal((k, X.shape[1]))
-        actions.add(tree.update(W_new, changed, coef))
-        assert dense.update(W_new, changed, coef) == "dense"
+        actions.add(tree.update(W_new, changed))
+        assert dense.update(W_new, changed) == "dense"
         hot[changed] = True
         W = W_new
         if rebuild_every and step % rebuild_every == rebuild_every - 1:
@@ -340,15 +336,13 @@ def test_update_without_change_in_place_and_errors():
     tree = TreeIndex(X, 0.5, block_size=4).build(W)
     assert tree.update(W.copy(), np.array([], dtype=int)) == "none"
     assert tree.hot_neurons_.size == 0
-    # in place, without implicit weights
+    # in place
     W_same = tree.W_
     W_same[[1, 30]] += rng.standard_normal((2, X.shape[1]))
     assert tree.update(W_same, np.array([1, 30])) == "update"
     _assert_identical(tree.query(), DenseIndex(X, 0.5).build(W_same).query())
     with pytest.raises(ValueError, match="sorted, unique"):
         tree.update(W.copy(), np.array([3, 1]))
-    with pytest.raises(ValueError, match="coef must have shape"):
-        tree.update(W.copy(), np.array([1]), sp.csr_array((2, X.shape[0])))
 
 
 def test_rebuild_subset_and_n_jobs_identical():
@@ -452,9 +446,9 @@ def test_read_only_arrays_are_copied_before_writes():
     _assert_valid_bounds(index, X, W_new)
 
 
-def test_in_place_step_and_revert_with_coef():
-    # The solver's pattern: W[U] += coef @ X, update(W, U, coef), then on
-    # rejection restore the rows and update(W, U, -coef), all on one array.
+def test_in_place_step_and_revert():
+    # The solver's pattern: W[U] += coef @ X, update(W, U), then on
+    # rejection restore the rows and update(W, U) again, all on one array.
     rng, X, W = _data(13, n=30, d=5, m=160)
     b = 1.5
     tree = TreeIndex(X, b, block_size=8).build(W)
@@ -465,14 +459,14 @@ def test_in_place_step_and_revert_with_coef():
         coef = coef * [1e-3, 1.0, 30.0][step % 3]
         old_rows = W[changed].copy()
         W[changed] += coef @ X
-        tree.update(W, changed, coef)
-        dense.update(W, changed, coef)
+        tree.update(W, changed)
+        dense.update(W, changed)
         _assert_identical(tree.query(), dense.query())
         _assert_valid_bounds(tree, X, W)
         if step % 2:
             W[changed] = old_rows
-            tree.update(W, changed, -coef)
-            dense.update(W, changed, -coef)
+            tree.update(W, changed)
+            dense.update(W, changed)
             _assert_identical(tree.query(), dense.query())
             _assert_valid_bounds(tree, X, W)
 

@@ -1,0 +1,81 @@
+"""Preprocessing of the inputs: weighted standardization and unit-length rows."""
+
+import numpy as np
+
+
+def weighted_mean_scale(X, sample_weight, name="X"):
+    """Weighted mean and standard deviation of the columns of ``X``.
+
+    Deviations are divided by their largest magnitude before squaring, so that
+    columns of any scale (1e-200 or 1e200) neither underflow nor overflow. A
+    column whose spread vanishes up to rounding, relative to its mean, is
+    constant: its scale is set to 1.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_columns)
+        Values.
+    sample_weight : ndarray of shape (n_samples,)
+        Non-negative weights with a positive sum.
+    name : str, default="X"
+        Name of ``X`` in the error message.
+
+    Returns
+    -------
+    mean, scale : ndarray of shape (n_columns,)
+        Weighted mean and standard deviation (1 for constant columns).
+    constant : ndarray of bool of shape (n_columns,)
+        The constant columns.
+    """
+    sw = sample_weight / np.sum(sample_weight)
+    mean = sw @ X
+    # Rows of weight zero take no part, however large they are.
+    weighted = sw > 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        sw, dev = sw[weighted], X[weighted] - mean
+        peak = np.max(np.abs(dev), axis=0)
+        scale = peak * np.sqrt(sw @ (dev / np.where(peak > 0, peak, 1.0)) ** 2)
+    if not np.all(np.isfinite(scale)):
+        raise ValueError(
+            f"The spread of some columns of {name} around their mean exceeds the "
+            f"float64 range; rescale {name} (e.g. divide it by its largest value)."
+        )
+    # Relative cut: a column that is constant up to rounding is constant.
+    tiny = max(X.shape[0], 10) * np.finfo(np.float64).eps * np.abs(mean)
+    constant = scale <= tiny
+    scale[constant] = 1.0
+    return mean, scale, constant
+
+
+class InputTransform:
+    """Weighted standardization, a constant bias coordinate, unit-length rows.
+
+    ``x' = [(x - mu) / sigma, 1] / ||[(x - mu) / sigma, 1]||`` where ``mu`` and
+    ``sigma`` are the weighted mean and standard deviation of the training rows
+    (a zero ``sigma`` is replaced by 1). Rows of ``x'`` have unit norm, as the
+    method's analysis assumes, and the bias coordinate lets a neuron's hyperplane
+    leave the origin. Weights only enter through weighted means, so integer
+    weights are equivalent to repeated rows and zero weights have no effect.
+    """
+
+    def fit(self, X, sample_weight):
+        """Learn ``mu``, ``sigma`` and the weighted mean norm of the rows.
+
+        ``norm_mean_`` is the weighted mean of ``||[(x - mu) / sigma, 1]||``
+        over the rows of ``X``, the ``norm_scale`` of a homogeneous network.
+        """
+        self.mean_, self.scale_, _ = weighted_mean_scale(X, sample_weight)
+        # The transform's bias coordinate x'[-1] is 1 / ||u||.
+        norms = 1.0 / self.transform(X)[:, -1]
+        self.norm_mean_ = float(sample_weight @ norms / np.sum(sample_weight))
+        return self
+
+    def transform(self, X):
+        """Return the preprocessed rows, float64 of shape (n, n_features + 1)."""
+        n = X.shape[0]
+        out = np.empty((n, X.shape[1] + 1), dtype=np.float64)
+        np.subtract(X, self.mean_, out=out[:, :-1])
+        out[:, :-1] /= self.scale_
+        out[:, -1] = 1.0
+        out /= np.linalg.norm(out, axis=1, keepdims=True)
+        return out

@@ -1,0 +1,131 @@
+"""Preconditioners of the conjugate gradient of :class:`CGSystem`.
+
+A preconditioner is built as ``cls(system, rng)`` from a system (its active
+sets, rows, ``dsqrt`` and affine rows) and a ``RandomState``, and offers
+``apply(R, lam)``, returning ``P^-1 R`` for the damping ``lam``. The package
+keeps the one :class:`CGSystem` uses; the alternatives it was chosen against
+live with their benchmark (``benchmarks/_other_preconditioners.py``).
+"""
+
+import numpy as np
+
+from ._count_sketch import count_sketch_rows
+
+# Columns of the CountSketch of J^T and rank kept from it (both capped by n):
+# the sketch costs O(nnz * d) whatever its columns plus O(n * columns^2) for
+# their Gram, and larger sketches cost more to build than they save in CG
+# iterations (benchmarks/bench_preconditioners.py, key "cases").
+SKETCH_COLUMNS = 512
+SKETCH_RANK = 128
+# Bytes of one chunk of sketched rows (the chunk's rows of Y).
+SKETCH_CHUNK_BYTES = 2**23
+
+
+class LowRankPreconditioner:
+    """Low rank plus identity: exact on ``span(U)``, one scale elsewhere.
+
+    With orthonormal columns ``U`` (``n x k``), eigenvalue estimates ``L`` of
+    ``B`` on them (decreasing) and ``mu = L_k + lam``,
+
+        P = (U diag(L + lam) U^T + mu (I - U U^T)) / mu,
+
+    whose inverse (Woodbury) is ``I + U (mu / (L + lam) - 1) U^T``: O(n k) per
+    column, no ``n x n`` matrix. Scaling the complement of ``span(U)`` by
+    ``mu`` rather than ``lam`` maps the eigenvalues of ``B + lam I`` there,
+    between ``lam`` and about ``mu`` when ``U`` holds the top of ``B``, to at
+    most about 1 instead of up to ``mu / lam`` (Frangella, Tropp and Udell,
+    SIAM J. Matrix Anal. Appl. 2023).
+
+    Attributes
+    ----------
+    U : ndarray of shape (n_samples, k)
+    eigenvalues : ndarray of shape (k,)
+    """
+
+    def apply(self, R, lam):
+        """Return ``P^-1 R`` for ``R`` of shape (n_samples, n_columns)."""
+        L = self.eigenvalues
+        scale = (L[-1] + lam) / (L + lam)
+        return R + self.U @ ((scale[:, None] - 1.0) * (self.U.T @ R))
+
+
+class SketchPreconditioner(LowRankPreconditioner):
+    """Top of a CountSketch of ``J^T``, orthogonalized: sketch and QR.
+
+    ``B = A A^T`` with ``A = D^(1/2) [K, E]``, where ``K`` (``n x m d``) is the
+    Jacobian of the weights with the output signs dropped (``a_r^2 = 1``, so
+    ``K K^T = G - E E^T`` for every output): ``K[i, (r, k)] = x_ik / sqrt(m)``
+    for ``r`` firing on ``x_i``, and ``E`` the affine part's rows (``q``
+    columns: ones for the intercept). A CountSketch ``Phi`` (``m d x s``, one
+    random sign per row, in a random column) gives ``Y = D^(1/2) [K Phi, E]``,
+    ``n x (s + q)``, with ``E[Y Y^T] = B``; the affine columns are kept exactly. Its
+    rows are sketched from the active pairs directly, O(nnz * d) whatever
+    ``s``, instead of one Gram product per column as in Nystrom.
+
+    The thin QR ``Y = Q R`` would give ``Y Y^T = Q R R^T Q^T``; here the
+    eigendecomposition of the small ``Y^T Y = R^T R`` gives the same top
+    singular pairs without storing ``Y``: the rows are sketched twice, by
+    chunks, once to accumulate ``Y^T Y`` (O(n s^2)) and once to form the top
+    ``k = SKETCH_RANK`` left singular vectors ``U = Y V L^(-1/2)``. Memory is
+    O(n k + s^2). The whole damped sketch ``Y Y^T + lam I`` as preconditioner
+    took more CG iterations at a higher cost each (``docs/design.rst``): ``s``
+    far below ``rank(B)`` gives no subspace embedding, only the top of the
+    sketch is informative. This is
+    the low-rank counterpart of the sketch-and-precondition step of Brand,
+    Peng, Song and Weinstein (ITCS 2021), whose ``n x n`` triangular factor
+    would not fit for large ``n``.
+
+    Attributes
+    ----------
+    columns : int
+        Columns ``s`` of ``Phi``, ``SKETCH_COLUMNS`` capped by ``n``.
+    buckets : ndarray of shape (n_neurons, n_inputs)
+        Column of ``Phi`` of each coordinate ``(r, k)``.
+    signs : ndarray of shape (n_neurons, n_inputs)
+        Its entry, ``+-1 / sqrt(m)`` (the Jacobian's scale included).
+    """
+
+    def __init__(self, system, rng):
+        n, d = system.X.shape
+        m = system.network.n_neurons
+        self.columns = min(SKETCH_COLUMNS, n)
+        self.buckets = rng.randint(0, self.columns, size=(m, d)).astype(np.int32)
+        self.signs = rng.choice([-1.0, 1.0], size=(m, d)) / np.sqrt(m)
+        q = system.affine_rows.shape[1]
+        gram = np.zeros((self.columns + q, self.columns + q))
+        for _, Y in self.sketch(system):
+            gram += Y.T @ Y
+        eigval, eigvec = np.linalg.eigh(gram)
+        # Decreasing, at most SKETCH_RANK, above 1e-6 of the largest: then
+        # U = Y V L^(-1/2) is orthonormal to about eps / 1e-6, far within the
+        # margin that keeps P positive definite.
+        keep = eigval > eigval[-1] * 1e-6
+        top = np.flatnonzero(keep)[::-1][: min(SKETCH_RANK, n)]
+        self.eigenvalues = eigval[top]
+        W = eigvec[:, top] / np.sqrt(self.eigenvalues)
+        self.U = np.empty((n, top.size))
+        for rows, Y in self.sketch(system):
+            self.U[rows] = Y @ W
+
+    def sketch(self, system):
+        """Yield ``(rows, Y[rows])`` over chunks of rows, ``Y = D^(1/2) [K Phi, E]``.
+
+        Row ``i`` is the sum over firing neurons ``r`` and inputs ``k`` of
+        ``signs[r, k] x_ik`` in column ``buckets[r, k]``, added in place by a
+        compiled loop over the active pairs (:func:`count_sketch_rows`), which
+        writes no csr of the ``|S_i| d`` entries.
+        """
+        active, dsqrt = system.active, system.dsqrt
+        X = np.ascontiguousarray(system.X, dtype=np.float64)
+        n = X.shape[0]
+        s, q = self.columns, system.affine_rows.shape[1]
+        step = max(1, SKETCH_CHUNK_BYTES // (8 * (s + q)))
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            Y = np.zeros((stop - start, s + q))
+            count_sketch_rows(
+                X, active.indptr, active.indices, self.buckets, self.signs, start, Y
+            )
+            Y[:, s:] = system.affine_rows[start:stop]
+            Y *= dsqrt[start:stop, None]
+            yield slice(start, stop), Y

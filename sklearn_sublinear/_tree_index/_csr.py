@@ -1,0 +1,96 @@
+"""Assembly of the firing pairs into the CSR matrix a query returns."""
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def transient_nbytes(n_samples, n_neurons, threshold=None):
+    """Bytes of the candidate pair lists shared by both index kinds.
+
+    Parameters
+    ----------
+    n_samples, n_neurons : int
+        Problem sizes.
+    threshold : float, default=None
+        When given, the candidate pairs are estimated for unit-norm samples
+        and ``w ~ N(0, I)`` as twice the expected firing pairs
+        ``n m P(N(0, 1) > threshold)``, at 48 bytes each (pair lists, exact
+        values and the returned CSR arrays); otherwise they are not counted.
+
+    Returns
+    -------
+    nbytes : int
+        Transient bytes shared by both index kinds.
+    """
+    if threshold is None:
+        return 0
+    p = 0.5 * math.erfc(float(threshold) / math.sqrt(2.0))
+    return int(48 * 2 * p * n_samples * n_neurons)
+
+
+def active_csr(parts, shape):
+    """Sorted CSR activation structure from parts of firing pairs.
+
+    Parameters
+    ----------
+    parts : list of tuple of ndarray
+        ``(rows, cols, values)`` of firing pairs, each pair in one part only,
+        rows within a part in any order, ``values`` their exact
+        pre-activations. Consumed: the list is emptied, so that each part is
+        freed once copied.
+    shape : tuple of int
+        ``(n_samples, n_neurons)``.
+
+    Returns
+    -------
+    active : scipy.sparse.csr_array of shape (n_samples, n_neurons)
+        The pairs with sorted column indices and float64 data.
+
+    Notes
+    -----
+    A counting sort by sample: each part is scattered into its rows' slots,
+    after those of the earlier parts. Besides the parts, it holds the output
+    (12 bytes per pair) and one part's positions; concatenating the parts and
+    sorting them held several times that. Parts
+    whose rows are non-decreasing, with columns above those of earlier parts
+    within each row (the dense filter's neuron chunks), give sorted columns
+    without a sort.
+    """
+    n_samples, n_neurons = shape
+    counts = np.zeros(n_samples, dtype=np.intp)
+    for rows, _, _ in parts:
+        counts += np.bincount(rows, minlength=n_samples)
+    nnz = int(counts.sum())
+    idx_dtype = np.int32 if max(n_neurons, nnz) < 2**31 else np.int64
+    indptr = np.zeros(n_samples + 1, dtype=idx_dtype)
+    np.cumsum(counts, out=indptr[1:])
+    indices = np.empty(nnz, dtype=idx_dtype)
+    data = np.empty(nnz, dtype=np.float64)
+    # next free slot of every row
+    fill = indptr[:-1].astype(np.intp)
+    parts.reverse()
+    while parts:
+        rows, cols, values = parts.pop()
+        if rows.size == 0:
+            continue
+        if np.any(rows[1:] < rows[:-1]):
+            # a stable sort keeps the part's column order within each row
+            order = np.argsort(rows, kind="stable")
+            rows, cols, values = rows[order], cols[order], values[order]
+            del order
+        first = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+        run = np.diff(np.append(first, rows.size))
+        starts = rows[first]
+        # slot of each pair: its row's next free slot plus its rank in the run
+        pos = np.repeat(fill[starts] - first, run)
+        pos += np.arange(rows.size)
+        indices[pos] = cols
+        data[pos] = values
+        fill[starts] += run
+        del rows, cols, values, pos
+    active = sp.csr_array((data, indices, indptr), shape=(n_samples, n_neurons))
+    if not active.has_sorted_indices:
+        active.sort_indices()
+    return active
