@@ -25,7 +25,9 @@ from ._network import (
     threshold_from_sparsity,
     weighted_mean_scale,
 )
+from ._network._two_layer import FORWARD_CHUNK_BYTES
 from ._solvers import GaussNewton
+from ._solvers._gauss_newton import DAMPING_REFERENCE_WEIGHT
 from ._tree_index import make_index
 
 # solver="auto" forms and factors the n x n Gram up to this many weighted rows
@@ -277,7 +279,11 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
         if not np.sum(sample_weight) > 0:
-            raise ValueError("sample_weight must have a positive sum.")
+            # The message of newer scikit-learn versions, which refuse all-zero
+            # weights themselves (1.6 does not).
+            raise ValueError(
+                "Sample weights must contain at least one non-zero number."
+            )
         return X, y, sample_weight
 
     def _split(self, y, sample_weight):
@@ -454,40 +460,24 @@ _PARAMS_DOC = """
         Number of hidden neurons ``m`` (at least 2).
 
     sparsity : float, default={sparsity}
-        Exponent ``alpha_s`` in (0, 1) of the shift
-        ``b = Phi^-1(1 - m^-alpha_s)``: about ``m^(1 - alpha_s)`` neurons fire per
-        sample at initialization. Larger values give sparser, cheaper iterations.
+        Sparsity of the hidden layer, in (0, 1): the activations are shifted
+        so that about ``n_neurons ** (1 - sparsity)`` neurons fire per sample
+        at initialization. Larger values give sparser, cheaper iterations.
 
     alpha : float, default={alpha}
-        Strength of the L2 (Levenberg-Marquardt) damping of every Gauss-Newton
-        step, relative to the trace of the weighted sample-space Gram matrix,
-        and multiplied by ``sqrt(300 / sum(sample_weight))`` when the total
-        sample weight (the number of rows, without weights) exceeds 300, so
-        that the penalty weakens as data accumulate. It is the lowest damping
-        the solver uses; larger values give shorter, more regularized steps.
+        Strength of the L2 (Levenberg-Marquardt) damping of the Gauss-Newton
+        steps, relative to the size of the system and weakening for large data
+        (see the user guide). Larger values give shorter, more regularized
+        steps.
 
     max_iter : int, default={max_iter}
         Maximum number of Gauss-Newton iterations.
 
     tol : float, default={tol}
-        Tolerance of the stopping rule, applied to the training loss (with
-        ``early_stopping``, to the validation error ``1 - score``, starting
-        from its value before the first iteration). An iteration improves when
-        it lowers the best value so far by a ``gain > 0`` of at least ``tol``
-        times the decrease since the iteration with the largest gain (that
-        iteration itself improves); the fit stops after ``n_iter_no_change``
-        consecutive iterations that do not improve, or after ``max_iter``. One
-        Gauss-Newton step from the random start, usually the first, makes by
-        far the largest decrease, and the rule judges the refinement that
-        follows on its own scale. With ``tol <= 1`` the iteration after the
-        largest gain also improves if it gains at all (every accepted step
-        lowers the training loss), so without early stopping a fit whose first
-        step gains most runs at least ``n_iter_no_change + 2`` iterations
-        (unless ``max_iter`` is smaller or no step lowers the loss). The rule
-        is scale-free and stops fits whose loss falls geometrically, e.g.
-        interpolating ones. Lower ``tol`` to fit the training data more
-        closely; without early stopping, ``tol=0`` runs ``max_iter``
-        iterations.
+        Relative tolerance: training stops when ``n_iter_no_change``
+        consecutive iterations each lower the training loss (the validation
+        error with ``early_stopping``) by less than ``tol`` times its decrease
+        since the iteration of largest gain (see the user guide).
 
     index : {{"auto", "tree", "dense"}}, default="auto"
         Active-set index over the training rows. ``"tree"`` keeps one max-tree
@@ -499,23 +489,18 @@ _PARAMS_DOC = """
         Linear solver of the damped Gauss-Newton system: ``"cholesky"`` forms and
         factors the ``n x n`` Gram matrix, ``"cg"`` runs a preconditioned
         conjugate gradient that never forms it. ``"auto"`` uses ``"cholesky"``
-        up to ``1500 * sqrt(n_outputs)`` weighted training samples (the
-        measured crossover).
+        up to ``{cholesky_max_samples} * sqrt(n_outputs)`` weighted training
+        samples.
 
     batch_size : int, default=None
-        Rows per chunk in prediction; by default chunks hold about 64 MiB of
-        hidden activations.
+        Rows per chunk in prediction; by default chunks hold about
+        {forward_chunk_mib} MiB of hidden activations.
 
     n_jobs : int, default=None
-        Number of threads for index builds and rebuilds (joblib), index
-        queries (the filter and exact values of candidate pairs), the
-        overlap counts of the Gram matrix and the sparse products of the
-        steps. With several,
-        BLAS runs on one thread inside them, and in the factorization of up
-        to 2048 samples, so that idle BLAS workers do not compete with them.
-        Results do not depend on it.
-        ``None`` means 1 unless in a :obj:`joblib.parallel_backend` context.
-        ``-1`` means using all processors.
+        Number of threads for the index, the Gram matrix and the steps; results
+        do not depend on it. ``None`` means 1 unless in a
+        :obj:`joblib.parallel_backend` context. ``-1`` means using all
+        processors.
 
     random_state : int, RandomState instance or None, default=None
         Seed of the initial weights, the output signs, the early-stopping split
@@ -528,10 +513,8 @@ _PARAMS_DOC = """
 
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified for
-        the classifier), apply the stopping rule of ``tol`` to the validation
-        error ``1 - score`` instead of the training loss, and keep the weights
-        of the best validation score. The held-out rows stay in the index with
-        weight zero, so their predictions cost no extra pass.
+        the classifier), stop on its error instead of the training loss, and
+        keep the weights of the best validation score.
 
     validation_fraction : float, default=0.1
         Fraction of the training data held out when ``early_stopping=True``.
@@ -545,22 +528,23 @@ _PARAMS_DOC = """
         previous fit instead of a new random initialization.
 
     homogeneous : bool or "auto", default="auto"
-        Scale each sample's hidden output by the norm of its augmented row
-        ``u = [(x - mu) / sigma, 1]``, relative to the training rows' weighted
-        mean norm (see Notes): the network becomes positively homogeneous in
-        ``u``, like a plain ReLU network, and its output grows linearly along
-        rays instead of saturating for rows far from the data's center. Firing
-        sets, and so the cost of an iteration, do not change. ``"auto"`` means
-        True for the regressor, False for the classifier (see the user guide).
+        Scale each sample's hidden output by the norm of its standardized row,
+        so that outputs grow linearly far from the data instead of saturating
+        (see Notes). ``"auto"`` means True for the regressor, False for the
+        classifier (see the user guide).
 
     linear_term : bool or "auto", default="auto"
-        Add a linear function of the standardized features,
-        ``<(x - mu) / sigma, v_o>``, to the output, trained jointly with ``W``
-        and the intercept by the same Gauss-Newton steps (its Jacobian columns
-        are the features; the Gram gains their ``n x n`` product, no neuron
-        is added). The network then fits what a linear model leaves, as in a
-        skip connection. ``"auto"`` means True for the regressor, False for
-        the classifier (see the user guide)."""
+        Add a linear function of the standardized features to the output,
+        trained jointly with the network, as a skip connection. ``"auto"``
+        means True for the regressor, False for the classifier (see the user
+        guide)."""
+
+# Module constants quoted by the parameter docs.
+_DOC_CONSTANTS = {
+    "cholesky_max_samples": CHOLESKY_MAX_SAMPLES,
+    "forward_chunk_mib": FORWARD_CHUNK_BYTES // 2**20,
+    "damping_reference_weight": DAMPING_REFERENCE_WEIGHT,
+}
 
 _ATTRIBUTES_DOC = """
     coefs_ : list of ndarray
@@ -672,10 +656,10 @@ _NOTES_DOC = """
     (``S`` the normalized sample weights, ``D = S H`` with ``H`` the loss
     curvature, ``g`` the loss gradient with respect to the outputs) moves only
     the neurons that fire for some sample; it is accepted if the training loss
-    decreases, else the damping (at least ``alpha * trace(D^{{1/2}} G D^{{1/2}})``,
-    scaled down for large data as described under ``alpha``) grows and the
-    step is retried. Integer sample weights are equivalent to
-    repeated rows.{extra}"""
+    decreases, else the damping grows and the step is retried. The damping is
+    at least ``alpha * trace(D^{{1/2}} G D^{{1/2}})`` times
+    ``min(1, sqrt({damping_reference_weight:g} / sum(sample_weight)))``.
+    Integer sample weights are equivalent to repeated rows.{extra}"""
 
 _REFERENCES_DOC = """
     .. [1] Y. Deng, H. Hu, Z. Song, O. Weinstein and D. Zhuo, "Training
@@ -701,7 +685,7 @@ class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
 
     Parameters
     ----------"""
-        + _PARAMS_DOC.format(**DEFAULTS)
+        + _PARAMS_DOC.format(**DEFAULTS, **_DOC_CONSTANTS)
         + """
 
     Attributes
@@ -727,10 +711,11 @@ class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
     Notes
     -----"""
         + _NOTES_DOC.format(
+            **_DOC_CONSTANTS,
             extra=(
                 " The loss is half the squared error of the standardized targets "
                 "(curvature ``H = I``)."
-            )
+            ),
         )
         + """
 
@@ -852,7 +837,7 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
 
     Parameters
     ----------"""
-        + _PARAMS_DOC.format(**DEFAULTS)
+        + _PARAMS_DOC.format(**DEFAULTS, **_DOC_CONSTANTS)
         + """
 
     Attributes
@@ -878,12 +863,13 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
     Notes
     -----"""
         + _NOTES_DOC.format(
+            **_DOC_CONSTANTS,
             extra=(
                 " The curvature of the logistic loss is bounded by 1/4 and that of "
                 "the softmax cross-entropy by 1/2 (``H = I / 4`` or ``I / 2``), "
                 "so the quadratic model majorizes the loss of the linearized "
                 "network and one ``n x n`` system serves every output."
-            )
+            ),
         )
         + """
 

@@ -123,12 +123,13 @@ def make_index(kind, X, threshold, n_neurons, *, n_jobs=None):
     ----------
     kind : {"auto", "tree", "dense"}
         ``"auto"`` picks ``"tree"`` when the first tree query is expected to
-        compute at most a quarter of the dense products, ``k * 128 <= m / 4``
-        with ``k = m P(N(0, 1) > threshold)`` firing neurons per unit-norm
-        sample, when at most half of the neurons are expected to fire on some
-        sample (:func:`expected_hot_fraction`), when ``n_neurons >= 2**14``
-        and when the trees need at most 2 GiB (``estimate_index_nbytes``);
-        otherwise ``"dense"``.
+        compute few of the dense products, ``k * block_size <= AUTO_MAX_WORK
+        * m`` with ``k = m P(N(0, 1) > threshold)`` firing neurons per
+        unit-norm sample, when at most a share ``AUTO_MAX_HOT`` of the neurons
+        is expected to fire on some sample (:func:`expected_hot_fraction`),
+        when ``n_neurons >= AUTO_MIN_NEURONS`` and when the trees need at most
+        ``AUTO_MAX_NBYTES`` (``estimate_index_nbytes``); otherwise
+        ``"dense"``.
     X : ndarray of shape (n_samples, n_features), dtype float64
         Training rows (ideally unit-norm, as the rule assumes).
     threshold : float
