@@ -188,6 +188,19 @@ class GaussNewton(BaseSolver):
         """
         problem = _Problem(self, network, loss, index, X, Y, sample_weight)
         problem.fixed_products(data_gram)
+        return self.run(problem, validation=validation, damping=damping)
+
+    def run(self, problem, *, validation=None, damping=None):
+        """Run the iterations over ``problem``, where the rows live.
+
+        ``problem`` is the in-process :class:`_Problem` or any object with its
+        interface (``start``, ``linearize``, ``gram_trace``, ``system``,
+        ``step``, ``apply``, ``undo``, and the attributes ``network``,
+        ``theta`` and ``relative_floor``), e.g. rows spread over the workers
+        of a cluster (``_sharded.py``). Arguments and return value as for
+        :meth:`_solve`.
+        """
+        network = problem.network
         point = self._start(problem)
         history = {key: [] for key in HISTORY_KEYS}
         monitor = _Monitor(self, validation, point, network.W, problem.theta)
@@ -211,8 +224,7 @@ class GaussNewton(BaseSolver):
     def _start(self, problem):
         """Build the index and evaluate the starting weights."""
         t0 = time.perf_counter()
-        problem.index.build(problem.network.W)
-        point = problem.evaluate(problem.query(), problem.theta)
+        point = problem.start()
         self._check_finite(0, point.value, problem.network.W)
         if self.verbose:
             print(
@@ -221,12 +233,11 @@ class GaussNewton(BaseSolver):
             )
         return point
 
-    def _damping_floor(self, problem, active_w, d):
+    def _damping_floor(self, problem, linearization):
         """Lowest damping of this iteration: ``alpha`` relative to the trace of
         ``D^(1/2) G D^(1/2)``, shrunk for large total weights (module docstring).
         """
-        gdiag = problem.network.gram_diagonal(active_w, problem.Xw)
-        trace = float(d @ gdiag)
+        trace = problem.gram_trace(linearization)
         return max(problem.relative_floor, MIN_RELATIVE_DAMPING) * max(trace, 1e-300)
 
     def _iterate(self, iteration, problem, point, damping):
@@ -237,20 +248,16 @@ class GaussNewton(BaseSolver):
         ``"no_decrease"`` when no damping of ``MAX_DAMPING_TRIES`` decreases
         the loss (weights and index restored).
         """
-        active_w = problem.weighted_active(point.active)
-        raw_w = point.raw[problem.weighted]
-        g = problem.loss.raw_grad(problem.Yw, raw_w)
-        if not np.any(g):
+        linearization = problem.linearize(point)
+        if linearization is None:
             return "tol"
-        h = problem.loss.raw_hessian(problem.Yw, raw_w)
-        d = problem.s * h
-        floor = self._damping_floor(problem, active_w, d)
+        floor = self._damping_floor(problem, linearization)
         damping = floor if damping is None else max(damping, floor)
-        system = problem.system(active_w, np.sqrt(d))
+        system = problem.system(linearization)
         nu = DAMPING_GROWTH
         inner = 0
         for trial in range(1, MAX_DAMPING_TRIES + 1):
-            step = self._trial(iteration, problem, system, g, h, damping)
+            step = self._trial(iteration, problem, system, linearization, damping)
             step.trial = trial
             inner += system.last_info.get("cg_iterations", 0)
             decrease = point.value - step.point.value
@@ -278,34 +285,20 @@ class GaussNewton(BaseSolver):
             )
         return "no_decrease"
 
-    def _trial(self, iteration, problem, system, g, h, damping):
+    def _trial(self, iteration, problem, system, linearization, damping):
         """Apply the step of ``damping`` to the weights and the index, query
         and evaluate; return it as a :class:`_Step` (not yet accepted)."""
-        network = problem.network
-        coef, changed, dtheta, predicted = damped_step(
-            network,
-            system,
-            problem.s,
-            g,
-            h,
-            damping,
-            problem.weighted,
-            problem.n,
-            problem.row_scale_w,
-        )
+        move = problem.step(system, linearization, damping)
         # before touching W: a failed fit keeps its last finite weights
-        self._check_finite(iteration, coef.data, dtheta)
-        # the rows kept for a rejected step
-        old_rows = network.move_neurons(changed, coef, problem.X)
-        theta = problem.theta + dtheta
-        action = problem.index.update(network.W, changed)
-        point = problem.evaluate(problem.query(), theta)
-        return _Step(point, theta, changed, old_rows, action, predicted)
+        self._check_finite(iteration, move.values, move.dtheta)
+        theta = problem.theta + move.dtheta
+        # old_rows: the rows kept for a rejected step
+        old_rows, action, point = problem.apply(move, theta)
+        return _Step(point, theta, move.changed, old_rows, action, move.predicted)
 
     def _record(self, history, iteration, step, seconds):
         """Append an accepted iteration to ``history`` (and print it)."""
-        active = step.point.active
-        per_sample = active.nnz / max(active.shape[0], 1)
+        per_sample = step.point.active_per_sample
         record = {
             "loss": step.point.value,
             "seconds": seconds,
@@ -356,6 +349,30 @@ class _Point:
     def __init__(self, active, raw, value):
         self.active, self.raw, self.value = active, raw, value
 
+    @property
+    def active_per_sample(self):
+        """Mean number of firing neurons per index row."""
+        return self.active.nnz / max(self.active.shape[0], 1)
+
+
+class _Linearization:
+    """The loss derivatives at a point, over the weighted rows: their active
+    sets ``active_w``, gradient ``g``, curvature ``h`` and ``d = s * h``."""
+
+    def __init__(self, active_w, g, h, d):
+        self.active_w, self.g, self.h, self.d = active_w, g, h, d
+
+
+class _Move:
+    """A computed step, not yet applied: the neurons it moves, their update
+    (``coef`` with ``W[changed] += coef @ X`` in process), the finite-checked
+    ``values`` of it, the change ``dtheta`` of the affine part and the
+    predicted decrease."""
+
+    def __init__(self, changed, update, values, dtheta, predicted):
+        self.changed, self.update, self.values = changed, update, values
+        self.dtheta, self.predicted = dtheta, predicted
+
 
 class _Step:
     """A tried step: the point it reaches, its affine coefficients, the moved
@@ -374,7 +391,10 @@ class _Problem:
     This is where the rows live for the loop: the index rows ``X``, the
     weighted rows (positive weight) with their normalized weights ``s``,
     Jacobian rows ``Xw``, targets ``Yw`` and affine rows ``Ew``, and the
-    affine coefficients ``theta`` of the current weights.
+    affine coefficients ``theta`` of the current weights. The loop
+    (:meth:`GaussNewton.run`) reaches the rows only through ``start``,
+    ``linearize``, ``gram_trace``, ``system``, ``step``, ``apply`` and
+    ``undo``, so that rows held elsewhere (``_sharded.py``) run the same loop.
     """
 
     def __init__(self, solver, network, loss, index, X, Y, sample_weight):
@@ -416,9 +436,52 @@ class _Problem:
         else:
             self.data_gram = data_gram
 
+    def start(self):
+        """Build the index over the starting weights; return their point."""
+        self.index.build(self.network.W)
+        return self.evaluate(self.query(), self.theta)
+
     def query(self):
         """Active sets of the index rows at the current weights."""
         return self.index.query()
+
+    def linearize(self, point):
+        """The :class:`_Linearization` of the weighted rows at ``point``, or
+        None when the gradient vanishes (an exact fit)."""
+        active_w = self.weighted_active(point.active)
+        raw_w = point.raw[self.weighted]
+        g = self.loss.raw_grad(self.Yw, raw_w)
+        if not np.any(g):
+            return None
+        h = self.loss.raw_hessian(self.Yw, raw_w)
+        return _Linearization(active_w, g, h, self.s * h)
+
+    def gram_trace(self, linearization):
+        """Trace of ``D^(1/2) G D^(1/2)`` (network part) at a linearization."""
+        gdiag = self.network.gram_diagonal(linearization.active_w, self.Xw)
+        return float(linearization.d @ gdiag)
+
+    def step(self, system, linearization, damping):
+        """The :class:`_Move` of the damped step (:func:`damped_step`)."""
+        coef, changed, dtheta, predicted = damped_step(
+            self.network,
+            system,
+            self.s,
+            linearization.g,
+            linearization.h,
+            damping,
+            self.weighted,
+            self.n,
+            self.row_scale_w,
+        )
+        return _Move(changed, coef, coef.data, dtheta, predicted)
+
+    def apply(self, move, theta):
+        """Move the weights and the index by ``move``, query and evaluate at
+        the affine coefficients ``theta``; return ``(old_rows, action, point)``."""
+        old_rows = self.network.move_neurons(move.changed, move.update, self.X)
+        action = self.index.update(self.network.W, move.changed)
+        return old_rows, action, self.evaluate(self.query(), theta)
 
     def evaluate(self, active, theta):
         """The :class:`_Point` of the active sets ``active`` and coefficients
@@ -432,13 +495,13 @@ class _Problem:
         """Active sets of the weighted rows (without zero weights, no copy)."""
         return active if self.weighted.size == self.n else active[self.weighted]
 
-    def system(self, active_w, dsqrt):
+    def system(self, linearization):
         """The damped sample-space system of the weighted rows."""
         system = self.system_cls(
             self.network,
-            active_w,
+            linearization.active_w,
             self.Xw,
-            dsqrt,
+            np.sqrt(linearization.d),
             data_gram=self.data_gram,
             random_state=self.random_state,
             affine_rows=self.Ew,
