@@ -182,9 +182,7 @@ def run_table(name, params, names, *, max_rows, folds, repeats):
     """Scores and fit times of the models on one table (same folds for all)."""
     X, y, task = load_table(name, max_rows=max_rows)
     splitter = RepeatedStratifiedKFold if task == "classification" else RepeatedKFold
-    cv = list(
-        splitter(n_splits=folds, n_repeats=repeats, random_state=0).split(X, y)
-    )
+    cv = list(splitter(n_splits=folds, n_repeats=repeats, random_state=0).split(X, y))
     row = {"table": name, "task": task, "n_samples": X.shape[0]}
     row["n_features"] = X.shape[1]
     for key, model in make_models(task, params, names).items():
@@ -199,7 +197,9 @@ def run_table(name, params, names, *, max_rows, folds, repeats):
 
 def summarize(rows, names):
     """Gaps of ``ours`` to the best peer and to HistGradientBoosting."""
-    summary = {f"{k}_total_fit_time": sum(r[f"{k}_fit_time"] for r in rows) for k in names}
+    summary = {
+        f"{k}_total_fit_time": sum(r[f"{k}_fit_time"] for r in rows) for k in names
+    }
     if "ours" not in names:
         return summary
     peers = [k for k in PEERS if k in names]
@@ -209,8 +209,9 @@ def summarize(rows, names):
             r["best_peer"] = best
             r["gap_to_best_peer"] = r["ours_score"] - r[f"{best}_score"]
             r["meets_peer_target"] = r["gap_to_best_peer"] >= -0.01
-        summary["tables_meeting_peer_target"] = sum(r["meets_peer_target"] for r in rows)
-        summary["all_peer_targets_met"] = all(r["meets_peer_target"] for r in rows)
+        met = [r["meets_peer_target"] for r in rows]
+        summary["tables_meeting_peer_target"] = sum(met)
+        summary["all_peer_targets_met"] = all(met)
     if "hgb" in names:
         for r in rows:
             r["gap_to_hgb"] = r["hgb_score"] - r["ours_score"]
@@ -246,7 +247,8 @@ def print_rows(rows, names, summary):
     )
     for key, value in summary.items():
         if not key.endswith("_total_fit_time"):
-            print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+            shown = f"{value:.4f}" if isinstance(value, float) else value
+            print(f"{key}: {shown}")
 
 
 def run_diabetes(params):
@@ -301,15 +303,28 @@ def main(argv=None):
     parser.add_argument(
         "--quick", action="store_true", help="at most 3000 rows per table"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="limit BLAS and OpenMP threads of every model (default: no limit); "
+        "on a busy shared machine 1 avoids HistGradientBoosting's OpenMP and "
+        "multi-threaded BLAS stalls that dwarf the fits",
+    )
     parser.add_argument("--diabetes", action="store_true", help="diabetes check")
     parser.add_argument("--tag", default=None, help="suffix of the JSON file name")
     parser.add_argument("--output", default=None, help="JSON output path")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)
     params = json.loads(args.params)
     suffix = f"_{args.tag}" if args.tag else ""
     if args.diabetes:
         rows, summary = run_diabetes(params)
-        payload = {"params": params, "rows": rows, "summary": summary}
+        payload = {"params": params, "threads": args.threads}
+        payload.update(rows=rows, summary=summary)
         path = write_json(f"bench_real_tables_diabetes{suffix}", payload, args.output)
         print(f"wrote {path}")
         return payload
@@ -336,11 +351,10 @@ def main(argv=None):
             )
         )
         r = rows[-1]
-        print(
-            f"{name:<15}{r['n_samples']:>6}"
-            + "".join(f" {k} {r[f'{k}_score']:.4f} ({r[f'{k}_fit_time']:.1f}s)" for k in names),
-            flush=True,
-        )
+        parts = [
+            f"{k} {r[f'{k}_score']:.4f} ({r[f'{k}_fit_time']:.1f}s)" for k in names
+        ]
+        print(f"{name:<15}{r['n_samples']:>6} " + " ".join(parts), flush=True)
     summary = summarize(rows, names)
     print_rows(rows, names, summary)
     payload = {
@@ -349,6 +363,7 @@ def main(argv=None):
         "folds": args.folds,
         "repeats": args.repeats,
         "max_rows": max_rows,
+        "threads": args.threads,
         "rows": rows,
         "summary": summary,
     }
