@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from _helpers import replay_stopping_rule
 from numpy.testing import assert_allclose
 from sklearn.exceptions import ConvergenceWarning
 
@@ -14,7 +15,6 @@ from sklearn_sublinear._solvers import (
     _systems,
     damped_step,
 )
-from sklearn_sublinear._solvers._stopping import StoppingRule
 from sklearn_sublinear._tree_index import DenseIndex
 
 
@@ -290,42 +290,6 @@ def test_interpolating_fit_stops_on_tiny_loss(network_factory):
 
 
 # -- stopping rule ------------------------------------------------------------
-def _replay(values, tol, n_iter_no_change):
-    """Iterations run by :class:`StoppingRule` on ``values`` (start first)."""
-    rule = StoppingRule(tol, n_iter_no_change, values[0])
-    for k, value in enumerate(values[1:], start=1):
-        if rule.update(value):
-            return k
-    return len(values) - 1
-
-
-def test_stopping_rule_measures_gains_from_the_largest_one():
-    # The first step gains 0.9, the later ones 0.04, 0.01, 0.005. Against the
-    # decrease since the start, 0.04 is already below 10% and a fit stopped at
-    # 3; against the decrease since the largest gain (reference 0.1), 0.04
-    # improves (it is all of it), 0.01 < 0.25 * (0.1 - 0.05) and
-    # 0.005 < 0.25 * (0.1 - 0.045) do not.
-    losses = [1.0, 0.1, 0.06, 0.05, 0.045, 0.04]
-    assert _replay(losses, tol=0.25, n_iter_no_change=2) == 4
-    assert _replay(losses, tol=0.25, n_iter_no_change=1) == 3
-    # A later gain larger than the first moves the reference: from 0.1, the
-    # gain 0.01 improves, 0.002 < 0.25 * (0.1 - 0.088) and 0.001 do not.
-    losses = [1.0, 0.9, 0.1, 0.09, 0.088, 0.087, 0.0865]
-    assert _replay(losses, tol=0.25, n_iter_no_change=2) == 5
-
-
-def test_stopping_rule_is_scale_free_and_needs_a_gain():
-    losses = np.array([2.0, 0.5, 0.3, 0.25, 0.24, 0.235, 0.233])
-    stops = {
-        _replay(scale * losses + shift, 0.25, 2)
-        for scale, shift in [(1.0, 0.0), (1e-6, 0.0), (1e6, 3.0)]
-    }
-    assert stops == {4}
-    # Values that do not decrease never improve; tol=0 accepts any gain.
-    assert _replay([0.3, 0.3, 0.4, 0.2], tol=0.25, n_iter_no_change=2) == 2
-    assert _replay(list(0.5 ** np.arange(30)), tol=0.0, n_iter_no_change=1) == 29
-
-
 def test_fit_stops_by_the_documented_rule(network_factory):
     # Replaying the rule on the loss curve gives the iteration the fit stopped.
     X, net = network_factory(n_samples=40, n_neurons=128, n_outputs=1, seed=6)
@@ -340,7 +304,7 @@ def test_fit_stops_by_the_documented_rule(network_factory):
         )
         assert reason == "tol"
         curve = [initial] + history["loss"]
-        assert _replay(curve, tol, patience) == len(history["loss"])
+        assert replay_stopping_rule(curve, tol, patience) == len(history["loss"])
 
 
 def test_validation_errors_drive_the_rule_and_the_best_weights_are_kept(
@@ -374,40 +338,3 @@ def test_validation_errors_drive_the_rule_and_the_best_weights_are_kept(
     assert reason == "tol"
     assert history["validation_score"] == [0.9, 0.95, 0.951, 0.9505]
     assert_allclose(out.forward(X[20:]), snapshots[3], rtol=1e-10, atol=1e-12)
-
-
-@pytest.mark.parametrize(
-    "n_jobs, max_samples, expected",
-    [(2, 2048, 1), (2, 4, 2), (1, 2048, 2)],
-    ids=["threaded-small", "threaded-large", "one-job"],
-)
-def test_cholesky_blas_threads_with_fit_threads(
-    n_jobs, max_samples, expected, network_factory, reference, monkeypatch
-):
-    # One BLAS thread for the factorization only when the fit has threads of
-    # its own and the system is small; otherwise BLAS keeps its own setting.
-    from threadpoolctl import threadpool_info, threadpool_limits
-
-    monkeypatch.setattr(_systems, "ONE_BLAS_THREAD_MAX_SAMPLES", max_samples)
-    seen = []
-    original = _systems._cholesky
-
-    def recording(A):
-        seen.append(
-            {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
-        )
-        return original(A)
-
-    monkeypatch.setattr(_systems, "_cholesky", recording)
-    X, net = network_factory(n_samples=12)
-    net.n_jobs = n_jobs
-    active = reference["active"](X, net)
-    system = CholeskySystem(net, active, X, np.ones(12))
-    with threadpool_limits(limits=2, user_api="blas"):
-        outside = {
-            p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"
-        }
-        if outside != {2}:
-            pytest.skip("BLAS runs on one thread on this machine")
-        system.solve(1e-3, np.ones((12, 1)))
-    assert seen == [{expected}]

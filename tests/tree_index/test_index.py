@@ -1,5 +1,4 @@
-"""Exactness, determinism and persistence of the active-set indexes, and the
-packed one-bit trees, their writes and the query assembly."""
+"""Exactness, determinism and persistence of the active-set indexes."""
 
 import pickle
 import tracemalloc
@@ -8,7 +7,10 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
+from _helpers import assert_identical_csr as _assert_identical
+from _helpers import assert_same_csr as _assert_same
+from _helpers import index_data as _data
+from _helpers import unit_rows_and_weights as _unit_rows_and_weights
 
 import sklearn_sublinear._tree_index._dense as dense_module
 import sklearn_sublinear._tree_index._index as index_module
@@ -23,49 +25,12 @@ from sklearn_sublinear._tree_index import (
 )
 from sklearn_sublinear._tree_index._csr import active_csr
 from sklearn_sublinear._tree_index._dense import dense_active_parts, dense_candidates
-from sklearn_sublinear._tree_index._margins import round_up_float32
-from sklearn_sublinear._tree_index._max_tree import (
-    byte_aligned_chunks,
-    clear_pairs,
-    descend,
-    empty_tree,
-    fill_internal,
-    tree_nbytes,
-    unpack_tree,
-    write_leaves,
-)
-from sklearn_sublinear._tree_index._validation import check_weights
-
-
-def _unit_rows_and_weights(rng, n, d, m, w_scale=1.0):
-    """``n`` unit-norm rows in ``d`` dimensions and ``m`` Gaussian weights."""
-    X = rng.standard_normal((n, d))
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    return X, w_scale * rng.standard_normal((m, d))
-
-
-def _data(seed, n=40, d=6, m=300):
-    rng = np.random.default_rng(seed)
-    X, W = _unit_rows_and_weights(rng, n, d, m)
-    return rng, X, W
 
 
 def _exact_matrix(X, W):
     n, m = X.shape[0], W.shape[0]
     rows, cols = np.divmod(np.arange(n * m), m)
     return exact_preactivations(W, X, rows, cols).reshape(n, m)
-
-
-def _assert_identical(A, B):
-    assert A.shape == B.shape
-    np.testing.assert_array_equal(A.indptr, B.indptr)
-    np.testing.assert_array_equal(A.indices, B.indices)
-    np.testing.assert_array_equal(A.data, B.data)
-
-
-def _assert_same(A, B):
-    _assert_identical(A, B)
-    assert A.has_sorted_indices and B.has_sorted_indices
 
 
 def _assert_brute_force(A, X, W, b):
@@ -149,77 +114,6 @@ def test_all_below_all_above(b, expected):
     assert A.nnz == (X.shape[0] * W.shape[0] if expected is None else expected)
 
 
-def test_exact_ties_at_threshold():
-    # Values exactly equal to b must not fire: construct exact ties.
-    X = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
-    W = np.array([[0.5, 0.0], [0.5, 0.5], [0.0, 0.5], [0.25, 0.0], [0.75, 0.0]])
-    b = 0.5
-    for index in (TreeIndex(X, b, block_size=2), DenseIndex(X, b)):
-        A = index.build(W).query()
-        rows, cols = np.divmod(np.arange(15), 5)
-        exact = exact_preactivations(W, X, rows, cols)
-        assert np.count_nonzero(exact == b) == 4
-        assert A.nnz == np.count_nonzero(exact > b) == 2
-        assert A[0, 0] == 0 and A[1, 2] == 0 and A[0, 4] == 0.75
-
-
-@pytest.mark.parametrize("d", [1, 3, 37, 300])
-def test_exact_routine_independent_of_batching(d):
-    rng, X, W = _data(2, n=30, d=d, m=50)
-    rows = rng.integers(0, 30, 500)
-    cols = rng.integers(0, 50, 500)
-    full = exact_preactivations(W, X, rows, cols)
-    parts = np.concatenate(
-        [
-            exact_preactivations(W, X, rows[s : s + 7], cols[s : s + 7])
-            for s in range(0, 500, 7)
-        ]
-    )
-    np.testing.assert_array_equal(full, parts)
-    single = [
-        exact_preactivations(W, X, rows[p : p + 1], cols[p : p + 1])[0]
-        for p in range(0, 500, 50)
-    ]
-    np.testing.assert_array_equal(full[::50], single)
-    order = rng.permutation(500)
-    np.testing.assert_array_equal(
-        full[order], exact_preactivations(W, X, rows[order], cols[order])
-    )
-    # rows not in C order are gathered first: same sums, same bits
-    np.testing.assert_array_equal(
-        full, exact_preactivations(np.asfortranarray(W), X[:, ::1], rows, cols)
-    )
-    np.testing.assert_allclose(full, (W[cols] * X[rows]).sum(axis=1), atol=1e-13)
-
-
-def test_exact_routine_rejects_out_of_range_pairs():
-    _, X, W = _data(2, n=3, d=4, m=5)
-    with pytest.raises(IndexError, match="cols in"):
-        exact_preactivations(W, X, [0, 1], [0, 5])
-    with pytest.raises(IndexError, match="rows must be in"):
-        exact_preactivations(W, X, [-1], [0])
-    with pytest.raises(ValueError, match="same length"):
-        exact_preactivations(W, X, [0, 1], [0])
-    # rows not in C order are gathered: checked before, not wrapped
-    with pytest.raises(IndexError, match="rows must be in"):
-        exact_preactivations(np.asfortranarray(W), X, [-1], [0])
-    with pytest.raises(IndexError, match="cols in"):
-        exact_preactivations(np.asfortranarray(W), X, [0], [5])
-
-
-def test_exact_routine_independent_of_blas_threads():
-    # OpenBLAS splits dot products above 10000 terms over its threads; the
-    # indexes call the routine with and without a BLAS thread limit.
-    rng, X, W = _data(3, n=4, d=20000, m=5)
-    rows, cols = np.divmod(np.arange(20), 5)
-    with threadpool_limits(limits=1, user_api="blas"):
-        one = exact_preactivations(W, X, rows, cols)
-    with threadpool_limits(limits=2, user_api="blas"):
-        two = exact_preactivations(W, X, rows, cols)
-    np.testing.assert_array_equal(one, two)
-    np.testing.assert_allclose(one, (W[cols] * X[rows]).sum(axis=1), rtol=1e-12)
-
-
 def test_dense_filter_independent_of_n_jobs(monkeypatch):
     rng, X, W = _data(12, n=50, d=6, m=300)
     b = 1.0
@@ -242,19 +136,6 @@ def test_dense_filter_independent_of_n_jobs(monkeypatch):
         fires = {(i, cols[k]) for i, k in fires}
         assert fires <= set(zip(one[0].tolist(), one[1].tolist()))
         assert set(one[1].tolist()) <= set(cols.tolist())
-
-
-def test_round_up_float32():
-    rng = np.random.default_rng(3)
-    v = np.concatenate(
-        [
-            rng.standard_normal(1000) * 10.0 ** rng.integers(-40, 30, 1000),
-            [0.0, -np.inf, 1e-45, -1e-45],
-        ]
-    )
-    up = round_up_float32(v)
-    assert up.dtype == np.float32
-    assert np.all(up.astype(np.float64) >= v)
 
 
 @pytest.mark.parametrize("rebuild_every", [0, 5])
@@ -471,73 +352,6 @@ def test_in_place_step_and_revert():
             _assert_valid_bounds(tree, X, W)
 
 
-# -- packed trees ------------------------------------------------------------
-
-
-@pytest.mark.parametrize("n", [1, 8, 13, 64, 70])
-def test_packed_tree_primitives_match_bool_reference(n):
-    rng = np.random.default_rng(n)
-    n_leaves = 8
-    tree = empty_tree(n_leaves, n)
-    assert tree.shape == (2 * n_leaves - 1, -(-n // 8)) and tree.dtype == np.uint8
-    assert tree.nbytes == tree_nbytes(n_leaves, n)
-    ref = np.zeros((2 * n_leaves - 1, n), dtype=bool)
-    # leaf writes: whole slices, then sorted subsets whose bytes hold other
-    # samples whose bits must survive
-    for step in range(6):
-        first = int(rng.integers(0, n_leaves))
-        k = int(rng.integers(1, n_leaves - first + 1))
-        if step == 0:
-            rows = slice(0, n)
-            idx = np.arange(n)
-        else:
-            idx = np.sort(rng.choice(n, int(rng.integers(1, n + 1)), replace=False))
-            rows = idx
-        bits = rng.random((k, idx.size)) < 0.5
-        write_leaves(tree, n_leaves - 1 + first, rows, bits)
-        ref[n_leaves - 1 + first : n_leaves - 1 + first + k][:, idx] = bits
-        np.testing.assert_array_equal(unpack_tree(tree, n), ref)
-    fill_internal(tree)
-    for node in range(n_leaves - 2, -1, -1):
-        ref[node] = ref[2 * node + 1] | ref[2 * node + 2]
-    np.testing.assert_array_equal(unpack_tree(tree, n), ref)
-    # the descent returns exactly the set leaves (internal nodes are the OR)
-    blocks, samples = descend(tree, n)
-    leaf_blocks, leaf_samples = np.nonzero(ref[n_leaves - 1 :])
-    assert sorted(zip(blocks.tolist(), samples.tolist())) == sorted(
-        zip(leaf_blocks.tolist(), leaf_samples.tolist())
-    )
-    # clearing pairs, duplicates and shared bytes included
-    p = rng.integers(0, blocks.size, size=2 * blocks.size) if blocks.size else []
-    clear_pairs(tree, n_leaves - 1 + blocks[p], samples[p])
-    ref[n_leaves - 1 + blocks[p], samples[p]] = False
-    np.testing.assert_array_equal(unpack_tree(tree, n), ref)
-    # padding bits of the last byte are never set
-    if n % 8:
-        assert not np.any(tree[:, -1] >> (n % 8))
-
-
-@pytest.mark.parametrize("size", [8, 16, 256])
-def test_byte_aligned_chunks(size):
-    rng = np.random.default_rng(size)
-    n = 203
-    chunks = byte_aligned_chunks(None, n, size)
-    assert [(c.start, c.stop) for c in chunks] == [
-        (s, min(s + size, n)) for s in range(0, n, size)
-    ]
-    assert byte_aligned_chunks(np.zeros(0, np.intp), n, size) == []
-    for _ in range(20):
-        rows = np.sort(rng.choice(n, int(rng.integers(1, n + 1)), replace=False))
-        chunks = byte_aligned_chunks(rows, n, size)
-        np.testing.assert_array_equal(np.concatenate(chunks), rows)
-        bytes_of = [set((c >> 3).tolist()) for c in chunks]
-        for a in range(len(bytes_of)):
-            for b in range(a + 1, len(bytes_of)):
-                assert not bytes_of[a] & bytes_of[b]
-        # a chunk only grows to finish its last byte
-        assert all(c.size <= size + 7 for c in chunks)
-
-
 # -- bits of the index ----------------------------------------------------------
 
 
@@ -652,29 +466,8 @@ def test_rebuild_subset_keeps_other_samples_bits(n, monkeypatch):
 # -- query pipeline --------------------------------------------------------------
 
 
-def test_active_csr_from_parts():
-    rng = np.random.default_rng(3)
-    n, m = 17, 50
-    pairs = rng.choice(n * m, 300, replace=False)
-    rows, cols = np.divmod(pairs, m)
-    values = rng.standard_normal(300)
-    expected = sp.csr_array((values, (rows, cols)), shape=(n, m))
-    expected.sort_indices()
-    cuts = [0, 0, 40, 41, 200, 300]  # an empty part and unsorted rows
-    parts = [
-        (rows[a:b].astype(np.int32), cols[a:b], values[a:b])
-        for a, b in zip(cuts[:-1], cuts[1:])
-    ]
-    A = active_csr(parts, (n, m))
-    assert parts == []  # consumed
-    _assert_same(A, expected)
-    _assert_same(active_csr([], (n, m)), sp.csr_array((n, m)))
-
-
 @pytest.mark.parametrize("chunk_bytes", [None, 5 * 16 * 3, 1])
 def test_dense_active_parts_and_chunk_sizes(chunk_bytes, monkeypatch):
-    import sklearn_sublinear._tree_index._dense as dense_module
-
     rng = np.random.default_rng(4)
     n, d, m = 50, 6, 300
     X, W = _unit_rows_and_weights(rng, n, d, m)
@@ -700,26 +493,6 @@ def test_dense_active_parts_and_chunk_sizes(chunk_bytes, monkeypatch):
             fires[:, cols_all] = exact[:, cols_all] > b
             np.testing.assert_array_equal(A.toarray() != 0, fires)
             np.testing.assert_array_equal(A.data, exact[A.nonzero()])
-
-
-def test_check_weights_rejects_without_copying_w():
-    W = np.ones((20000, 8))  # 5 chunks of rows
-    tracemalloc.start()
-    try:
-        check_weights(W, 8)
-        check_weights(W, 8, rows=np.arange(20000))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < W.nbytes / 2
-    for bad in (np.nan, np.inf, -np.inf, 2.0**101, -(2.0**101)):
-        V = W.copy()
-        V[5000, 3] = bad
-        with pytest.raises(ValueError, match="finite"):
-            check_weights(V, 8)
-        with pytest.raises(ValueError, match="finite"):
-            check_weights(V, 8, rows=[0, 5000])
-        check_weights(V, 8, rows=[0, 4999])
 
 
 def test_estimate_covers_traced_peak():
