@@ -68,6 +68,20 @@ def _check_numeric_targets(y):
             ) from exc
 
 
+def _check_poisson_targets(Y, sample_weight):
+    """Raise a ValueError for targets the Poisson loss cannot fit."""
+    if np.any(Y < 0):
+        raise ValueError(
+            "loss='poisson' needs non-negative targets (counts or rates), got a "
+            f"minimum of {Y.min():.6g}. Use loss='squared_error' for signed targets."
+        )
+    if not np.all(sample_weight @ Y > 0):
+        raise ValueError(
+            "loss='poisson' needs every target column to have a positive "
+            "weighted sum (a mean count above zero); got a column of zeros."
+        )
+
+
 def _gib(nbytes):
     return f"{nbytes / 2**30:.3g} GiB"
 
@@ -337,7 +351,7 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
                 np.float64
             )
             signs[:, state.get("constant_outputs", np.zeros(n_outputs, bool))] = 0.0
-            intercept = np.zeros(n_outputs)
+            intercept = state.get("intercept", np.zeros(n_outputs))
         linear_coef = None
         if self._resolve("linear_term"):
             previous = getattr(self, "linear_coef_", None) if warm else None
@@ -686,24 +700,35 @@ class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
     The network has many hidden neurons of which only a few fire per sample; an
     index of firing neurons makes each Gauss-Newton iteration cost about the
     number of firing (sample, neuron) pairs instead of ``n_samples *
-    n_neurons`` [1]_. Single- and multi-output targets are supported; targets
-    are centered and scaled by their weighted mean and standard deviation.
+    n_neurons`` [1]_. Single- and multi-output targets are supported; with
+    the squared error, targets are centered and scaled by their weighted mean
+    and standard deviation.
 
     Parameters
     ----------"""
         + _PARAMS_DOC.format(**DEFAULTS, **_DOC_CONSTANTS)
         + """
 
+    loss : {"squared_error", "poisson"}, default="squared_error"
+        Loss minimized by the fit. ``"squared_error"`` is half the squared
+        error of the standardized targets. ``"poisson"`` is half the Poisson
+        deviance with a log link (the output is ``exp`` of the network), for
+        non-negative targets such as counts, with a positive weighted sum;
+        predictions are means. :meth:`score` stays R2: for counts, compare
+        models with :func:`~sklearn.metrics.mean_poisson_deviance` or
+        :func:`~sklearn.metrics.d2_tweedie_score` with ``power=1``.
+
     Attributes
     ----------"""
         + _ATTRIBUTES_DOC.format(
-            coef_scale=" and the target standard deviation",
-            intercept_scale=", in target units",
-            out_activation='``"identity"``',
+            coef_scale=" and the target standard deviation (squared error)",
+            intercept_scale=", in target units (in log units for Poisson)",
+            out_activation='``"identity"``, or ``"exp"`` for ``loss="poisson"``',
             loss_scale=(
-                " (half the weighted mean squared error of the standardized targets)"
+                " (half the weighted mean squared error of the standardized targets,"
+                " or half the weighted mean Poisson deviance)"
             ),
-            score_name="R2 score",
+            score_name="R2 score (D2 for Poisson)",
         )
         + """
 
@@ -720,7 +745,11 @@ class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
             **_DOC_CONSTANTS,
             extra=(
                 " The loss is half the squared error of the standardized targets "
-                "(curvature ``H = I``)."
+                "(curvature ``H = I``), or half the Poisson deviance "
+                "``e^f - y f + y log y - y`` (curvature ``H = e^f``, the largest "
+                "over the outputs); the Poisson fit starts from the intercept "
+                "``log(mean(y))``, and its targets are not standardized: under "
+                "the log link a scale factor only shifts the intercept."
             ),
         )
         + """
@@ -743,17 +772,73 @@ class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
     """
     )
 
+    _parameter_constraints = {
+        **BaseSublinearNewton._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(
+        self,
+        n_neurons=DEFAULTS["n_neurons"],
+        *,
+        sparsity=DEFAULTS["sparsity"],
+        alpha=DEFAULTS["alpha"],
+        max_iter=DEFAULTS["max_iter"],
+        tol=DEFAULTS["tol"],
+        index="auto",
+        solver="auto",
+        batch_size=None,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=DEFAULTS["n_iter_no_change"],
+        warm_start=False,
+        homogeneous="auto",
+        linear_term="auto",
+        loss="squared_error",
+    ):
+        super().__init__(
+            n_neurons,
+            sparsity=sparsity,
+            alpha=alpha,
+            max_iter=max_iter,
+            tol=tol,
+            index=index,
+            solver=solver,
+            batch_size=batch_size,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            verbose=verbose,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            warm_start=warm_start,
+            homogeneous=homogeneous,
+            linear_term=linear_term,
+        )
+        self.loss = loss
+
     _multi_output_y = True
     _homogeneous_default = True
     _linear_term_default = True
 
     def _fitted_target_state(self):
-        return {"y_mean": self._y_mean, "y_scale": self._y_scale}
+        return {
+            "y_mean": self._y_mean,
+            "y_scale": self._y_scale,
+            "out_activation": self.out_activation_,
+        }
 
     def _encode_targets(self, y, sample_weight, state=None):
         Y = np.asarray(y, dtype=np.float64)
         if Y.ndim == 1:
             Y = Y[:, None]
+        poisson = self.loss == "poisson"
+        out_activation = "exp" if poisson else "identity"
+        if poisson:
+            _check_poisson_targets(Y, sample_weight)
         if state is not None:
             y_mean, y_scale = state["y_mean"], state["y_scale"]
             if Y.shape[1] != y_mean.size:
@@ -761,25 +846,47 @@ class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
                     f"warm_start=True needs {y_mean.size} target column(s) as "
                     f"in the previous fit, got {Y.shape[1]}."
                 )
+            if state["out_activation"] != out_activation:
+                raise ValueError(
+                    f"warm_start=True needs the loss of the previous fit; got "
+                    f"loss={self.loss!r} after a fit with the "
+                    f"{state['out_activation']!r} output activation."
+                )
             constant = np.zeros(y_mean.size, dtype=bool)
         else:
             y_mean, y_scale, constant = weighted_mean_scale(Y, sample_weight, "y")
         state = {
-            "y_mean": y_mean,
-            "y_scale": y_scale,
             # Constant targets get zero output signs: the network is then
             # exactly its intercept, the constant.
             "constant_outputs": constant,
-            "out_activation": "identity",
-            "attributes": {
-                "_y_mean": y_mean,
-                "_y_scale": y_scale,
-                "_y_ndim": np.ndim(y),
-            },
+            "out_activation": out_activation,
         }
-        return (Y - y_mean) / y_scale, "squared_error", state
+        if poisson:
+            # Under the log link, scaling the targets only shifts the
+            # intercept: they are not standardized, and a new fit starts from
+            # the weighted mean, whose logarithm is the intercept.
+            state["intercept"] = np.log(sample_weight @ Y / np.sum(sample_weight))
+            y_mean, y_scale = np.zeros_like(y_mean), np.ones_like(y_scale)
+        state.update(
+            y_mean=y_mean,
+            y_scale=y_scale,
+            attributes={"_y_mean": y_mean, "_y_scale": y_scale, "_y_ndim": np.ndim(y)},
+        )
+        return (Y - y_mean) / y_scale, self.loss, state
 
     def _validation_scorer(self, Y_val, sample_weight_val, state):
+        if self.loss == "poisson":
+            # D2: the fraction of the Poisson deviance of the constant
+            # training mean (the starting intercept) that the model explains.
+            loss = LOSSES["poisson"]()
+            null = np.broadcast_to(state["intercept"], Y_val.shape)
+            null_value = max(loss.value(Y_val, null, sample_weight_val), 1e-300)
+
+            def score(raw):
+                return 1.0 - loss.value(Y_val, raw, sample_weight_val) / null_value
+
+            return score
+
         def score(raw):
             return r2_score(Y_val, raw, sample_weight=sample_weight_val)
 
@@ -821,12 +928,15 @@ class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
             Predicted values.
         """
         out = self._raw_output(X)
+        if self.out_activation_ == "exp":
+            out = np.exp(out)
         return out[:, 0] if self._y_ndim == 1 else out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
+        tags.target_tags.positive_only = self.loss == "poisson"
         return tags
 
 

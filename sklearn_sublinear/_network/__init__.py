@@ -8,11 +8,18 @@ May import ``_tree_index`` (it does not need to) and the shared helpers
 - ``_overlaps``: the overlap counts ``|S_i & S_j|`` of the Gram and their cost model;
 - ``_sparse``: 0/1 patterns and row blocks of csr arrays for threaded products;
 - ``_activations``: the shifted ReLU;
-- ``_losses``: squared and log losses, differentiated w.r.t. the network output.
+- ``_losses``: squared, log and Poisson losses, differentiated w.r.t. the
+  network output.
 """
 
 from ._inputs import InputTransform, weighted_mean_scale
-from ._losses import LOSSES, BinaryLogisticLoss, MultinomialLoss, SquaredLoss
+from ._losses import (
+    LOSSES,
+    BinaryLogisticLoss,
+    MultinomialLoss,
+    PoissonLoss,
+    SquaredLoss,
+)
 from ._two_layer import TwoLayerNetwork, threshold_from_sparsity
 
 __all__ = [
@@ -20,6 +27,7 @@ __all__ = [
     "BinaryLogisticLoss",
     "InputTransform",
     "MultinomialLoss",
+    "PoissonLoss",
     "SquaredLoss",
     "TwoLayerNetwork",
     "threshold_from_sparsity",

@@ -13,11 +13,17 @@ Every loss works on the *raw* output ``raw`` of shape ``(n_samples, n_outputs)``
   curvature has to be one scalar per sample.
 
 Targets ``y`` have shape ``(n_samples, n_outputs)``: real values for the squared
-loss, 0/1 for the binary logistic loss, one-hot rows for the multinomial loss.
+loss, 0/1 for the binary logistic loss (one column per independent label), one-hot
+rows for the multinomial loss, non-negative values (counts) for the Poisson loss.
 """
 
 import numpy as np
-from scipy.special import expit, log_expit, logsumexp, softmax
+from scipy.special import expit, log_expit, logsumexp, softmax, xlogy
+
+# Smallest curvature of the Poisson loss: the Gauss-Newton system divides the
+# gradient by the square root of the curvature, which must stay positive when a
+# predicted mean underflows.
+POISSON_MIN_CURVATURE = 1e-12
 
 
 def _weighted_mean(values, sample_weight):
@@ -45,7 +51,11 @@ class SquaredLoss:
 
 
 class BinaryLogisticLoss:
-    """Binary cross-entropy on one logit: ``l(y, f) = log(1 + e^f) - y f``."""
+    """Binary cross-entropy of independent logits.
+
+    ``l(y, f) = sum_o log(1 + e^(f_o)) - y_o f_o``: one logit for a binary
+    problem, one per label for multilabel targets.
+    """
 
     name = "binary_log_loss"
 
@@ -53,7 +63,7 @@ class BinaryLogisticLoss:
         """Weighted mean of the per-sample loss (computed without overflow)."""
         # log(1 + e^f) - y f = -y log sigma(f) - (1 - y) log sigma(-f)
         per_sample = -(y * log_expit(raw) + (1 - y) * log_expit(-raw))
-        return _weighted_mean(per_sample[:, 0], sample_weight)
+        return _weighted_mean(np.sum(per_sample, axis=1), sample_weight)
 
     def raw_grad(self, y, raw):
         """Gradient ``sigma(f) - y``."""
@@ -97,8 +107,42 @@ class MultinomialLoss:
         return np.full(raw.shape[0], 0.5)
 
 
+class PoissonLoss:
+    """Half Poisson deviance with a log link.
+
+    ``l(y, f) = sum_o e^(f_o) - y_o f_o + y_o log(y_o) - y_o``: the mean is
+    ``e^f``, and the loss is zero where ``e^f = y``.
+    """
+
+    name = "poisson"
+
+    def value(self, y, raw, sample_weight=None):
+        """Weighted mean of the per-sample loss (inf where ``e^f`` overflows)."""
+        with np.errstate(over="ignore"):
+            per_sample = np.exp(raw) - y * raw + xlogy(y, y) - y
+        return _weighted_mean(np.sum(per_sample, axis=1), sample_weight)
+
+    def raw_grad(self, y, raw):
+        """Gradient ``e^f - y``."""
+        return np.exp(raw) - y
+
+    def raw_hessian(self, y, raw):
+        """The curvature ``e^f`` (its largest value over the outputs).
+
+        For one output this is the exact Hessian; for several, the largest
+        mean bounds the diagonal Hessian ``diag(e^f)`` from above, as the
+        shared ``n x n`` system requires.
+        """
+        return np.maximum(np.max(np.exp(raw), axis=1), POISSON_MIN_CURVATURE)
+
+    def link(self, raw):
+        """Predicted mean ``e^f``."""
+        return np.exp(raw)
+
+
 LOSSES = {
     "squared_error": SquaredLoss,
     "binary_log_loss": BinaryLogisticLoss,
     "log_loss": MultinomialLoss,
+    "poisson": PoissonLoss,
 }

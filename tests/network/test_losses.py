@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from scipy.special import softmax
+from sklearn.metrics import mean_poisson_deviance
 
 from sklearn_sublinear._network import LOSSES
 
@@ -11,14 +12,16 @@ def targets(name, rng, n, k):
     if name == "squared_error":
         return rng.standard_normal((n, k))
     if name == "binary_log_loss":
-        return rng.randint(0, 2, size=(n, 1)).astype(float)
+        return rng.randint(0, 2, size=(n, k)).astype(float)
+    if name == "poisson":
+        return rng.poisson(2.0, size=(n, k)).astype(float)
     return np.eye(k)[rng.randint(0, k, size=n)]
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_raw_grad_matches_finite_differences(name):
     rng = np.random.RandomState(0)
-    k = 1 if name == "binary_log_loss" else 3
+    k = 3
     y = targets(name, rng, 7, k)
     raw = 2 * rng.standard_normal((7, k))
     loss = LOSSES[name]()
@@ -35,7 +38,7 @@ def test_raw_grad_matches_finite_differences(name):
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_raw_hessian_bounds_the_true_hessian(name):
     rng = np.random.RandomState(1)
-    k = 1 if name == "binary_log_loss" else 4
+    k = 4
     raw = 3 * rng.standard_normal((50, k))
     y = targets(name, rng, 50, k)
     h = LOSSES[name]().raw_hessian(y, raw)
@@ -44,8 +47,10 @@ def test_raw_hessian_bounds_the_true_hessian(name):
         if name == "squared_error":
             top = 1.0
         elif name == "binary_log_loss":
-            p = 1 / (1 + np.exp(-raw[i, 0]))
-            top = p * (1 - p)
+            p = 1 / (1 + np.exp(-raw[i]))
+            top = np.max(p * (1 - p))
+        elif name == "poisson":
+            top = np.max(np.exp(raw[i]))
         else:
             p = softmax(raw[i])
             top = np.linalg.eigvalsh(np.diag(p) - np.outer(p, p))[-1]
@@ -70,3 +75,24 @@ def test_values_are_finite_for_huge_logits():
     assert np.isfinite(LOSSES["binary_log_loss"]().value(y, raw))
     raw3 = np.array([[1e4, -1e4, 0.0]])
     assert np.isfinite(LOSSES["log_loss"]().value(np.eye(3)[[1]], raw3))
+
+
+def test_poisson_value_is_half_the_mean_deviance():
+    rng = np.random.RandomState(3)
+    y = rng.poisson(3.0, size=(40, 1)).astype(float)
+    raw = rng.standard_normal((40, 1))
+    w = rng.uniform(0, 2, size=40)
+    loss = LOSSES["poisson"]()
+    expected = 0.5 * mean_poisson_deviance(y[:, 0], np.exp(raw[:, 0]), sample_weight=w)
+    assert loss.value(y, raw, w) == pytest.approx(expected, rel=1e-12)
+    # Zero at the targets, zeros included (e^f -> 0).
+    exact = np.log(np.maximum(y, 1e-300))
+    assert loss.value(y, exact) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_poisson_curvature_stays_positive_and_value_overflows_to_inf():
+    loss = LOSSES["poisson"]()
+    y = np.array([[2.0], [0.0]])
+    assert np.all(loss.raw_hessian(y, np.array([[-1e4], [-1e4]])) > 0)
+    with np.errstate(over="raise"):
+        assert loss.value(y, np.array([[1e4], [0.0]])) == np.inf
