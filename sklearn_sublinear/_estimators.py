@@ -8,6 +8,7 @@ from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
@@ -15,8 +16,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._compat import Interval, StrOptions, check_sample_weight, fit_context
 from ._network import (
@@ -200,6 +201,10 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
         """The sample weights the fit uses (the classifier's class weights)."""
         return sample_weight
 
+    def _check_targets(self, y):
+        """The validated targets, in the shape the encoding expects."""
+        return y
+
     def _resolve(self, name):
         """Parameter ``name`` (a bool or "auto"), "auto" meaning the subclass's
         ``_<name>_default``."""
@@ -294,6 +299,7 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             multi_output=self._multi_output_y,
             y_numeric=not isinstance(self, ClassifierMixin),
         )
+        y = self._check_targets(y)
         sample_weight = check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
@@ -949,31 +955,36 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
     number of firing (sample, neuron) pairs instead of ``n_samples *
     n_neurons`` [1]_. Binary problems use one logit and the logistic loss,
     multiclass problems one output per class and the softmax cross-entropy;
-    class labels may be of any type.
+    class labels may be of any type. Multilabel targets (a 0/1 indicator
+    matrix) get one independent logistic output per label, all sharing the
+    hidden layer.
 
     Parameters
     ----------"""
         + _PARAMS_DOC.format(**DEFAULTS, **_DOC_CONSTANTS)
         + """
 
-    class_weight : dict, "balanced" or None, default=None
+    class_weight : dict, list of dict, "balanced" or None, default=None
         Weights of the classes, as ``{class_label: weight}``; classes not
         listed weigh 1. ``"balanced"`` weighs each class by
         ``n_samples / (n_classes * n_samples_in_class)``, computed on the
-        ``y`` given to :term:`fit`. The weight of a sample is its class weight
-        times its ``sample_weight``; the early-stopping score is weighted the
-        same way.
+        ``y`` given to :term:`fit`. For label sets, pass one dict per label
+        column (``{0: w0, 1: w1}``) or ``"balanced"``; the weights of the
+        labels multiply. The weight of a sample is its class weight times its
+        ``sample_weight``; the early-stopping score is weighted the same way.
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        Class labels."""
+        Class labels; for label sets, the label columns ``0 .. n_labels - 1``."""
         + _ATTRIBUTES_DOC.format(
             coef_scale="",
             intercept_scale="",
-            out_activation='``"logistic"`` (binary) or ``"softmax"``',
-            loss_scale=" (weighted mean cross-entropy)",
-            score_name="accuracy",
+            out_activation='``"logistic"`` (binary, label sets) or ``"softmax"``',
+            loss_scale=(
+                " (weighted mean cross-entropy, summed over the labels of label sets)"
+            ),
+            score_name="accuracy (subset accuracy for label sets)",
         )
         + """
 
@@ -1017,7 +1028,7 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
 
     _parameter_constraints = {
         **BaseSublinearNewton._parameter_constraints,
-        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "class_weight": [dict, list, StrOptions({"balanced"}), None],
     }
 
     def __init__(
@@ -1064,23 +1075,52 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
         self.class_weight = class_weight
 
     def _stratify(self, y):
+        # Label sets are not stratified (as in MLPClassifier).
+        return None if np.ndim(y) == 2 else y
+
+    def _check_targets(self, y):
+        if sp.issparse(y):
+            y = y.toarray()
+        if y.ndim == 2 and y.shape[1] == 1:
+            return column_or_1d(y, warn=True)
+        if y.ndim == 2 and type_of_target(y) != "multilabel-indicator":
+            raise ValueError(
+                "SublinearNewtonClassifier takes 1-D class labels or a 2-D 0/1 "
+                "indicator matrix of labels (multilabel); got a 2-D target of "
+                f"type {type_of_target(y)!r}. Fit one classifier per column "
+                "(sklearn.multioutput.MultiOutputClassifier) instead."
+            )
         return y
 
     def _weight_samples(self, y, sample_weight):
         if self.class_weight is None:
             return sample_weight
+        if isinstance(self.class_weight, list) and np.ndim(y) == 1:
+            raise ValueError(
+                "class_weight as a list of dicts is for label sets (one dict per "
+                "label column); for class labels pass a dict or 'balanced'."
+            )
         return sample_weight * compute_sample_weight(self.class_weight, y)
 
-    _multi_output_y = False
+    _multi_output_y = True
     _homogeneous_default = False
     _linear_term_default = False
 
     def _fitted_target_state(self):
-        return {"attributes": {"classes_": self.classes_}}
+        return {
+            "attributes": {"classes_": self.classes_, "_multilabel": self._multilabel}
+        }
 
     def _encode_targets(self, y, sample_weight, state=None):
         check_classification_targets(y)
+        if y.ndim == 2:
+            return self._encode_label_sets(y, state)
         if state is not None:
+            if state["attributes"]["_multilabel"]:
+                raise ValueError(
+                    "warm_start=True needs label sets (a 2-D indicator matrix) "
+                    "as in the previous fit, got 1-D class labels."
+                )
             classes = state["attributes"]["classes_"]
             unknown = np.setdiff1d(np.unique(y), classes)
             if unknown.size:
@@ -1103,19 +1143,38 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
             binarizer = LabelBinarizer().fit(classes)
             Y = binarizer.transform(y).astype(np.float64)
             loss, out_activation = "log_loss", "softmax"
-        state = {
+        return Y, loss, self._target_state(Y, out_activation, classes, False)
+
+    def _encode_label_sets(self, y, state):
+        """Multilabel targets: one independent logistic output per label."""
+        n_labels = y.shape[1]
+        if state is not None and (
+            not state["attributes"]["_multilabel"]
+            or state["attributes"]["classes_"].size != n_labels
+        ):
+            raise ValueError(
+                "warm_start=True needs the targets of the previous fit; got "
+                f"{n_labels} label columns."
+            )
+        Y = np.asarray(y, dtype=np.float64)
+        state = self._target_state(Y, "logistic", np.arange(n_labels), True)
+        return Y, "binary_log_loss", state
+
+    @staticmethod
+    def _target_state(Y, out_activation, classes, multilabel):
+        return {
             "y_mean": np.zeros(Y.shape[1]),
             "y_scale": np.ones(Y.shape[1]),
             "out_activation": out_activation,
-            "attributes": {"classes_": classes},
+            "attributes": {"classes_": classes, "_multilabel": multilabel},
         }
-        return Y, loss, state
 
     def _validation_scorer(self, Y_val, sample_weight_val, state):
         def score(raw):
-            if raw.shape[1] == 1:
+            if state["out_activation"] == "logistic":
+                # The binary accuracy, or the subset accuracy of label sets.
                 return accuracy_score(
-                    Y_val[:, 0] > 0.5, raw[:, 0] > 0, sample_weight=sample_weight_val
+                    Y_val > 0.5, raw > 0, sample_weight=sample_weight_val
                 )
             return accuracy_score(
                 Y_val.argmax(axis=1),
@@ -1133,8 +1192,9 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data.
-        y : array-like of shape (n_samples,)
-            Class labels (any type).
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels (any type), or a 0/1 indicator matrix of label sets
+            (multilabel).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative sample weights; integer weights are equivalent to
             repeated rows.
@@ -1158,7 +1218,7 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
         -------
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             Logit of ``classes_[1]`` for binary problems, else one logit per
-            class.
+            class (per label for label sets).
         """
         raw = self._raw_output(X)
         return raw[:, 0] if raw.shape[1] == 1 else raw
@@ -1173,10 +1233,13 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
 
         Returns
         -------
-        y : ndarray of shape (n_samples,)
-            Predicted labels.
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Predicted labels; for label sets, the 0/1 indicator matrix of the
+            labels whose probability exceeds 1/2.
         """
         raw = self._raw_output(X)
+        if self._multilabel:
+            return (raw > 0).astype(int)
         if raw.shape[1] == 1:
             return self.classes_[(raw[:, 0] > 0).astype(int)]
         return self.classes_[np.argmax(raw, axis=1)]
@@ -1192,9 +1255,12 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Probabilities of the classes in ``classes_``; rows sum to 1.
+            Probabilities of the classes in ``classes_``; rows sum to 1. For
+            label sets, the probability of each label, independently.
         """
         raw = self._raw_output(X)
+        if self._multilabel:
+            return expit(raw)
         if raw.shape[1] == 1:
             p = expit(raw[:, 0])
             return np.column_stack([1.0 - p, p])
@@ -1211,9 +1277,12 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
-            Log-probabilities of the classes in ``classes_``.
+            Log-probabilities of the classes in ``classes_`` (of each label,
+            for label sets).
         """
         raw = self._raw_output(X)
+        if self._multilabel:
+            return log_expit(raw)
         if raw.shape[1] == 1:
             return np.column_stack([log_expit(-raw[:, 0]), log_expit(raw[:, 0])])
         return log_softmax(raw, axis=1)
@@ -1221,5 +1290,5 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = True
-        tags.classifier_tags.multi_label = False
+        tags.classifier_tags.multi_label = True
         return tags

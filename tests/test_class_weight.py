@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-from sklearn.datasets import make_classification
+from sklearn.datasets import make_classification, make_multilabel_classification
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils.class_weight import compute_sample_weight
@@ -84,8 +84,25 @@ def test_class_weight_with_early_stopping_weights_the_validation_score():
     assert clf.best_validation_score_ == max(clf.validation_scores_)
 
 
-@pytest.mark.parametrize("class_weight", ["balance", [1, 2], 0.5])
-def test_invalid_class_weight(class_weight):
+@pytest.mark.parametrize(
+    "class_weight, match",
+    [
+        ("balance", "class_weight"),
+        (0.5, "class_weight"),
+        ([{0: 1, 1: 2}], "list of dicts is for label sets"),
+    ],
+)
+def test_invalid_class_weight(class_weight, match):
     X, y = _imbalanced(n_samples=60)
-    with pytest.raises(ValueError, match="class_weight"):
+    with pytest.raises(ValueError, match=match):
         SublinearNewtonClassifier(class_weight=class_weight, **SMALL).fit(X, y)
+
+
+def test_class_weight_of_label_sets():
+    X, Y = make_multilabel_classification(n_samples=80, n_classes=3, random_state=0)
+    per_label = [{0: 1.0, 1: 2.0}, {0: 1.0, 1: 1.0}, {0: 3.0, 1: 1.0}]
+    by_class = SublinearNewtonClassifier(class_weight=per_label, **SMALL).fit(X, Y)
+    by_sample = SublinearNewtonClassifier(**SMALL).fit(
+        X, Y, sample_weight=compute_sample_weight(per_label, Y)
+    )
+    assert_allclose(by_class.predict_proba(X), by_sample.predict_proba(X))
