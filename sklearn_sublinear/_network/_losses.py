@@ -135,10 +135,6 @@ class PoissonLoss:
         """
         return np.maximum(np.max(np.exp(raw), axis=1), POISSON_MIN_CURVATURE)
 
-    def link(self, raw):
-        """Predicted mean ``e^f``."""
-        return np.exp(raw)
-
 
 LOSSES = {
     "squared_error": SquaredLoss,
