@@ -15,6 +15,10 @@ EXTENSIONS = [
         ["sklearn_sublinear/_network/_pair_counts.pyx"],
     ),
     Extension(
+        "sklearn_sublinear._network._gram_products",
+        ["sklearn_sublinear/_network/_gram_products.pyx"],
+    ),
+    Extension(
         "sklearn_sublinear._solvers._count_sketch",
         ["sklearn_sublinear/_solvers/_count_sketch.pyx"],
     ),

@@ -40,13 +40,35 @@ def n_threads(S, n_jobs):
 
 
 def row_blocks(S, n_jobs):
-    """``(r0, r1)`` blocks of the rows of csr ``S``, one per thread.
+    """``(r0, r1)`` blocks of the rows of csr ``S``, one per thread
+    (:func:`nnz_blocks` of its ``indptr``)."""
+    return nnz_blocks(S.indptr, n_jobs)
+
+
+def nnz_blocks(indptr, n_jobs):
+    """``(start, stop)`` blocks of a compressed axis, one per thread.
 
     About equal numbers of stored entries each; a single block below
     ``THREAD_MIN_NNZ`` entries.
+
+    Parameters
+    ----------
+    indptr : ndarray of int
+        The ``indptr`` of a csr (rows) or csc (columns) array.
+    n_jobs : int or None
+        The number of threads (joblib's ``effective_n_jobs``).
     """
-    n = S.shape[0]
-    jobs = n_threads(S, n_jobs)
-    cuts = np.searchsorted(S.indptr, np.linspace(0, S.nnz, jobs + 1)[1:-1])
+    n, nnz = indptr.size - 1, int(indptr[-1])
+    jobs = 1 if nnz < THREAD_MIN_NNZ else max(1, min(effective_n_jobs(n_jobs), n))
+    cuts = np.searchsorted(indptr, np.linspace(0, nnz, jobs + 1)[1:-1])
     bounds = np.unique(np.concatenate(([0], cuts, [n]))).tolist()
     return list(zip(bounds[:-1], bounds[1:]))
+
+
+def index_arrays(S):
+    """``(indptr, indices)`` of a compressed sparse array in one index dtype."""
+    dtype = np.int32 if S.indices.dtype == S.indptr.dtype == np.int32 else np.int64
+    return (
+        np.ascontiguousarray(S.indptr, dtype=dtype),
+        np.ascontiguousarray(S.indices, dtype=dtype),
+    )

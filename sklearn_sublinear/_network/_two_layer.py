@@ -44,7 +44,8 @@ from scipy.stats import norm
 from .._threads import map_threads
 from ._activations import shifted_relu
 from ._overlaps import overlap_counts
-from ._sparse import csr_rows, pattern, row_blocks
+from ._pair_sums import PairSums
+from ._sparse import csr_rows, row_blocks
 
 # Bytes of the dense (rows x neurons) block used by the chunked dense forward.
 FORWARD_CHUNK_BYTES = 2**26
@@ -331,25 +332,20 @@ class TwoLayerNetwork:
     def gram_operator(self, active, X, by_neuron=None):
         """Callable ``u -> G u`` over fixed active sets, without forming ``G``.
 
-        ``G u = (1/m) <x_i, sum_r A_ir V_r>`` with ``V = A^T diag(u) X``, O(nnz * d)
-        per column of ``u``. The 0/1 pattern and its transpose are built once
-        here, not at every product of an iterative solver; ``by_neuron``, the
-        csc form of ``active`` if at hand, gives the transpose.
+        ``G u = (1/m) <x_i, sum_{r in S_i} V_r>`` with ``V_r = sum_{i: r in
+        S_i} u_i x_i``: two compiled passes over the firing pairs
+        (:class:`PairSums`), O(nnz * d) for all columns of ``u`` at once,
+        over ``n_jobs`` threads, the result independent of ``n_jobs``.
+        ``by_neuron``, the csc form of ``active`` if at hand, saves a
+        conversion where the sums run by neuron.
         """
-        pattern_a = pattern(active)
-        if by_neuron is None:
-            by_neuron = pattern_a.tocsc()
-        pattern_t = pattern(by_neuron.T)
+        pairs = PairSums(active, self.n_jobs, by_neuron)
         m = self.n_neurons
 
         def matvec(u):
-            u = np.asarray(u)
+            u = np.asarray(u, dtype=np.float64)
             squeeze = u.ndim == 1
-            U = u[:, None] if squeeze else u
-            out = np.empty_like(U, dtype=np.float64)
-            for k in range(U.shape[1]):
-                V = pattern_t @ (U[:, k : k + 1] * X)
-                out[:, k] = np.einsum("id,id->i", pattern_a @ V, X)
+            out = pairs.row_dots(X, pairs.neuron_sums(X, u.reshape(u.shape[0], -1)))
             out /= m
             return out[:, 0] if squeeze else out
 

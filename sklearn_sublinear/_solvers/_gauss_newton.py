@@ -427,6 +427,7 @@ class _Problem:
         self.Ew = self.E[self.weighted]
         self.theta = network.affine_coef
         self.data_gram = self.affine_gram = None
+        self.last_system = None
 
     def fixed_products(self, data_gram=None):
         """The Cholesky system's products of rows that stay fixed over the fit."""
@@ -496,8 +497,15 @@ class _Problem:
         return active if self.weighted.size == self.n else active[self.weighted]
 
     def system(self, linearization):
-        """The damped sample-space system of the weighted rows."""
-        system = self.system_cls(
+        """The damped sample-space system of the weighted rows; a CG system
+        may keep the previous one's preconditioner (freed before the new
+        system is built, like the rest of the previous system)."""
+        previous = {}
+        if self.system_cls is SYSTEMS["cg"]:
+            last, self.last_system = self.last_system, None
+            previous["previous"] = None if last is None else last.handover()
+            del last
+        system = self.last_system = self.system_cls(
             self.network,
             linearization.active_w,
             self.Xw,
@@ -506,6 +514,7 @@ class _Problem:
             random_state=self.random_state,
             affine_rows=self.Ew,
             affine_gram=self.affine_gram,
+            **previous,
         )
         check_contract(system, SampleSpaceSystem, "sample-space system")
         return system

@@ -30,6 +30,12 @@ from ._preconditioners import SketchPreconditioner
 # (benchmarks/bench_scale.py, keys "runs" / "inner_iterations", "test_r2").
 CG_RTOL = 1e-3
 CG_MAX_ITER = 500
+# A CG system keeps the preconditioner of the previous Gauss-Newton iteration
+# (built for the active sets and weights of then, still symmetric positive
+# definite) while its solves take at most this many times the CG iterations of
+# the first solve with it; beyond, the next system builds a new one
+# (benchmarks/bench_scale.py, key "runs" / "inner_iterations").
+PRECONDITIONER_REUSE_GROWTH = 1.5
 # Up to this many samples, a Cholesky system of a fit with threads of its own
 # runs its BLAS calls on one thread (CholeskySystem._blas_threads): small
 # factorizations gain less from BLAS threads than idle BLAS workers cost the
@@ -154,6 +160,10 @@ class CGSystem(_System):
         Called as ``preconditioner(system, rng)``, returns an object whose
         ``apply(R, lam)`` gives ``P^-1 R`` (see ``_preconditioners.py``);
         :class:`SketchPreconditioner` if None.
+    previous : tuple, default=None
+        What the system of the previous iteration over the same rows handed
+        over (:meth:`handover`): its preconditioner, kept if a ``preconditioner``
+        (class), with the CG iterations of its first solve.
     **params : dict
         ``data_gram``, ``random_state``, ``affine_rows`` and ``affine_gram``
         above, by keyword.
@@ -161,11 +171,28 @@ class CGSystem(_System):
 
     name = "cg"
 
-    def __init__(self, network, active, X, dsqrt, preconditioner=None, **params):
+    def __init__(
+        self, network, active, X, dsqrt, preconditioner=None, previous=None, **params
+    ):
         super().__init__(network, active, X, dsqrt, **params)
         self._gram = network.gram_operator(self.active, X, self.by_neuron)
         cls = SketchPreconditioner if preconditioner is None else preconditioner
-        self.preconditioner = cls(self, np.random.RandomState(self.random_state))
+        if previous is not None and type(previous[0]) is cls:
+            self.preconditioner, self._first_iterations = previous
+        else:
+            self.preconditioner = cls(self, np.random.RandomState(self.random_state))
+            self._first_iterations = None
+        self._iterations = None
+
+    def handover(self):
+        """What the next system may keep: ``(preconditioner, iterations of its
+        first solve)`` while the last solve took at most
+        ``PRECONDITIONER_REUSE_GROWTH`` times those iterations, else None."""
+        if self._iterations is None or self._iterations > (
+            PRECONDITIONER_REUSE_GROWTH * max(self._first_iterations, 1)
+        ):
+            return None
+        return self.preconditioner, self._first_iterations
 
     def gram_matvec(self, Q):
         out = self._gram(Q)
@@ -203,6 +230,9 @@ class CGSystem(_System):
             beta = np.divide(rz_new, rz, out=np.zeros_like(rz), where=rz > 0)
             P = Z + beta * P
             rz = rz_new
+        self._iterations = it
+        if self._first_iterations is None:
+            self._first_iterations = it
         self.last_info = {
             "cg_iterations": it,
             "cg_residual": float(

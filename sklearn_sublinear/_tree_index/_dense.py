@@ -51,12 +51,24 @@ def dense_filter_nbytes(n_samples, n_features, n_neurons, chunk_bytes=None):
     return 5 * row_step * neuron_step + (12 * n_features + 8) * neuron_step
 
 
-def _filter_tasks(X32, x_norms, W, threshold, neurons, chunk_bytes, X=None):
+def _filter_tasks(X32, x_norms, W, threshold, neurons, chunk_bytes, n_jobs, X=None):
+    # One task per neuron chunk and block of rows, in that order (so the
+    # parts of a chunk come row-major whatever the blocks). With fewer neuron
+    # chunks than threads, the rows are split too, in whole row steps: the
+    # chunks, and so the candidates, are those of a single block.
     n = X32.shape[0]
     m = W.shape[0] if neurons is None else neurons.size
     row_step, neuron_step = _dense_chunks(n, m, chunk_bytes)
+    n_chunks = -(-m // neuron_step)
+    steps = -(-n // row_step)
+    blocks = max(1, min(steps, -(-effective_n_jobs(n_jobs) // n_chunks)))
+    cuts = [row_step * (steps * k // blocks) for k in range(blocks)] + [n]
     args = (X32, x_norms, W, threshold, neurons, row_step, neuron_step, X)
-    return [(c0, *args) for c0 in range(0, m, neuron_step)]
+    return [
+        (c0, r_start, r_stop, *args)
+        for c0 in range(0, m, neuron_step)
+        for r_start, r_stop in zip(cuts[:-1], cuts[1:])
+    ]
 
 
 def dense_candidates(
@@ -97,7 +109,7 @@ def dense_candidates(
         weight norm), a superset of the firing pairs, row-major within each
         neuron chunk.
     """
-    tasks = _filter_tasks(X32, x_norms, W, threshold, neurons, chunk_bytes)
+    tasks = _filter_tasks(X32, x_norms, W, threshold, neurons, chunk_bytes, n_jobs)
     parts = map_threads(_filter_chunk, tasks, n_jobs, one_blas_thread=True)
     rows = [np.zeros(0, np.intp)] + [r for r, _ in parts]
     cols = [np.zeros(0, np.intp)] + [c for _, c in parts]
@@ -128,16 +140,27 @@ def dense_active_parts(
         chunk order, rows non-decreasing and columns increasing within a row
         (for :func:`active_csr`).
     """
-    tasks = _filter_tasks(X32, x_norms, W, threshold, neurons, chunk_bytes, X)
+    tasks = _filter_tasks(X32, x_norms, W, threshold, neurons, chunk_bytes, n_jobs, X)
     return map_threads(_filter_chunk, tasks, n_jobs, one_blas_thread=True)
 
 
 def _filter_chunk(
-    c0, X32, x_norms, W, threshold, neurons, row_step, neuron_step, X=None
+    c0,
+    r_start,
+    r_stop,
+    X32,
+    x_norms,
+    W,
+    threshold,
+    neurons,
+    row_step,
+    neuron_step,
+    X=None,
 ):
     # Candidate pairs of the neurons c0:c0 + neuron_step (of `neurons` if
-    # given); with X, the firing ones and their exact values.
-    n, d = X32.shape
+    # given) and the rows r_start:r_stop; with X, the firing ones and their
+    # exact values.
+    d = X32.shape[1]
     m = W.shape[0] if neurons is None else neurons.size
     c1 = min(c0 + neuron_step, m)
     chunk = W[c0:c1] if neurons is None else W[neurons[c0:c1]]
@@ -147,8 +170,8 @@ def _filter_chunk(
     margin = rounding_coefficient(d) * w_max
     slack = absolute_slack(d)
     parts = []
-    for r0 in range(0, n, row_step):
-        r1 = min(r0 + row_step, n)
+    for r0 in range(r_start, r_stop, row_step):
+        r1 = min(r0 + row_step, r_stop)
         z = X32[r0:r1] @ W32.T
         # rounded down to float32: comparing float32 products with float64
         # cuts converts every product, and a lower cut keeps a superset of

@@ -235,3 +235,37 @@ def test_count_sketch_rows_adds_each_entry_in_its_bucket(index_dtype):
         Y,
     )
     assert_allclose(Y - 1.0, (K @ Phi)[3:7], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("growth, kept", [(1.5, True), (0.0, False)])
+def test_next_system_keeps_the_preconditioner_while_cg_does_not_slow(
+    growth, kept, problem, monkeypatch
+):
+    # a kept preconditioner (of other weights) still gives the direct solution
+    monkeypatch.setattr(_systems, "CG_RTOL", 1e-12)
+    monkeypatch.setattr(_systems, "PRECONDITIONER_REUSE_GROWTH", growth)
+    net, active, X, dsqrt, _, B = problem
+    n = X.shape[0]
+    R = np.random.RandomState(4).standard_normal((n, 1))
+    lam = damping_values(B, dsqrt)[0]
+    first = cg_system(net, active, X, dsqrt, random_state=0)
+    assert first.handover() is None  # nothing solved yet
+    first.solve(lam, R)
+    dsqrt2 = dsqrt * np.linspace(0.5, 1.5, n)
+    handover = first.handover()
+    second = cg_system(net, active, X, dsqrt2, random_state=0, previous=handover)
+    assert (second.preconditioner is first.preconditioner) == kept
+    B2 = dsqrt2[:, None] * (B / dsqrt[:, None] / dsqrt[None, :]) * dsqrt2[None, :]
+    expected = scipy.linalg.solve(B2 + lam * np.eye(n), R, assume_a="pos")
+    assert_allclose(second.solve(lam, R), expected, rtol=1e-6, atol=1e-8)
+    # another kind of preconditioner is never kept
+    other = cg_system(
+        net,
+        active,
+        X,
+        dsqrt2,
+        random_state=0,
+        preconditioner="nystrom",
+        previous=second.handover(),
+    )
+    assert other.preconditioner is not second.preconditioner

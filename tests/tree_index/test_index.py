@@ -114,10 +114,12 @@ def test_all_below_all_above(b, expected):
     assert A.nnz == (X.shape[0] * W.shape[0] if expected is None else expected)
 
 
-def test_dense_filter_independent_of_n_jobs(monkeypatch):
+@pytest.mark.parametrize("neuron_chunk", [16, 512], ids=["chunks", "row_blocks"])
+def test_dense_filter_independent_of_n_jobs(neuron_chunk, monkeypatch):
+    # 19 neuron chunks, or one whose rows are split among the threads
     rng, X, W = _data(12, n=50, d=6, m=300)
     b = 1.0
-    monkeypatch.setattr(dense_module, "DENSE_NEURON_CHUNK", 16)
+    monkeypatch.setattr(dense_module, "DENSE_NEURON_CHUNK", neuron_chunk)
     monkeypatch.setattr(dense_module, "DENSE_SPLIT_CHUNK_BYTES", 5 * 16 * 7)  # 7 rows
     x_norms = np.linalg.norm(X, axis=1) * (1 + 1e-12)
     neurons = np.sort(rng.choice(300, 100, replace=False))

@@ -1,0 +1,122 @@
+"""Sums of rows over the firing pairs of fixed active sets, over threads.
+
+The matrix-free Gram product ``G U`` and the step ``J^T U`` reduce to two
+passes over the firing pairs ``(i, r)``: sums by neuron ``V_r = sum_{i: r in
+S_i} U_i x_i``, and dots by row ``<x_i, sum_{r in S_i} V_r>``. Both run as
+compiled loops (:mod:`._gram_products`) without the GIL, in blocks over
+threads, with every sum in an order fixed by the active sets alone, so no
+result depends on ``n_jobs``.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._threads import map_threads
+from ._gram_products import neuron_sums, row_dots, row_sums
+from ._sparse import index_arrays, nnz_blocks
+
+# The sums by neuron run by row (each row adds its products to its neurons'
+# sums: the sums stay in cache and the rows are read in order), one partial sum
+# per block of rows, added in block order, while the partials of this many
+# blocks (fixed whatever n_jobs, so the order of the sums is too) take at most
+# ROW_SUM_BYTES; beyond (wide networks), neuron by neuron over the csc pattern
+# (the rows of a neuron read scattered). benchmarks/bench_scale.py tunes both
+# (key "runs" / "seconds").
+ROW_SUM_BLOCKS = 8
+ROW_SUM_BYTES = 2**25
+
+
+class PairSums:
+    """The two passes over the firing pairs of fixed active sets.
+
+    Parameters
+    ----------
+    active : sparse array of shape (n_rows, n_neurons)
+        Active sets; only the positions of the stored entries count.
+    n_jobs : int, default=None
+        The number of threads (joblib's ``effective_n_jobs``).
+    by_neuron : sparse array of shape (n_rows, n_neurons), default=None
+        The csc form of ``active`` if at hand (converted when needed if None).
+
+    Attributes
+    ----------
+    neurons : ndarray of int
+        Sorted neurons firing on some row: the blocks of the sums ``V``.
+    """
+
+    def __init__(self, active, n_jobs=None, by_neuron=None):
+        self._active = sp.csr_array(active)
+        self._by_neuron = by_neuron
+        self._csr = index_arrays(self._active)
+        m = self._active.shape[1]
+        counts = np.bincount(self._csr[1], minlength=m)
+        self.neurons = np.flatnonzero(counts)
+        self._rank = np.zeros(m, dtype=np.intp)
+        self._rank[self.neurons] = np.arange(self.neurons.size)
+        self.n_jobs = n_jobs
+        self._row_blocks = nnz_blocks(self._csr[0], n_jobs)
+        # fixed by the pairs alone: the order in which partial sums are added
+        self._sum_blocks = nnz_blocks(self._csr[0], ROW_SUM_BLOCKS)
+        self._csc = None
+
+    def neuron_sums(self, X, U):
+        """``V[b, k] = sum_{i: neurons[b] in S_i} U[i, k] X[i]``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_rows, d)
+            Rows.
+        U : ndarray of shape (n_rows, c)
+            Multipliers.
+
+        Returns
+        -------
+        V : ndarray of shape (len(neurons), c, d)
+        """
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        U = np.ascontiguousarray(U, dtype=np.float64)
+        shape = (self.neurons.size, U.shape[1], X.shape[1])
+        if len(self._sum_blocks) * 8 * np.prod(shape) <= ROW_SUM_BYTES:
+            parts = [np.zeros(shape) for _ in self._sum_blocks]
+            tasks = [
+                (*self._csr, self._rank, X, U, V, a, b)
+                for V, (a, b) in zip(parts, self._sum_blocks)
+            ]
+            map_threads(row_sums, tasks, self.n_jobs)
+            V = parts[0]
+            for part in parts[1:]:
+                V += part
+            return V
+        if self._csc is None:
+            by_neuron = self._by_neuron
+            if by_neuron is None:
+                by_neuron = self._active.tocsc()
+            self._csc = index_arrays(sp.csc_array(by_neuron))
+            self._neuron_blocks = nnz_blocks(
+                np.concatenate(([0], np.cumsum(np.diff(self._csc[0])[self.neurons]))),
+                self.n_jobs,
+            )
+        V = np.empty(shape)
+        tasks = [
+            (*self._csc, self.neurons, X, U, V, a, b) for a, b in self._neuron_blocks
+        ]
+        map_threads(neuron_sums, tasks, self.n_jobs)
+        return V
+
+    def row_dots(self, X, V):
+        """``out[i, k] = <X[i], sum_{r in S_i} V[b(r), k]>``, ``b(r)`` the block of
+        neuron ``r`` in :attr:`neurons`.
+
+        Returns
+        -------
+        out : ndarray of shape (n_rows, c)
+        """
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        c, d = V.shape[1], V.shape[2]
+        out = np.empty((X.shape[0], c))
+        tasks = [
+            (*self._csr, self._rank, X, V, np.empty((c, d)), out, a, b)
+            for a, b in self._row_blocks
+        ]
+        map_threads(row_dots, tasks, self.n_jobs)
+        return out
