@@ -22,12 +22,14 @@ Usage::
 
     python benchmarks/bench_convergence.py
     python benchmarks/bench_convergence.py --quick
+    python benchmarks/bench_convergence.py --from-json PATH.json   # redraw only
 
 Writes ``benchmarks/results/bench_convergence.json`` and, with matplotlib,
 ``bench_convergence.png`` (loss vs iteration and vs seconds, log scale).
 """
 
 import argparse
+import json
 import time
 import warnings
 
@@ -131,12 +133,46 @@ def run(name, X, y, X_test, y_test, max_iter, mlp_max_iter):
     return out
 
 
+def plot(results, output=None):
+    """Loss per step and per second, one row of two panels per data set."""
+    plt = pyplot()
+    if plt is None:
+        return
+    names = list(dict.fromkeys(r["dataset"] for r in results))
+    fig, axes = plt.subplots(
+        len(names), 2, figsize=(11, 3.8 * len(names)), layout="constrained"
+    )
+    axes = np.atleast_2d(axes)
+    for row, name in zip(axes, names):
+        for r in (r for r in results if r["dataset"] == name):
+            steps = np.arange(1, len(r["loss"]) + 1)
+            row[0].loglog(steps, r["loss"], label=r["model"])
+            row[1].loglog(r["seconds"], r["loss"], label=r["model"])
+        row[0].set(
+            xlabel="iteration / epoch / evaluation",
+            ylabel="training loss",
+            title=f"{name}: per step",
+        )
+        row[1].set(
+            xlabel="seconds", ylabel="training loss", title=f"{name}: per second"
+        )
+        row[0].legend(fontsize=7)
+    print(f"wrote {save_figure(fig, 'bench_convergence', output)}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, < 1 min")
     parser.add_argument("--max-iter", type=int, default=30)
     parser.add_argument("--output", default=None)
+    parser.add_argument(
+        "--from-json", default=None, help="only redraw the figure of a results file"
+    )
     args = parser.parse_args(argv)
+    if args.from_json:
+        with open(args.from_json) as f:
+            plot(json.load(f)["runs"], args.output)
+        return
     max_iter, mlp_max_iter = args.max_iter, 500
     if args.quick:
         max_iter, mlp_max_iter = 10, 100
@@ -151,25 +187,7 @@ def main(argv=None):
         "bench_convergence", {"settings": vars(args), "runs": results}, args.output
     )
     print(f"wrote {path}")
-    plt = pyplot()
-    if plt is not None:
-        names = list(dict.fromkeys(r["dataset"] for r in results))
-        fig, axes = plt.subplots(len(names), 2, figsize=(11, 3.8 * len(names)))
-        axes = np.atleast_2d(axes)
-        for row, name in zip(axes, names):
-            for r in (r for r in results if r["dataset"] == name):
-                steps = np.arange(1, len(r["loss"]) + 1)
-                row[0].semilogy(steps, r["loss"], label=r["model"])
-                row[1].loglog(r["seconds"], r["loss"], label=r["model"])
-            row[0].set(
-                xscale="log",
-                xlabel="iteration / epoch / evaluation",
-                ylabel="training loss",
-                title=name,
-            )
-            row[1].set(xlabel="seconds", ylabel="training loss", title=name)
-            row[0].legend(fontsize=7)
-        print(f"wrote {save_figure(fig, 'bench_convergence', args.output)}")
+    plot(results, args.output)
 
 
 if __name__ == "__main__":

@@ -25,8 +25,6 @@ from joblib import parallel_backend
 from sklearn.datasets import load_breast_cancer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from sklearn_sublinear import SublinearNewtonClassifier
 
@@ -45,18 +43,12 @@ if QUICK:
 # Each fit is capped at 5 Gauss-Newton iterations to keep the example quick;
 # the fits that reach the cap would warn about it.
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
-pipe = make_pipeline(
-    StandardScaler(),
-    SublinearNewtonClassifier(max_iter=5, n_jobs=2, random_state=0),
-)
-param_grid = {
-    "sublinearnewtonclassifier__n_neurons": [512, 2048],
-    "sublinearnewtonclassifier__alpha": [1e-2, 1.0],
-}
+net = SublinearNewtonClassifier(max_iter=5, n_jobs=2, random_state=0)
+param_grid = {"n_neurons": [512, 2048], "alpha": [1e-2, 1.0]}
 
 
 def run_search():
-    search = GridSearchCV(pipe, param_grid, cv=3)
+    search = GridSearchCV(net, param_grid, cv=3)
     search.fit(X, y)
     return search
 
@@ -72,7 +64,7 @@ if LocalCluster is not None:
     # cluster's scheduler address for actual speed-ups.
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
         ) as cluster,
         Client(cluster) as client,
     ):

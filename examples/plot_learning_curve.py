@@ -18,8 +18,6 @@ import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold, cross_validate, learning_curve
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from sklearn_sublinear import SublinearNewtonClassifier
 
@@ -32,11 +30,8 @@ if QUICK:
 # A capped number of Gauss-Newton iterations keeps the many fits quick; the
 # fits that reach the cap would warn about it.
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
-model = make_pipeline(
-    StandardScaler(),
-    SublinearNewtonClassifier(
-        n_neurons=512 if QUICK else 2048, max_iter=10 if QUICK else 30, random_state=0
-    ),
+model = SublinearNewtonClassifier(
+    n_neurons=512 if QUICK else 2048, max_iter=10 if QUICK else 30, random_state=0
 )
 cv = StratifiedKFold(n_splits=3 if QUICK else 5, shuffle=True, random_state=0)
 

@@ -21,8 +21,6 @@ from sklearn.calibration import calibration_curve
 from sklearn.datasets import make_moons
 from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from sklearn_sublinear import SublinearNewtonClassifier
 
@@ -31,10 +29,7 @@ QUICK = os.environ.get("SKLEARN_SUBLINEAR_QUICK", "0") not in ("", "0")
 X, y = make_moons(n_samples=400 if QUICK else 1500, noise=0.25, random_state=0)
 X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
 
-clf = make_pipeline(
-    StandardScaler(),
-    SublinearNewtonClassifier(n_neurons=2048, alpha=1e-2, random_state=0),
-)
+clf = SublinearNewtonClassifier(n_neurons=2048, alpha=1e-2, random_state=0)
 clf.fit(X_train, y_train)
 
 proba = clf.predict_proba(X_test)
