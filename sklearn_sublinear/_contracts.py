@@ -96,8 +96,9 @@ class SampleSpaceSystem(Protocol):
     """The damped Gauss-Newton system of one iteration, in sample space.
 
     Built as ``cls(network, active, X, dsqrt, data_gram=..., random_state=...,
-    affine_rows=..., affine_gram=...)`` over the weighted rows; never changes
-    the network.
+    affine_rows=..., affine_gram=..., previous=...)`` over the weighted rows,
+    ``previous`` being what the last system handed over; never changes the
+    network.
     """
 
     #: The active pairs of the weighted rows grouped by neuron (csc), for the step.
@@ -112,6 +113,9 @@ class SampleSpaceSystem(Protocol):
 
     def gram_matvec(self, Q):
         """Return ``G Q`` (affine part included) for the predicted decrease."""
+
+    def handover(self):
+        """Return what the next system over the same rows may keep, or None."""
 
 
 def contract_members(protocol):

@@ -497,14 +497,12 @@ class _Problem:
         return active if self.weighted.size == self.n else active[self.weighted]
 
     def system(self, linearization):
-        """The damped sample-space system of the weighted rows; a CG system
-        may keep the previous one's preconditioner (freed before the new
-        system is built, like the rest of the previous system)."""
-        previous = {}
-        if self.system_cls is SYSTEMS["cg"]:
-            last, self.last_system = self.last_system, None
-            previous["previous"] = None if last is None else last.handover()
-            del last
+        """The damped sample-space system of the weighted rows; it may keep
+        what the previous one hands over (a CG system its preconditioner),
+        and the rest of the previous system is freed before it is built."""
+        last, self.last_system = self.last_system, None
+        previous = None if last is None else last.handover()
+        del last
         system = self.last_system = self.system_cls(
             self.network,
             linearization.active_w,
@@ -514,7 +512,7 @@ class _Problem:
             random_state=self.random_state,
             affine_rows=self.Ew,
             affine_gram=self.affine_gram,
-            **previous,
+            previous=previous,
         )
         check_contract(system, SampleSpaceSystem, "sample-space system")
         return system

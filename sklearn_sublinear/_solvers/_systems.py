@@ -70,7 +70,10 @@ class _System:
         random_state=None,
         affine_rows=None,
         affine_gram=None,
+        previous=None,
     ):
+        # previous: what the last system handed over (:meth:`handover`);
+        # nothing to reuse here.
         self.network = network
         self.active = sp.csr_array(active)
         # the pairs grouped by neuron, for the Gram and the steps
@@ -86,6 +89,10 @@ class _System:
         self.affine_gram = affine_gram
         self.random_state = random_state
         self.last_info = {}
+
+    def handover(self):
+        """What the next system over the same rows may keep: nothing."""
+        return None
 
 
 class CholeskySystem(_System):
