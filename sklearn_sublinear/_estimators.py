@@ -4,6 +4,7 @@ trained by Gauss-Newton over an index of firing neurons (arXiv 2208.04508).
 May import every lower layer (``_solvers``, ``_network``, ``_tree_index``)."""
 
 import os
+import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
@@ -11,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
@@ -39,6 +41,9 @@ from ._tree_index import make_index
 # sqrt(n_outputs). No benchmark script measures the crossover yet; the
 # one-off measurement is in docs/design.rst.
 CHOLESKY_MAX_SAMPLES = 1500
+# Gauss-Newton iterations that partial_fit runs on each batch, from the
+# current weights (tuned with benchmarks/bench_partial_fit.py).
+PARTIAL_FIT_ITERATIONS = 1
 # Fitting refuses to start if its estimated peak memory exceeds this fraction of
 # the physical memory.
 MEMORY_FRACTION = 0.75
@@ -212,25 +217,37 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
         return getattr(self, f"_{name}_default") if value == "auto" else bool(value)
 
     # -- fitting --------------------------------------------------------------
-    def _fit(self, X, y, sample_weight):
+    def _fit(self, X, y, sample_weight, incremental=False, first_state=None):
         # validate_data resets n_features_in_ and feature_names_in_ before the
         # fit can fail; an interrupted or failed fit restores the previous state.
         previous = dict(vars(self))
         try:
-            return self._fit_unchecked(X, y, sample_weight)
+            with warnings.catch_warnings():
+                if incremental:
+                    # A batch gets a fixed number of steps, not a converged fit.
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                return self._fit_unchecked(
+                    X, y, sample_weight, incremental, first_state
+                )
         except BaseException:
             vars(self).clear()
             vars(self).update(previous)
             raise
 
-    def _fit_unchecked(self, X, y, sample_weight):
-        warm = self.warm_start and hasattr(self, "coefs_")
+    def _fit_unchecked(self, X, y, sample_weight, incremental, first_state):
+        """Fit, or with ``incremental`` run a few steps on one batch.
+
+        A fitted estimator continues from its weights and its input and target
+        scaling with ``warm_start`` or ``incremental``; otherwise the target
+        encoding is learned from ``y`` unless ``first_state`` fixes it.
+        """
+        warm = (self.warm_start or incremental) and hasattr(self, "coefs_")
         X, y, sample_weight = self._validate_fit_data(X, y, sample_weight, warm)
-        train, val = self._split(y, sample_weight)
+        train, val = self._split(y, sample_weight, incremental)
         Y, loss_name, state = self._encode_targets(
             y[train],
             sample_weight[train],
-            self._fitted_target_state() if warm else None,
+            self._fitted_target_state() if warm else first_state,
         )
         if warm:
             transform = self._fitted_transform()
@@ -262,7 +279,7 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
         )
         gauss_newton = GaussNewton(
             alpha=self.alpha,
-            max_iter=self.max_iter,
+            max_iter=PARTIAL_FIT_ITERATIONS if incremental else self.max_iter,
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
             linear_solver=solver,
@@ -312,10 +329,11 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             )
         return X, y, sample_weight
 
-    def _split(self, y, sample_weight):
-        """Sorted training and validation rows (None without early stopping)."""
+    def _split(self, y, sample_weight, incremental=False):
+        """Sorted training and validation rows (None without early stopping,
+        which partial_fit ignores)."""
         train = np.arange(y.shape[0])
-        if not self.early_stopping:
+        if incremental or not self.early_stopping:
             return train, None
         train, val = train_test_split(
             train,
@@ -920,6 +938,32 @@ class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
         _check_numeric_targets(y)
         return self._fit(X, y, sample_weight)
 
+    @fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the network with Gauss-Newton steps on one batch.
+
+        The first call (on an unfitted estimator) draws the weights and fixes
+        the input and target scaling from its batch; later calls, and calls
+        after :meth:`fit`, continue from the current weights, scaling and
+        damping. ``early_stopping`` is ignored.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The batch.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights.
+
+        Returns
+        -------
+        self : SublinearNewtonRegressor
+            Updated estimator.
+        """
+        _check_numeric_targets(y)
+        return self._fit(X, y, sample_weight, incremental=True)
+
     def predict(self, X):
         """Predict with the trained network.
 
@@ -1125,8 +1169,9 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
             unknown = np.setdiff1d(np.unique(y), classes)
             if unknown.size:
                 raise ValueError(
-                    f"warm_start=True cannot learn new classes {unknown.tolist()}; "
-                    f"the previous fit had classes {classes.tolist()}."
+                    f"The classifier cannot learn new classes {unknown.tolist()}: "
+                    f"classes_={classes.tolist()} was fixed by the previous fit "
+                    "(warm_start=True) or by the first call to partial_fit."
                 )
         else:
             classes = np.unique(y)
@@ -1205,6 +1250,67 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
             Fitted estimator.
         """
         return self._fit(X, y, sample_weight)
+
+    @fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the network with Gauss-Newton steps on one batch.
+
+        The first call (on an unfitted estimator) draws the weights and fixes
+        the input scaling from its batch; later calls, and calls after
+        :meth:`fit`, continue from the current weights, scaling and damping.
+        ``early_stopping`` is ignored, and ``class_weight="balanced"`` is
+        refused (one batch cannot tell the class frequencies: pass a dict).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The batch.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a 0/1 indicator matrix of label sets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights.
+        classes : array-like of shape (n_classes,), default=None
+            All the classes of the stream, e.g. ``np.unique(y_all)``; required
+            on the first call, and if given later, equal to ``classes_``. A
+            batch need not contain every class. For label sets, the label
+            columns (``np.arange(n_labels)``).
+
+        Returns
+        -------
+        self : SublinearNewtonClassifier
+            Updated estimator.
+        """
+        if isinstance(self.class_weight, str):
+            raise ValueError(
+                "class_weight='balanced' cannot be used with partial_fit: one "
+                "batch does not give the class frequencies. Compute the weights "
+                "on the whole data (sklearn.utils.class_weight."
+                "compute_class_weight) and pass them as a dict."
+            )
+        fitted = hasattr(self, "coefs_")
+        if not fitted and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if (
+            fitted
+            and classes is not None
+            and not np.array_equal(np.unique(classes), self.classes_)
+        ):
+            raise ValueError(
+                f"classes={np.unique(classes).tolist()} differs from classes_="
+                f"{self.classes_.tolist()} of the previous calls."
+            )
+        first_state = None
+        if not fitted:
+            multilabel = type_of_target(y) == "multilabel-indicator"
+            labels = np.arange(np.shape(y)[1]) if multilabel else np.unique(classes)
+            if labels.size < 2:
+                raise ValueError(
+                    f"partial_fit needs at least 2 classes, got classes={classes!r}."
+                )
+            first_state = {
+                "attributes": {"classes_": labels, "_multilabel": multilabel}
+            }
+        return self._fit(X, y, sample_weight, incremental=True, first_state=first_state)
 
     def decision_function(self, X):
         """Raw network outputs (logits).
