@@ -213,3 +213,73 @@ def test_single_minority_sample_gives_valid_probabilities():
     assert set(clf.predict(X)) <= {"rare", "common"}
     # The rare sample gets a higher probability than the typical one.
     assert proba[0, 1] > np.median(proba[:, 1])
+
+
+# -- issue 21: no raw LinAlgError, no silent wrong answer ------------------------------
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_no_firing_neuron_fits_the_affine_part(solver):
+    # Identical rows at high sparsity: on some seeds no neuron fires at all,
+    # and the Gram is the intercept's rank-one matrix.
+    X = np.full((30, 1), 3.0)
+    y = np.random.RandomState(0).standard_normal(30)
+    for seed in range(40):
+        reg = SublinearNewtonRegressor(sparsity=0.99, random_state=seed, solver=solver)
+        reg.fit(X, y)
+        # Identical rows: the best prediction is the mean.
+        assert_allclose(reg.predict(X[:1]), y.mean(), atol=1e-6)
+
+
+def test_large_target_offset_is_not_taken_for_a_constant():
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((1000, 3))
+    signal = np.sin(X[:, 0]) + X[:, 1] * X[:, 2]
+    reg = SublinearNewtonRegressor(n_neurons=512, random_state=0)
+    reg.fit(X, 1e13 + signal)
+    residual = reg.predict(X) - 1e13 - signal
+    assert 1 - residual.var() / signal.var() > 0.95
+
+
+@pytest.mark.parametrize("spread", [0.0, 1.0])
+def test_constant_up_to_rounding_only(spread):
+    # A target constant to the last bit is constant; a spread of a few
+    # hundred units in the last place of 1e13 is data, however many rows.
+    y = 1e13 + spread * (np.arange(5000) % 7)
+    _, scale, constant = weighted_mean_scale(y[:, None], np.ones(5000))
+    assert constant[0] == (spread == 0.0)
+
+
+@pytest.mark.parametrize(
+    "Estimator", [SublinearNewtonRegressor, SublinearNewtonClassifier]
+)
+def test_far_out_inputs_have_finite_limits(Estimator):
+    X, y = _data()
+    est = Estimator(**SMALL).fit(
+        X, y if Estimator is SublinearNewtonRegressor else y > 0
+    )
+    scores = (
+        est.predict
+        if Estimator is SublinearNewtonRegressor
+        else (est.decision_function)
+    )
+    far, farther = scores(X[:5] * 1e150), scores(X[:5] * 1e154)
+    assert np.all(np.isfinite(farther))
+    if Estimator is SublinearNewtonRegressor:
+        # homogeneous with a linear term: linear along rays
+        assert_allclose(farther, 1e4 * far, rtol=1e-6)
+    else:
+        # unit rows: the direction alone counts
+        assert_allclose(farther, far, rtol=1e-6)
+
+
+def test_input_transform_scales_before_the_norm():
+    X, _ = _data()
+    transform = InputTransform().fit(X, np.ones(X.shape[0]))
+    rows = transform.transform(X[:3] * 1e200)
+    assert np.all(np.isfinite(rows))
+    assert_allclose(np.linalg.norm(rows, axis=1), 1.0)
+
+
+def test_sample_weight_sum_overflow_is_refused():
+    X, y = _data()
+    with pytest.raises(ValueError, match="sample_weight.*overflow"):
+        SublinearNewtonRegressor(**SMALL).fit(X, y, sample_weight=np.full(80, 1e307))

@@ -197,3 +197,13 @@ def test_prediction_does_not_depend_on_batch_size():
     # batch_size only affects prediction, not training.
     est.fit(X, y)
     assert_allclose(est.predict(X), full, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_n_jobs_gives_bit_identical_fits_of_several_hundred_rows(solver):
+    # Large enough for multi-threaded BLAS factorizations.
+    X, y = _regression(n_samples=400)
+    est = SublinearNewtonRegressor(solver=solver, max_iter=5, random_state=0)
+    fits = [clone(est).set_params(n_jobs=n_jobs).fit(X, y) for n_jobs in (None, 1, 2)]
+    for other in fits[1:]:
+        _assert_same_fit(fits[0], other, X)

@@ -1,0 +1,265 @@
+"""The memory guard: limits (RAM, cgroups, RLIMIT_AS), estimates and checks."""
+
+import subprocess
+import sys
+import textwrap
+import tracemalloc
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from sklearn_sublinear import (
+    SublinearNewtonClassifier,
+    SublinearNewtonRegressor,
+    _memory,
+)
+
+GiB = 2**30
+
+
+@pytest.fixture(autouse=True)
+def _quiet_convergence():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _data(n_samples=300, n_features=4, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.standard_normal((n_samples, n_features))
+    return X, np.sin(X[:, 0]) + X[:, 1] * X[:, 2]
+
+
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def _fake_system(tmp_path, cgroup_line, files):
+    proc, cgroup = tmp_path / "proc", tmp_path / "cgroup"
+    _write(proc / "self" / "cgroup", cgroup_line + "\n")
+    _write(proc / "self" / "status", "Name:\tpython\nVmSize:\t  1048576 kB\n")
+    _write(proc / "meminfo", "MemTotal:       25165824 kB\n")
+    for name, text in files.items():
+        _write(cgroup / name, text + "\n")
+    return proc, cgroup
+
+
+# -- limits ---------------------------------------------------------------------
+def test_cgroup_v2_limit_minus_its_usage(tmp_path):
+    proc, cgroup = _fake_system(
+        tmp_path,
+        "0::/user.slice/job",
+        {
+            "user.slice/job/memory.max": str(4 * GiB),
+            "user.slice/job/memory.current": str(1 * GiB),
+        },
+    )
+    limits = _memory.memory_limits(proc=proc, cgroup=cgroup, rlimit=None)
+    assert limits["cgroup memory.max"] == 3 * GiB
+    assert limits["physical memory"] == pytest.approx(24 * GiB, rel=0.1)
+    nbytes, source = _memory.available_memory(proc=proc, cgroup=cgroup, rlimit=None)
+    assert (nbytes, source) == (3 * GiB, "cgroup memory.max")
+
+
+def test_cgroup_v2_without_a_limit_and_nested_limits(tmp_path):
+    proc, cgroup = _fake_system(
+        tmp_path,
+        "0::/a/b",
+        {
+            "a/memory.max": str(2 * GiB),
+            "a/memory.current": str(GiB // 2),
+            "a/b/memory.max": "max",
+            "a/b/memory.current": str(GiB // 4),
+        },
+    )
+    # The parent's limit binds the child's processes too.
+    limits = _memory.memory_limits(proc=proc, cgroup=cgroup, rlimit=None)
+    assert limits["cgroup memory.max"] == 2 * GiB - GiB // 2
+
+
+def test_cgroup_v1_limit_minus_its_usage(tmp_path):
+    proc, cgroup = _fake_system(
+        tmp_path,
+        "12:cpu,cpuacct:/docker/x\n4:memory:/docker/x",
+        {
+            "memory/docker/x/memory.limit_in_bytes": str(3 * GiB),
+            "memory/docker/x/memory.usage_in_bytes": str(GiB),
+        },
+    )
+    limits = _memory.memory_limits(proc=proc, cgroup=cgroup, rlimit=None)
+    assert limits["cgroup memory.limit_in_bytes"] == 2 * GiB
+    # v1 reports "no limit" as a huge number: it is then not a limit.
+    (cgroup / "memory/docker/x/memory.limit_in_bytes").write_text(
+        "9223372036854771712\n"
+    )
+    limits = _memory.memory_limits(proc=proc, cgroup=cgroup, rlimit=None)
+    assert "cgroup memory.limit_in_bytes" not in limits
+
+
+def test_rlimit_as_minus_the_address_space_in_use(tmp_path):
+    proc, cgroup = _fake_system(tmp_path, "0::/", {})
+    limits = _memory.memory_limits(proc=proc, cgroup=cgroup, rlimit=5 * GiB)
+    # VmSize is 1 GiB in the fake status file.
+    assert limits["RLIMIT_AS"] == 4 * GiB
+    assert _memory.available_memory(proc=proc, cgroup=cgroup, rlimit=5 * GiB)[1] == (
+        "RLIMIT_AS"
+    )
+
+
+def test_missing_files_mean_no_limit(tmp_path):
+    limits = _memory.memory_limits(
+        proc=tmp_path / "none", cgroup=tmp_path / "none", rlimit=None
+    )
+    assert "cgroup memory.max" not in limits
+    assert "RLIMIT_AS" not in limits
+
+
+# -- the guard in fits -------------------------------------------------------------
+def test_refusal_names_the_parts_the_limit_and_its_source():
+    X, y = _data()
+    reg = SublinearNewtonRegressor(n_neurons=256, memory_limit=2**20)
+    with pytest.raises(ValueError, match=r"Fitting needs about") as exc:
+        reg.fit(X, y)
+    message = str(exc.value)
+    for part in ("index", "weights", "firing pairs", "memory_limit=1048576"):
+        assert part in message
+    assert not hasattr(reg, "coefs_")
+
+
+def test_memory_limit_none_switches_the_guard_off(monkeypatch):
+    X, y = _data()
+    monkeypatch.setattr(_memory, "available_memory", lambda: (2**10, "RLIMIT_AS"))
+    with pytest.raises(ValueError, match="RLIMIT_AS"):
+        SublinearNewtonRegressor(n_neurons=256).fit(X, y)
+    reg = SublinearNewtonRegressor(n_neurons=256, memory_limit=None).fit(X, y)
+    assert reg.score(X, y) > 0.5
+
+
+@pytest.mark.parametrize("value", [0, -1.0, "lots"])
+def test_memory_limit_is_validated(value):
+    X, y = _data()
+    with pytest.raises(ValueError, match="memory_limit"):
+        SublinearNewtonRegressor(memory_limit=value).fit(X, y)
+
+
+def test_estimate_counts_every_output():
+    common = dict(
+        n_rows=5000,
+        n_weighted=5000,
+        n_inputs=9,
+        n_neurons=2**14,
+        threshold=2.0,
+        solver="cg",
+        index_nbytes=0,
+    )
+    one = _memory.fit_nbytes(n_outputs=1, **common)
+    hundred = _memory.fit_nbytes(n_outputs=100, **common)
+    pairs = 5000 * 2**14 * 0.0227  # P(N(0, 1) > 2) of every (row, neuron)
+    # neuron_coef gathers the signs and multipliers of every pair and output.
+    assert sum(hundred.values()) - sum(one.values()) >= 2 * 8 * 99 * pairs
+
+
+def test_cholesky_estimate_holds_all_its_n_by_n_matrices():
+    parts = _memory.fit_nbytes(
+        n_rows=3000,
+        n_weighted=3000,
+        n_inputs=9,
+        n_neurons=1536,
+        n_outputs=1,
+        threshold=1.0,
+        solver="cholesky",
+        index_nbytes=0,
+    )
+    # data and affine Grams, the old and new systems, their counts, the
+    # damped matrix and its factor
+    assert parts["n x n Gram matrices"] >= 48 * 3000**2
+
+
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+@pytest.mark.parametrize("n_outputs", [1, 20])
+def test_estimate_bounds_the_traced_peak(solver, n_outputs):
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((1200, 6))
+    Y = np.sin(X @ rng.standard_normal((6, n_outputs)))
+    reg = SublinearNewtonRegressor(
+        n_neurons=2**13, sparsity=0.6, solver=solver, max_iter=4, random_state=0
+    )
+    tracemalloc.start()
+    try:
+        reg.fit(X, Y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= reg.memory_estimate_
+
+
+def test_check_after_each_query_stops_before_the_system(monkeypatch):
+    X, y = _data(n_samples=400)
+    reg = SublinearNewtonRegressor(n_neurons=1024, sparsity=0.7, random_state=0)
+    reg.fit(X, y)
+    before = joblib.hash(vars(reg))
+    # Budget no growth of the firing pairs, and give the fit the memory of
+    # its start only: the pairs grow in training, and a later query is refused.
+    monkeypatch.setattr(_memory, "PAIR_GROWTH", 1.0)
+    reg.set_params(memory_limit=_start_estimate(reg, X) * 1.001)
+    with pytest.raises(ValueError, match=r"firing pairs.*grew") as exc:
+        reg.fit(X, y)
+    assert "Fitting needs about" in str(exc.value)
+    assert joblib.hash(vars(reg)) == before
+
+
+def _start_estimate(reg, X):
+    parts = _memory.fit_nbytes(
+        n_rows=X.shape[0],
+        n_weighted=X.shape[0],
+        n_inputs=X.shape[1] + 1,
+        n_neurons=reg.n_neurons,
+        n_outputs=1,
+        threshold=reg.threshold_,
+        solver=reg.solver_,
+        index_nbytes=_memory.index_nbytes(reg, X),
+    )
+    return sum(parts.values())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS is Linux's")
+def test_rlimit_as_refuses_quickly_instead_of_memory_error():
+    # 100 classes on 6000 rows with 2**16 neurons need several GiB; under a
+    # 2 GiB address space the fit must be refused before it allocates.
+    code = textwrap.dedent(
+        """
+        import resource, time
+        import numpy as np
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
+        from sklearn_sublinear import SublinearNewtonClassifier
+        rng = np.random.RandomState(0)
+        X = rng.standard_normal((6000, 8))
+        y = rng.randint(0, 100, 6000)
+        t = time.perf_counter()
+        try:
+            SublinearNewtonClassifier(n_neurons=2**16, sparsity=0.3).fit(X, y)
+        except ValueError as exc:
+            assert "RLIMIT_AS" in str(exc), exc
+            print("refused", time.perf_counter() - t)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("refused")
+    assert float(out.stdout.split()[1]) < 5.0
+
+
+def test_classifier_refusal_counts_the_classes():
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((2000, 4))
+    few = SublinearNewtonClassifier(n_neurons=2**12, memory_limit=GiB // 4)
+    few.fit(X, rng.randint(0, 2, 2000))
+    many = SublinearNewtonClassifier(n_neurons=2**12, memory_limit=GiB // 4)
+    with pytest.raises(ValueError, match="Fitting needs about"):
+        many.fit(X, rng.randint(0, 100, 2000))
