@@ -3,7 +3,6 @@ trained by Gauss-Newton over an index of firing neurons (arXiv 2208.04508).
 
 May import every lower layer (``_solvers``, ``_network``, ``_tree_index``)."""
 
-import os
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -22,6 +21,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._compat import Interval, StrOptions, check_sample_weight, fit_context
+from ._memory import MemoryGuard, fit_nbytes, resolve_limit
 from ._network import (
     LOSSES,
     InputTransform,
@@ -32,6 +32,7 @@ from ._network import (
 from ._network._two_layer import FORWARD_CHUNK_BYTES
 from ._solvers import GaussNewton
 from ._solvers._gauss_newton import DAMPING_REFERENCE_WEIGHT
+from ._threads import nested_blas_threads
 from ._tree_index import make_index
 
 # solver="auto" forms and factors the n x n Gram up to this many weighted rows
@@ -44,17 +45,6 @@ CHOLESKY_MAX_SAMPLES = 1500
 # Gauss-Newton iterations that partial_fit runs on each batch, from the
 # current weights (tuned with benchmarks/bench_partial_fit.py).
 PARTIAL_FIT_ITERATIONS = 1
-# Fitting refuses to start if its estimated peak memory exceeds this fraction of
-# the physical memory.
-MEMORY_FRACTION = 0.75
-
-
-def _total_memory():
-    """Physical memory in bytes (None where sysconf cannot tell)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def _check_numeric_targets(y):
@@ -86,10 +76,6 @@ def _check_poisson_targets(Y, sample_weight):
             "loss='poisson' needs every target column to have a positive "
             "weighted sum (a mean count above zero); got a column of zeros."
         )
-
-
-def _gib(nbytes):
-    return f"{nbytes / 2**30:.3g} GiB"
 
 
 # Default hyperparameters, shared by both estimators and their docstrings.
@@ -135,6 +121,11 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
         "warm_start": ["boolean"],
         "homogeneous": ["boolean", StrOptions({"auto"})],
         "linear_term": ["boolean", StrOptions({"auto"})],
+        "memory_limit": [
+            None,
+            StrOptions({"auto"}),
+            Interval(Real, 0, None, closed="neither"),
+        ],
     }
 
     _doc_link_module = "sklearn_sublinear"
@@ -163,6 +154,7 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
         warm_start=False,
         homogeneous="auto",
         linear_term="auto",
+        memory_limit="auto",
     ):
         self.n_neurons = n_neurons
         self.sparsity = sparsity
@@ -181,6 +173,7 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
         self.warm_start = warm_start
         self.homogeneous = homogeneous
         self.linear_term = linear_term
+        self.memory_limit = memory_limit
 
     # -- subclass hooks -------------------------------------------------------
     @abstractmethod
@@ -222,7 +215,7 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
         # fit can fail; an interrupted or failed fit restores the previous state.
         previous = dict(vars(self))
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), nested_blas_threads():
                 if incremental:
                     # A batch gets a fixed number of steps, not a converged fit.
                     warnings.simplefilter("ignore", ConvergenceWarning)
@@ -273,7 +266,7 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
         index = make_index(
             self.index, X_index, threshold, self.n_neurons, n_jobs=self.n_jobs
         )
-        self._check_memory(index, n_weighted, Y.shape[1], solver)
+        guard = self._check_memory(index, n_weighted, Y.shape[1], solver)
         network = self._initial_network(
             warm, state, threshold, X_index.shape[1], Y.shape[1], transform
         )
@@ -299,9 +292,11 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             weights,
             validation=validation,
             damping=damping,
+            check_pairs=guard.check_pairs,
         )
         del index
         self._set_fitted(network, transform, state, solver, history, warm)
+        self.memory_estimate_ = int(guard.largest)
         self._set_curves(val is not None)
         return self
 
@@ -321,7 +316,15 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
         sample_weight = self._weight_samples(y, sample_weight)
-        if not np.sum(sample_weight) > 0:
+        with np.errstate(over="ignore"):
+            total_weight = np.sum(sample_weight)
+        if not np.isfinite(total_weight):
+            raise ValueError(
+                "The sum of sample_weight overflows the float64 range; divide "
+                "the weights by a common factor (only their ratios and their "
+                "sum count)."
+            )
+        if not total_weight > 0:
             # The message of newer scikit-learn versions, which refuse all-zero
             # weights themselves (1.6 does not).
             raise ValueError(
@@ -436,35 +439,48 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             self.best_validation_score_ = None
         self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
 
-    def _check_memory(self, index, n_weighted, n_outputs, solver):
-        """Refuse sizes whose estimated peak memory exceeds the machine's."""
+    def _memory_parts(self, index, n_weighted, n_outputs, solver, pairs=None):
+        """Estimated peak bytes of the fit by part (``_memory.fit_nbytes``)."""
         n_rows, n_inputs = index.X.shape
-        m = float(self.n_neurons)
-        per_sample = max(m ** (1.0 - self.sparsity), 1.0)
-        parts = {
-            "index": float(
-                type(index).estimate_nbytes(
-                    n_rows, n_inputs, self.n_neurons, n_jobs=self.n_jobs
-                )
+        return fit_nbytes(
+            n_rows=n_rows,
+            n_weighted=n_weighted,
+            n_inputs=n_inputs,
+            n_neurons=self.n_neurons,
+            n_outputs=n_outputs,
+            threshold=index.threshold,
+            solver=solver,
+            index_nbytes=type(index).estimate_nbytes(
+                n_rows, n_inputs, self.n_neurons, n_jobs=self.n_jobs
             ),
-            # W, the rows saved for a rejected step, the best weights of early
-            # stopping, and the signs.
-            "weights": 8.0 * m * ((2 + self.early_stopping) * n_inputs + n_outputs),
-            # Two query results alive plus their coordinate copies.
-            "active sets": 48.0 * n_rows * per_sample,
-        }
-        if solver == "cholesky":
-            parts["Gram"] = 4 * 8.0 * n_weighted**2
-        total = sum(parts.values())
-        limit = _total_memory()
-        if limit is not None and total > MEMORY_FRACTION * limit:
-            detail = ", ".join(f"{k} {_gib(v)}" for k, v in parts.items())
-            raise ValueError(
-                f"Fitting needs about {_gib(total)} ({detail}), more than "
-                f"{MEMORY_FRACTION:.0%} of this machine's {_gib(limit)}. Reduce "
-                "n_neurons, increase sparsity, use solver='cg' (no n x n Gram) "
-                "or fit on fewer samples."
+            pairs=pairs,
+            early_stopping=self.early_stopping,
+        )
+
+    def _check_memory(self, index, n_weighted, n_outputs, solver):
+        """Refuse sizes whose estimated peak memory exceeds ``memory_limit``.
+
+        Returns the guard, whose ``check_pairs`` the solver calls with the
+        firing pairs of every index query.
+        """
+        guard = MemoryGuard(*resolve_limit(self.memory_limit))
+        advice = (
+            "Reduce n_neurons, increase sparsity, use solver='cg' (no n x n "
+            "Gram) or fit on fewer samples. "
+        )
+        guard.check(
+            self._memory_parts(index, n_weighted, n_outputs, solver), advice=advice
+        )
+
+        def check_pairs(pairs):
+            guard.check(
+                self._memory_parts(index, n_weighted, n_outputs, solver, pairs),
+                when=f" once the firing pairs grew to {pairs} in training",
+                advice=advice,
             )
+
+        guard.check_pairs = check_pairs
+        return guard
 
     # -- prediction -----------------------------------------------------------
     def _fitted_transform(self):
@@ -581,7 +597,15 @@ _PARAMS_DOC = """
         Add a linear function of the standardized features to the output,
         trained jointly with the network, as a skip connection. ``"auto"``
         means True for the regressor, False for the classifier (see the user
-        guide)."""
+        guide).
+
+    memory_limit : "auto", float or None, default="auto"
+        Bytes the fit may use. The fit estimates its peak memory before
+        allocating, and checks the real number of firing pairs after every
+        index query, refusing with a ValueError that names the parts (the
+        previous fitted state is kept). ``"auto"`` takes the smallest of what
+        75% of physical memory, the cgroup limit and ``RLIMIT_AS`` leave, each
+        minus what is in use; None switches the check off."""
 
 # Module constants quoted by the parameter docs.
 _DOC_CONSTANTS = {
@@ -633,6 +657,10 @@ _ATTRIBUTES_DOC = """
 
     solver_ : str
         Linear solver used, ``"cholesky"`` or ``"cg"``.
+
+    memory_estimate_ : int
+        Estimated peak memory of the last fit in bytes: the largest of the
+        estimates before it started and after every index query.
 
     n_iter_ : int
         Number of Gauss-Newton iterations run (accumulated over warm starts).

@@ -56,6 +56,45 @@ def blas_controller():
     return threadpool_controller()
 
 
+# One process-wide limit shared by every thread that asks for it: the first
+# entrant sets BLAS to one thread, the last one out restores the setting it
+# found. BLAS's thread count is global, so separate limits entered and left by
+# concurrent fits (joblib's threading backend) would restore each other's
+# setting in any order and could leave BLAS on one thread for good.
+_LIMIT_LOCK = threading.Lock()
+_LIMIT = {"depth": 0, "limiter": None}
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """Context running BLAS on one thread, process-wide, re-entrant and shared."""
+    with _LIMIT_LOCK:
+        if _LIMIT["depth"] == 0:
+            _LIMIT["limiter"] = blas_controller().limit(limits=1, user_api="blas")
+        _LIMIT["depth"] += 1
+    try:
+        yield
+    finally:
+        with _LIMIT_LOCK:
+            _LIMIT["depth"] -= 1
+            if _LIMIT["depth"] == 0:
+                _LIMIT["limiter"].restore_original_limits()
+                _LIMIT["limiter"] = None
+
+
+def nested_blas_threads():
+    """Context for a whole fit: one BLAS thread outside the main thread.
+
+    A fit started in another thread runs beside others (joblib's threading
+    backend, e.g. ``GridSearchCV(n_jobs=...)``, or a thread pool of the
+    caller's): BLAS's own threads would multiply with them. Processes of
+    joblib's loky backend get their BLAS limit from joblib.
+    """
+    if threading.current_thread() is threading.main_thread():
+        return contextlib.nullcontext()
+    return one_blas_thread()
+
+
 def one_blas_thread_when_threaded(n_jobs):
     """Context limiting BLAS to one thread when ``n_jobs`` gives several.
 
@@ -65,7 +104,7 @@ def one_blas_thread_when_threaded(n_jobs):
         The number of jobs (joblib's ``effective_n_jobs``).
     """
     if effective_n_jobs(n_jobs) > 1:
-        return blas_controller().limit(limits=1, user_api="blas")
+        return one_blas_thread()
     return contextlib.nullcontext()
 
 

@@ -60,7 +60,8 @@ def test_cgroup_v2_limit_minus_its_usage(tmp_path):
     )
     limits = _memory.memory_limits(proc=proc, cgroup=cgroup, rlimit=None)
     assert limits["cgroup memory.max"] == 3 * GiB
-    assert limits["physical memory"] == pytest.approx(24 * GiB, rel=0.1)
+    # 75% of physical memory (no resident set in the fake status file)
+    assert limits["physical memory"] == 18 * GiB
     nbytes, source = _memory.available_memory(proc=proc, cgroup=cgroup, rlimit=None)
     assert (nbytes, source) == (3 * GiB, "cgroup memory.max")
 
@@ -104,7 +105,7 @@ def test_rlimit_as_minus_the_address_space_in_use(tmp_path):
     proc, cgroup = _fake_system(tmp_path, "0::/", {})
     limits = _memory.memory_limits(proc=proc, cgroup=cgroup, rlimit=5 * GiB)
     # VmSize is 1 GiB in the fake status file.
-    assert limits["RLIMIT_AS"] == 4 * GiB
+    assert limits["RLIMIT_AS"] == 4 * GiB - _memory.ADDRESS_SPACE_MARGIN
     assert _memory.available_memory(proc=proc, cgroup=cgroup, rlimit=5 * GiB)[1] == (
         "RLIMIT_AS"
     )
@@ -183,10 +184,10 @@ def test_cholesky_estimate_holds_all_its_n_by_n_matrices():
 @pytest.mark.parametrize("n_outputs", [1, 20])
 def test_estimate_bounds_the_traced_peak(solver, n_outputs):
     rng = np.random.RandomState(0)
-    X = rng.standard_normal((1200, 6))
+    X = rng.standard_normal((600, 6))
     Y = np.sin(X @ rng.standard_normal((6, n_outputs)))
     reg = SublinearNewtonRegressor(
-        n_neurons=2**13, sparsity=0.6, solver=solver, max_iter=4, random_state=0
+        n_neurons=2**12, sparsity=0.6, solver=solver, max_iter=3, random_state=0
     )
     tracemalloc.start()
     try:
@@ -199,31 +200,32 @@ def test_estimate_bounds_the_traced_peak(solver, n_outputs):
 
 def test_check_after_each_query_stops_before_the_system(monkeypatch):
     X, y = _data(n_samples=400)
-    reg = SublinearNewtonRegressor(n_neurons=1024, sparsity=0.7, random_state=0)
-    reg.fit(X, y)
+    params = dict(n_neurons=1024, sparsity=0.7, random_state=0)
+    # Budget no growth of the firing pairs before fitting, and record what
+    # the guard checks: first the start, then after every query.
+    monkeypatch.setattr(_memory, "PAIR_GROWTH_VARIANCE", 0.0)
+    totals = []
+    check = _memory.MemoryGuard.check
+
+    def spy(guard, parts, **kwargs):
+        totals.append(sum(parts.values()))
+        return check(guard, parts, **kwargs)
+
+    monkeypatch.setattr(_memory.MemoryGuard, "check", spy)
+    reg = SublinearNewtonRegressor(**params, memory_limit=None).fit(X, y)
+    assert reg.memory_estimate_ == int(max(totals))
+    start, grown = totals[0], max(totals[1:])
+    # the firing pairs grow in training (about 9x at this sparsity)
+    assert grown > 1.1 * start
+    reg.set_params(memory_limit=(start + grown) / 2)
     before = joblib.hash(vars(reg))
-    # Budget no growth of the firing pairs, and give the fit the memory of
-    # its start only: the pairs grow in training, and a later query is refused.
-    monkeypatch.setattr(_memory, "PAIR_GROWTH", 1.0)
-    reg.set_params(memory_limit=_start_estimate(reg, X) * 1.001)
-    with pytest.raises(ValueError, match=r"firing pairs.*grew") as exc:
+    totals.clear()
+    with pytest.raises(ValueError, match=r"firing pairs grew") as exc:
         reg.fit(X, y)
     assert "Fitting needs about" in str(exc.value)
+    # refused at the first query whose pairs exceed the limit
+    assert max(totals) > (start + grown) / 2 >= max(totals[:-1])
     assert joblib.hash(vars(reg)) == before
-
-
-def _start_estimate(reg, X):
-    parts = _memory.fit_nbytes(
-        n_rows=X.shape[0],
-        n_weighted=X.shape[0],
-        n_inputs=X.shape[1] + 1,
-        n_neurons=reg.n_neurons,
-        n_outputs=1,
-        threshold=reg.threshold_,
-        solver=reg.solver_,
-        index_nbytes=_memory.index_nbytes(reg, X),
-    )
-    return sum(parts.values())
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS is Linux's")
@@ -258,8 +260,8 @@ def test_rlimit_as_refuses_quickly_instead_of_memory_error():
 def test_classifier_refusal_counts_the_classes():
     rng = np.random.RandomState(0)
     X = rng.standard_normal((2000, 4))
-    few = SublinearNewtonClassifier(n_neurons=2**12, memory_limit=GiB // 4)
+    few = SublinearNewtonClassifier(n_neurons=2**12, memory_limit=GiB)
     few.fit(X, rng.randint(0, 2, 2000))
-    many = SublinearNewtonClassifier(n_neurons=2**12, memory_limit=GiB // 4)
+    many = SublinearNewtonClassifier(n_neurons=2**12, memory_limit=GiB)
     with pytest.raises(ValueError, match="Fitting needs about"):
         many.fit(X, rng.randint(0, 100, 2000))

@@ -14,6 +14,7 @@ from sklearn_sublinear import (
     SublinearNewtonClassifier,
     SublinearNewtonRegressor,
     _estimators,
+    _memory,
 )
 from sklearn_sublinear._tree_index import DenseIndex, TreeIndex
 
@@ -251,18 +252,18 @@ class _GuardPassed(Exception):
 
 
 def test_memory_guard_counts_the_gram_and_suggests_cg(monkeypatch):
-    monkeypatch.setattr(_estimators, "_total_memory", lambda: 128 * 2**20)
-
     def reached(*args, **kwargs):
         raise _GuardPassed
 
     monkeypatch.setattr(_estimators.GaussNewton, "solve", reached)
     X, y, _ = _data(n_samples=2000, n_features=2)
-    reg = SublinearNewtonRegressor(n_neurons=64, solver="cholesky", max_iter=1)
-    # Forming and factoring the 2000 x 2000 Gram needs about 4 * 32 MB.
-    with pytest.raises(ValueError, match=r"Gram 0\.119 GiB.*solver='cg'"):
+    reg = SublinearNewtonRegressor(
+        n_neurons=64, solver="cholesky", max_iter=1, memory_limit=128 * 2**20
+    )
+    # The 2000 x 2000 Grams, systems and factor take about 48 * 4e6 bytes.
+    with pytest.raises(ValueError, match=r"Gram matrices 0\.179 GiB.*solver='cg'"):
         reg.fit(X, y)
-    with pytest.raises(ValueError, match="machine's 0.125 GiB"):
+    with pytest.raises(ValueError, match="0.125 GiB left by memory_limit=134217728"):
         reg.set_params(n_neurons=2**22, solver="cg").fit(X, y)
     # Without the n x n Gram the same data gets past the guard.
     with pytest.raises(_GuardPassed):
@@ -274,8 +275,8 @@ def test_memory_guard_also_covers_warm_starts(monkeypatch):
     X, y, _ = _data()
     reg = SublinearNewtonRegressor(**SMALL, warm_start=True).fit(X, y)
     before = joblib.hash(vars(reg))
-    monkeypatch.setattr(_estimators, "_total_memory", lambda: 2**10)
-    with pytest.raises(ValueError, match="Fitting needs about"):
+    monkeypatch.setattr(_memory, "available_memory", lambda: (2**10, "physical memory"))
+    with pytest.raises(ValueError, match="Fitting needs about.*physical memory"):
         reg.fit(X, y)
     assert joblib.hash(vars(reg)) == before
 

@@ -8,8 +8,8 @@ def weighted_mean_scale(X, sample_weight, name="X"):
 
     Deviations are divided by their largest magnitude before squaring, so that
     columns of any scale (1e-200 or 1e200) neither underflow nor overflow. A
-    column whose spread vanishes up to rounding, relative to its mean, is
-    constant: its scale is set to 1.
+    column whose weighted values are equal, or spread by a few units in the
+    last place of their largest magnitude, is constant: its scale is set to 1.
 
     Parameters
     ----------
@@ -32,17 +32,29 @@ def weighted_mean_scale(X, sample_weight, name="X"):
     # Rows of weight zero take no part, however large they are.
     weighted = sw > 0
     with np.errstate(over="ignore", invalid="ignore"):
-        sw, dev = sw[weighted], X[weighted] - mean
+        sw, Xw = sw[weighted], X[weighted]
+        dev = Xw - mean
         peak = np.max(np.abs(dev), axis=0)
-        scale = peak * np.sqrt(sw @ (dev / np.where(peak > 0, peak, 1.0)) ** 2)
+        unit = np.where(peak > 0, peak, 1.0)
+        scale = peak * np.sqrt(sw @ (dev / unit) ** 2)
+        # The spread around the mean corrected by a second pass, so that the
+        # first mean's rounding error (up to n eps |mean|) is not taken for
+        # spread.
+        centered = dev / unit
+        centered -= sw @ centered
+        spread = peak * np.sqrt(sw @ centered**2)
     if not np.all(np.isfinite(scale)):
         raise ValueError(
             f"The spread of some columns of {name} around their mean exceeds the "
             f"float64 range; rescale {name} (e.g. divide it by its largest value)."
         )
-    # Relative cut: a column that is constant up to rounding is constant.
-    tiny = max(X.shape[0], 10) * np.finfo(np.float64).eps * np.abs(mean)
-    constant = scale <= tiny
+    # A column is constant if its weighted values are equal, or spread by a
+    # few units in the last place of its largest value (rounding), whatever
+    # the number of rows: a target of 1e13 plus a signal of unit spread is
+    # not constant.
+    eps = np.finfo(X.dtype if X.dtype.kind == "f" else np.float64).eps
+    tiny = 4 * eps * np.max(np.abs(Xw), axis=0, initial=0.0)
+    constant = (np.ptp(Xw, axis=0) == 0) | (spread <= tiny)
     scale[constant] = 1.0
     return mean, scale, constant
 
@@ -77,5 +89,20 @@ class InputTransform:
         np.subtract(X, self.mean_, out=out[:, :-1])
         out[:, :-1] /= self.scale_
         out[:, -1] = 1.0
-        out /= np.linalg.norm(out, axis=1, keepdims=True)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        far = ~np.isfinite(norms[:, 0])
+        if np.any(far):
+            # Rows beyond about 1e154 standard deviations: their sum of
+            # squares overflows, so they are scaled by their largest entry
+            # before their norm is taken.
+            rows = out[far]
+            if not np.all(np.isfinite(rows)):
+                raise ValueError(
+                    "X has values too far from the training data: standardized, "
+                    "they exceed the float64 range."
+                )
+            rows /= np.max(np.abs(rows), axis=1, keepdims=True)
+            out[far] = rows
+            norms[far] = np.linalg.norm(rows, axis=1, keepdims=True)
+        out /= norms
         return out

@@ -176,6 +176,7 @@ class GaussNewton(BaseSolver):
         validation=None,
         data_gram=None,
         damping=None,
+        check_pairs=None,
     ):
         """Train ``network`` in place.
 
@@ -185,8 +186,12 @@ class GaussNewton(BaseSolver):
         for the Jacobian rows ``Xj = network.jacobian_rows(X)`` of the
         weighted rows ``w``. ``damping`` may pass the damping a previous run
         ended with, so that a warm start continues it (never below the floor).
+        ``check_pairs`` may pass a callable, called with the number of firing
+        pairs after every index query, before anything is built from them
+        (the memory guard, which raises when they outgrow its limit).
         """
         problem = _Problem(self, network, loss, index, X, Y, sample_weight)
+        problem.check_pairs = check_pairs
         problem.fixed_products(data_gram)
         return self.run(problem, validation=validation, damping=damping)
 
@@ -226,6 +231,13 @@ class GaussNewton(BaseSolver):
         t0 = time.perf_counter()
         point = problem.start()
         self._check_finite(0, point.value, problem.network.W)
+        if point.active_per_sample == 0:
+            warnings.warn(
+                "No neuron fires on any training row (identical rows, or a high "
+                "sparsity with few neurons): the network reduces to its "
+                "intercept and linear term. Lower sparsity or raise n_neurons.",
+                UserWarning,
+            )
         if self.verbose:
             print(
                 f"Iteration 0: loss={point.value:.6g}, "
@@ -428,6 +440,8 @@ class _Problem:
         self.theta = network.affine_coef
         self.data_gram = self.affine_gram = None
         self.last_system = None
+        # called with the firing pairs of every query (GaussNewton._solve)
+        self.check_pairs = None
 
     def fixed_products(self, data_gram=None):
         """The Cholesky system's products of rows that stay fixed over the fit."""
@@ -444,7 +458,10 @@ class _Problem:
 
     def query(self):
         """Active sets of the index rows at the current weights."""
-        return self.index.query()
+        active = self.index.query()
+        if self.check_pairs is not None:
+            self.check_pairs(active.nnz)
+        return active
 
     def linearize(self, point):
         """The :class:`_Linearization` of the weighted rows at ``point``, or
@@ -458,9 +475,17 @@ class _Problem:
         return _Linearization(active_w, g, h, self.s * h)
 
     def gram_trace(self, linearization):
-        """Trace of ``D^(1/2) G D^(1/2)`` (network part) at a linearization."""
+        """Trace of ``D^(1/2) G D^(1/2)`` (network part) at a linearization.
+
+        Where no neuron fires on a weighted row, the affine part's trace: the
+        Gram is then ``E E^T`` alone, singular when rows coincide, and the
+        damping floor keeps the system positive definite.
+        """
         gdiag = self.network.gram_diagonal(linearization.active_w, self.Xw)
-        return float(linearization.d @ gdiag)
+        trace = float(linearization.d @ gdiag)
+        if not trace > 0:
+            trace = float(linearization.d @ np.einsum("ij,ij->i", self.Ew, self.Ew))
+        return trace
 
     def step(self, system, linearization, damping):
         """The :class:`_Move` of the damped step (:func:`damped_step`)."""

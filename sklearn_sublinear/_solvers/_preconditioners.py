@@ -9,6 +9,7 @@ live with their benchmark (``benchmarks/_other_preconditioners.py``).
 
 import numpy as np
 
+from .._threads import one_blas_thread
 from ._count_sketch import count_sketch_rows
 
 # Columns of the CountSketch of J^T and rank kept from it (both capped by n):
@@ -95,7 +96,11 @@ class SketchPreconditioner(LowRankPreconditioner):
         gram = np.zeros((self.columns + q, self.columns + q))
         for _, Y in self.sketch(system):
             gram += Y.T @ Y
-        eigval, eigvec = np.linalg.eigh(gram)
+        # A small eigenproblem, where BLAS threads synchronize more than they
+        # compute and stall next to any other busy process
+        # (benchmarks/bench_busy_cpu.py, key "busy_cpu").
+        with one_blas_thread():
+            eigval, eigvec = np.linalg.eigh(gram)
         # Decreasing, at most SKETCH_RANK, above 1e-6 of the largest: then
         # U = Y V L^(-1/2) is orthonormal to about eps / 1e-6, far within the
         # margin that keeps P positive definite.

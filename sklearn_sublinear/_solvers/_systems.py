@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import cho_solve
 
-from .._threads import one_blas_thread_when_threaded
+from .._threads import one_blas_thread
 from ._preconditioners import SketchPreconditioner
 
 # Conjugate gradient: relative residual target and iteration cap. An inexact
@@ -36,11 +36,11 @@ CG_MAX_ITER = 500
 # the first solve with it; beyond, the next system builds a new one
 # (benchmarks/bench_scale.py, key "runs" / "inner_iterations").
 PRECONDITIONER_REUSE_GROWTH = 1.5
-# Up to this many samples, a Cholesky system of a fit with threads of its own
-# runs its BLAS calls on one thread (CholeskySystem._blas_threads): small
-# factorizations gain less from BLAS threads than idle BLAS workers cost the
-# fit's own threads (benchmarks/bench_width_scaling.py, key "runs" /
-# "median_phases", with n_jobs=2).
+# Up to this many samples, a Cholesky system runs its BLAS calls on one thread
+# (CholeskySystem._blas_threads): small factorizations gain less from BLAS
+# threads than idle BLAS workers cost the fit's own threads and other
+# processes (benchmarks/bench_width_scaling.py, key "runs" / "median_phases",
+# with n_jobs=2; benchmarks/bench_busy_cpu.py, key "busy_cpu").
 ONE_BLAS_THREAD_MAX_SAMPLES = 2048
 
 
@@ -114,13 +114,14 @@ class CholeskySystem(_System):
         self.G = G
 
     def _blas_threads(self):
-        # Idle BLAS workers keep spinning after a call, against the threads
-        # of the step and of the next query when the fit has its own
-        # (n_jobs > 1): small factorizations run on one BLAS thread then,
-        # larger ones keep BLAS's threads (ONE_BLAS_THREAD_MAX_SAMPLES).
+        # Idle BLAS workers keep spinning after a call, against the fit's own
+        # threads and any other busy process: small factorizations run on
+        # one BLAS thread, larger ones keep BLAS's threads
+        # (ONE_BLAS_THREAD_MAX_SAMPLES). The choice depends on the size only,
+        # never on n_jobs, so that n_jobs does not change the rounding.
         if self.n_samples > ONE_BLAS_THREAD_MAX_SAMPLES:
             return contextlib.nullcontext()
-        return one_blas_thread_when_threaded(self.network.n_jobs)
+        return one_blas_thread()
 
     def solve(self, lam, R):
         B = np.multiply(self.G, self.dsqrt[:, None])

@@ -8,14 +8,15 @@ from sklearn_sublinear._solvers import CholeskySystem, _systems
 
 @pytest.mark.parametrize(
     "n_jobs, max_samples, expected",
-    [(2, 2048, 1), (2, 4, 2), (1, 2048, 2)],
-    ids=["threaded-small", "threaded-large", "one-job"],
+    [(2, 2048, 1), (2, 4, 2), (1, 2048, 1), (1, 4, 2)],
+    ids=["threaded-small", "threaded-large", "one-job-small", "one-job-large"],
 )
 def test_cholesky_blas_threads_with_fit_threads(
     n_jobs, max_samples, expected, network_factory, reference, monkeypatch
 ):
-    # One BLAS thread for the factorization only when the fit has threads of
-    # its own and the system is small; otherwise BLAS keeps its own setting.
+    # One BLAS thread for the factorization of small systems whatever n_jobs
+    # (so that n_jobs does not change the rounding); larger ones keep BLAS's
+    # own setting.
     from threadpoolctl import threadpool_info, threadpool_limits
 
     monkeypatch.setattr(_systems, "ONE_BLAS_THREAD_MAX_SAMPLES", max_samples)

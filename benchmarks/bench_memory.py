@@ -1,0 +1,259 @@
+"""The memory guard against measured peaks, and fits under address-space limits.
+
+Every configuration runs in a fresh process (``spawn``), so that its peak RSS
+(``ru_maxrss``) is its own. Data: ``n x 8`` Gaussian rows, regression targets
+``sin(X B)`` with ``n_outputs`` columns, or a classifier with ``n_outputs``
+classes.
+
+1. Estimate: the fit runs with ``memory_limit=None`` (no refusal); the peak
+   RSS growth over the process's RSS just before ``fit`` is compared with
+   ``memory_estimate_`` (the largest estimate of the guard: before fitting,
+   and after every index query). Target (issue 21): growth <= 1.5x the
+   estimate. ``start`` is the estimate made before fitting (with the budget
+   for the growth of the firing pairs); ``growth`` the firing pairs after
+   training over those expected at initialization.
+2. Given limit: the fit runs again with ``memory_limit`` set to its own
+   estimate before fitting (the tightest limit it is admitted under). Target:
+   peak RSS growth <= 1.2x that limit, or a refusal (ValueError) once the
+   firing pairs outgrow it.
+3. RLIMIT_AS: each configuration under address-space limits of 2, 4 and 8 GiB
+   (``resource.setrlimit`` in the child, default ``memory_limit="auto"``,
+   ``max_iter=2``). Target: it fits, or is refused with a ValueError in under
+   a second; never a MemoryError or a crash in mid-fit.
+
+Usage::
+
+    python benchmarks/bench_memory.py            # full grid (several minutes)
+    python benchmarks/bench_memory.py --quick    # five small configurations
+
+Writes ``benchmarks/results/bench_memory.json``.
+"""
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+from _common import GIB, current_rss_bytes, peak_rss_bytes, run_isolated, write_json
+
+# (n_samples, n_neurons, sparsity, n_outputs, solver, kind)
+QUICK = [
+    (3000, 1536, 0.5, 1, "cholesky", "regressor"),
+    (3000, 1536, 0.2, 10, "cholesky", "regressor"),
+    (3000, 2**14, 0.7, 1, "cg", "regressor"),
+    (3000, 2**18, 0.7, 1, "cg", "regressor"),
+    (6000, 1536, 0.5, 100, "cg", "classifier"),
+    (10000, 2**14, 0.5, 10, "cg", "regressor"),
+]
+FULL = QUICK + [
+    (3000, 2**18, 0.7, 1, "cg", "classifier"),
+    (10000, 1536, 0.7, 1, "cg", "classifier"),
+    (10000, 2**20, 0.7, 1, "cg", "regressor"),
+    (30000, 1536, 0.5, 1, "cg", "regressor"),
+    (50000, 2**14, 0.5, 1, "cg", "regressor"),
+    (100000, 1536, 0.5, 1, "cg", "regressor"),
+    (3000, 2**14, 0.5, 100, "cg", "regressor"),
+]
+# Refused under every limit here (about 16 GiB): run under RLIMIT_AS only.
+RLIMIT_ONLY = [(50000, 2**16, 0.2, 1, "cg", "regressor")]
+RLIMITS = [2 * 2**30, 4 * 2**30, 8 * 2**30]
+
+
+def _problem(n_samples, n_outputs, kind, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.standard_normal((n_samples, 8))
+    if kind == "classifier":
+        centers = rng.standard_normal((n_outputs, 8))
+        y = np.argmin(((X[:, None, :] - centers[None]) ** 2).sum(axis=2), axis=1)
+        return X, y
+    Y = np.sin(X @ rng.standard_normal((8, n_outputs)))
+    return X, Y[:, 0] if n_outputs == 1 else Y
+
+
+def _estimator(config, **params):
+    from sklearn_sublinear import SublinearNewtonClassifier, SublinearNewtonRegressor
+
+    n, m, sparsity, _, solver, kind = config
+    regressor = kind != "classifier"
+    cls = SublinearNewtonRegressor if regressor else SublinearNewtonClassifier
+    return cls(n_neurons=m, sparsity=sparsity, solver=solver, random_state=0, **params)
+
+
+def _start_estimate(est, X, y):
+    """The guard's estimate before fitting (recorded by a spy on its check)."""
+    from sklearn_sublinear import _memory
+
+    seen = []
+    check = _memory.MemoryGuard.check
+
+    def spy(guard, parts, **kwargs):
+        seen.append(dict(parts))
+        raise _Stop
+
+    _memory.MemoryGuard.check = spy
+    try:
+        est.fit(X, y)
+    except _Stop:
+        pass
+    finally:
+        _memory.MemoryGuard.check = check
+    return seen[0]
+
+
+class _Stop(Exception):
+    pass
+
+
+def measure(config, max_iter, limit_mode):
+    """One configuration in this (fresh) process."""
+    from scipy.stats import norm
+
+    warnings.simplefilter("ignore")
+    n, m, sparsity, n_outputs, solver, kind = config
+    X, y = _problem(n, n_outputs, kind)
+    est = _estimator(config, max_iter=max_iter, memory_limit=None)
+    start = _start_estimate(est, X, y)
+    if limit_mode == "given":
+        est.set_params(memory_limit=sum(start.values()))
+    rss0 = current_rss_bytes()
+    t0 = time.perf_counter()
+    outcome = "fit"
+    try:
+        est.fit(X, y)
+    except ValueError as exc:
+        outcome = f"refused: {exc}"
+    seconds = time.perf_counter() - t0
+    peak = peak_rss_bytes() - rss0
+    row = {
+        "config": config,
+        "outcome": outcome,
+        "seconds": seconds,
+        "peak_growth_bytes": peak,
+        "start_parts": start,
+        "start_bytes": sum(start.values()),
+    }
+    if outcome == "fit":
+        per_sample = max(est.history_["active_per_sample"], default=0.0)
+        expected = m * norm.sf(est.threshold_)
+        row.update(
+            estimate_bytes=est.memory_estimate_,
+            peak_over_estimate=peak / est.memory_estimate_,
+            pairs=per_sample * n,
+            pair_growth=per_sample / expected,
+        )
+    return row
+
+
+def under_rlimit(config, rlimit, max_iter):
+    """One configuration under ``RLIMIT_AS = rlimit`` (call in a fresh process)."""
+    import resource
+
+    warnings.simplefilter("ignore")
+    resource.setrlimit(resource.RLIMIT_AS, (rlimit, rlimit))
+    n, _, _, n_outputs, _, kind = config
+    try:
+        X, y = _problem(n, n_outputs, kind)
+        est = _estimator(config, max_iter=max_iter)
+    except MemoryError:
+        return {"outcome": "no room for the data", "seconds": 0.0}
+    t0 = time.perf_counter()
+    try:
+        est.fit(X, y)
+        outcome = "fit"
+    except ValueError as exc:
+        outcome = "refused" if "Fitting needs about" in str(exc) else f"error: {exc}"
+        message = str(exc)
+    except MemoryError:
+        outcome, message = "MemoryError", ""
+    else:
+        message = ""
+    return {
+        "outcome": outcome,
+        "seconds": time.perf_counter() - t0,
+        "message": message[:300],
+    }
+
+
+def _isolated_rlimit(config, rlimit, max_iter):
+    try:
+        return run_isolated(under_rlimit, config, rlimit, max_iter)
+    except Exception as exc:  # the child died (e.g. killed or crashed)
+        return {"outcome": f"crash: {type(exc).__name__}", "seconds": None}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--max-iter", type=int, default=5)
+    parser.add_argument("--skip-rlimit", action="store_true")
+    parser.add_argument("--output", default=None)
+    args = parser.parse_args()
+    configs = QUICK if args.quick else FULL
+    rows = []
+    for config in configs:
+        for mode in ("estimate", "given"):
+            row = run_isolated(measure, config, args.max_iter, mode)
+            row["mode"] = mode
+            rows.append(row)
+            ratio = row.get("peak_over_estimate")
+            print(
+                f"{mode:8s} {config}: {row['outcome'][:60]}, "
+                f"peak +{row['peak_growth_bytes'] / GIB:.3f} GiB, start estimate "
+                f"{row['start_bytes'] / GIB:.3f} GiB"
+                + (
+                    f", largest {row['estimate_bytes'] / GIB:.3f} GiB, "
+                    f"ratio {ratio:.2f}, pair growth {row['pair_growth']:.1f}"
+                    if ratio is not None
+                    else ""
+                )
+                + f", {row['seconds']:.1f} s",
+                flush=True,
+            )
+    rlimit_rows = []
+    if not args.skip_rlimit:
+        for config in configs + RLIMIT_ONLY:
+            for rlimit in RLIMITS:
+                row = _isolated_rlimit(config, rlimit, min(args.max_iter, 2))
+                row.update(config=config, rlimit=rlimit)
+                rlimit_rows.append(row)
+                seconds = row["seconds"]
+                print(
+                    f"RLIMIT_AS {rlimit / GIB:.0f} GiB {config}: {row['outcome']}"
+                    + ("" if seconds is None else f" in {seconds:.2f} s"),
+                    flush=True,
+                )
+    estimate = [r for r in rows if r["mode"] == "estimate" and "estimate_bytes" in r]
+    given = [r for r in rows if r["mode"] == "given"]
+    summary = {
+        "peak_over_estimate_max": max(r["peak_over_estimate"] for r in estimate),
+        "peak_over_given_limit_max": max(
+            r["peak_growth_bytes"] / r["start_bytes"]
+            for r in given
+            if r["outcome"] == "fit"
+        ),
+        "pair_growth_max": max(r["pair_growth"] for r in estimate),
+        "rlimit_memory_errors": sum(
+            r["outcome"] not in ("fit", "refused", "no room for the data")
+            for r in rlimit_rows
+        ),
+        "rlimit_refusal_seconds_max": max(
+            (r["seconds"] for r in rlimit_rows if r["outcome"] == "refused"),
+            default=None,
+        ),
+        "targets": {
+            "peak_over_estimate": 1.5,
+            "peak_over_given_limit": 1.2,
+            "refusal_seconds": 1.0,
+        },
+    }
+    print(summary)
+    path = write_json(
+        "bench_memory",
+        {"max_iter": args.max_iter, "runs": rows, "rlimit": rlimit_rows, **summary},
+        args.output,
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,319 @@
+"""Memory limits of the process and the peak memory of a fit.
+
+The limit is the smallest of what physical memory, the cgroup (v2
+``memory.max`` or v1 ``memory.limit_in_bytes``, of the process's cgroup and
+every parent) and ``RLIMIT_AS`` leave, each minus what is already in use
+(resident set, cgroup usage, address space). The estimate of a fit sums its
+parts, in bytes, computed before allocating: the index, the weights, the
+firing pairs (their lists, sparse copies and per-output products), the
+per-sample rows and outputs, and the ``n x n`` matrices of the Cholesky
+solver. Firing pairs grow during training (steps move neurons across the
+threshold); the estimate before fitting budgets for that growth, and the
+solver checks the real count after every index query.
+"""
+
+import math
+import os
+from pathlib import Path
+
+# Fraction of physical memory a fit may plan to use: the machine's memory is
+# shared with other processes and the page cache.
+MEMORY_FRACTION = 0.75
+# Address space reserved beyond the bytes touched (thread stacks, malloc
+# arenas and BLAS buffers of the threads a fit starts), kept free under
+# RLIMIT_AS (benchmarks/bench_memory.py, key "rlimit").
+ADDRESS_SPACE_MARGIN = 2**28
+# cgroup limits at or above this are "no limit" (v1 reports 2**63 - 4096).
+UNLIMITED = 2**60
+# Growth of the firing pairs in training, as a variance: a neuron fires on a
+# row after training with the probability of ``N(0, 1 + PAIR_GROWTH_VARIANCE)
+# > threshold``, the pre-activations having spread by the steps. The largest
+# growth measured (benchmarks/bench_memory.py, key "growth") fits a variance
+# of 3.
+PAIR_GROWTH_VARIANCE = 4.0
+# Bytes per firing pair held at the peak of an iteration: two query results,
+# the copy of the weighted rows' pairs, the system's csc form, the 0/1
+# patterns of the CG products, the step's coefficients and the query's
+# candidate lists; plus, per output, the gathered signs and multipliers of
+# the step (benchmarks/bench_memory.py calibrates both).
+PAIR_BYTES = 208
+PAIR_OUTPUT_BYTES = 16
+# Bytes per sample and output: targets, outputs before and after the step,
+# gradients, right-hand sides and the conjugate gradient's five vectors.
+OUTPUT_BYTES = 16 * 8
+# Bytes per sample and input: the index rows, the Jacobian rows of the
+# weighted rows, the affine rows and the input copies of validation.
+ROW_BYTES = 6 * 8
+# Bytes per n x n entry of the Cholesky path: the data and affine Grams
+# (kept over the fit), the old and new systems' Grams, the overlap counts
+# (int32 triangle and float64 sum), the damped matrix and its factor.
+CHOLESKY_BYTES = 48
+# The CG path's sketch preconditioner: rank, columns and chunk bytes
+# (solvers' SKETCH_RANK, SKETCH_COLUMNS, SKETCH_CHUNK_BYTES).
+SKETCH_RANK = 128
+SKETCH_COLUMNS = 512
+SKETCH_CHUNK_BYTES = 2**23
+
+
+def _read(path):
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return None
+
+
+def _read_int(path):
+    text = _read(path)
+    if text is None or text.strip() in ("", "max"):
+        return None
+    try:
+        return int(text.split()[0])
+    except ValueError:
+        return None
+
+
+def _proc_kib(proc, filename, key):
+    """Value of ``key`` (in kB) in a /proc file, in bytes, or None."""
+    text = _read(Path(proc) / filename)
+    for line in (text or "").splitlines():
+        if line.startswith(key + ":"):
+            return 1024 * int(line.split()[1])
+    return None
+
+
+def _physical_memory(proc):
+    total = _proc_kib(proc, "meminfo", "MemTotal")
+    if total is None:
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return None
+    return total
+
+
+def _cgroup_dirs(root, relative):
+    """The cgroup's directory and its parents up to ``root``, deepest first."""
+    parts = [p for p in relative.strip().split("/") if p]
+    return [Path(root, *parts[:k]) for k in range(len(parts), -1, -1)]
+
+
+def _cgroup_available(proc, cgroup):
+    """``{name: limit - usage}`` of the tightest cgroup v2 and v1 limits."""
+    found = {}
+    text = _read(Path(proc) / "self" / "cgroup") or ""
+    for line in text.splitlines():
+        fields = line.split(":", 2)
+        if len(fields) != 3:
+            continue
+        _, controllers, relative = fields
+        if controllers == "":
+            name, root = "cgroup memory.max", Path(cgroup)
+            if (root / "unified").is_dir():  # hybrid mount
+                root = root / "unified"
+            files = ("memory.max", "memory.current")
+        elif "memory" in controllers.split(","):
+            name, root = "cgroup memory.limit_in_bytes", Path(cgroup) / "memory"
+            files = ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        else:
+            continue
+        for directory in _cgroup_dirs(root, relative):
+            limit = _read_int(directory / files[0])
+            if limit is None or limit >= UNLIMITED:
+                continue
+            usage = _read_int(directory / files[1]) or 0
+            available = limit - usage
+            found[name] = min(found.get(name, available), available)
+    return found
+
+
+def _rlimit_as():
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def memory_limits(proc="/proc", cgroup="/sys/fs/cgroup", rlimit="auto"):
+    """Bytes each limit leaves to this process, by the name of the limit.
+
+    Parameters
+    ----------
+    proc : path-like, default="/proc"
+        The proc file system (``meminfo``, ``self/status``, ``self/cgroup``).
+    cgroup : path-like, default="/sys/fs/cgroup"
+        The cgroup file system (v2, v1 or both).
+    rlimit : int, None or "auto", default="auto"
+        The soft ``RLIMIT_AS`` in bytes, None for none; "auto" reads it.
+
+    Returns
+    -------
+    limits : dict of str to int
+        ``"physical memory"`` (``MEMORY_FRACTION`` of it minus the resident
+        set), ``"cgroup memory.max"`` and ``"cgroup memory.limit_in_bytes"``
+        (limit minus the cgroup's usage, the tightest of the process's cgroup
+        and its parents), ``"RLIMIT_AS"`` (limit minus the address space in
+        use and ``ADDRESS_SPACE_MARGIN``); a limit that is not set is left
+        out.
+    """
+    limits = {}
+    rss = _proc_kib(proc, Path("self") / "status", "VmRSS") or 0
+    total = _physical_memory(proc)
+    if total is not None:
+        limits["physical memory"] = int(MEMORY_FRACTION * total) - rss
+    limits.update(_cgroup_available(proc, cgroup))
+    if rlimit == "auto":
+        rlimit = _rlimit_as()
+    if rlimit is not None:
+        used = _proc_kib(proc, Path("self") / "status", "VmSize") or 0
+        limits["RLIMIT_AS"] = rlimit - used - ADDRESS_SPACE_MARGIN
+    return limits
+
+
+def available_memory(**params):
+    """``(bytes, name)`` of the tightest of :func:`memory_limits`.
+
+    ``(None, None)`` where no limit can be read. ``params`` are passed to
+    :func:`memory_limits`.
+    """
+    limits = memory_limits(**params)
+    if not limits:
+        return None, None
+    name = min(limits, key=limits.get)
+    return max(limits[name], 0), name
+
+
+def firing_probability(threshold, variance=0.0):
+    """``P(N(0, 1 + variance) > threshold)``."""
+    return 0.5 * math.erfc(threshold / math.sqrt(2.0 * (1.0 + variance)))
+
+
+def budget_pairs(n_rows, n_weighted, n_neurons, threshold):
+    """Firing pairs budgeted before fitting, grown as in training.
+
+    Each row fires a neuron with probability ``firing_probability(threshold,
+    PAIR_GROWTH_VARIANCE)``, and at most on the neurons that fire on some
+    weighted row at initialization (only those ever move).
+    """
+    p0 = firing_probability(threshold)
+    moving = n_neurons * -math.expm1(n_weighted * math.log1p(-min(p0, 1 - 1e-16)))
+    grown = n_neurons * firing_probability(threshold, PAIR_GROWTH_VARIANCE)
+    return n_rows * max(min(grown, moving), n_neurons * p0)
+
+
+def fit_nbytes(
+    *,
+    n_rows,
+    n_weighted,
+    n_inputs,
+    n_neurons,
+    n_outputs,
+    threshold,
+    solver,
+    index_nbytes,
+    pairs=None,
+    early_stopping=False,
+):
+    """Peak bytes of a fit by part, computed before allocating.
+
+    Parameters
+    ----------
+    n_rows, n_weighted, n_inputs, n_neurons, n_outputs : int
+        Index rows, rows of positive weight, preprocessed inputs (features
+        plus the bias coordinate), neurons and outputs.
+    threshold : float
+        Shift ``b``.
+    solver : {"cholesky", "cg"}
+        Linear solver.
+    index_nbytes : int
+        The index's own estimate (its structures and buffers).
+    pairs : int, default=None
+        Firing pairs of the index rows, as counted after a query; budgeted by
+        :func:`budget_pairs` if None.
+    early_stopping : bool, default=False
+        Whether the best weights are kept.
+
+    Returns
+    -------
+    parts : dict of str to float
+        ``"index"``, ``"weights"``, ``"firing pairs"``, ``"rows and
+        outputs"``, and ``"n x n Gram matrices"`` (Cholesky) or
+        ``"preconditioner"`` (CG).
+    """
+    if pairs is None:
+        pairs = budget_pairs(n_rows, n_weighted, n_neurons, threshold)
+    m, d = float(n_neurons), float(n_inputs)
+    # W, the rows kept for a rejected step and the step's new rows, the best
+    # weights of early stopping, the signs
+    weights = 8.0 * m * ((3 + early_stopping) * d + n_outputs)
+    parts = {
+        "index": float(index_nbytes),
+        "weights": weights,
+        "firing pairs": float(pairs) * (PAIR_BYTES + PAIR_OUTPUT_BYTES * n_outputs),
+        "rows and outputs": float(n_rows) * (ROW_BYTES * d + OUTPUT_BYTES * n_outputs),
+    }
+    if solver == "cholesky":
+        parts["n x n Gram matrices"] = CHOLESKY_BYTES * float(n_weighted) ** 2
+    else:
+        columns = min(SKETCH_COLUMNS, n_weighted) + d
+        # the sketch's buckets and signs, the neurons' sums of a Gram
+        # product, the orthonormal basis, the sketched chunks and their Gram
+        parts["preconditioner"] = (
+            20.0 * m * d
+            + 8.0 * m * d
+            + 8.0 * n_weighted * min(SKETCH_RANK, n_weighted)
+            + 2 * SKETCH_CHUNK_BYTES
+            + 24.0 * columns**2
+        )
+    return parts
+
+
+def _gib(nbytes):
+    return f"{nbytes / 2**30:.3g} GiB"
+
+
+class MemoryGuard:
+    """Compares estimates with a limit; refuses with the parts named.
+
+    Parameters
+    ----------
+    limit : int or None
+        Bytes the fit may use; None switches the guard off.
+    source : str
+        What the limit is (e.g. ``"memory_limit=..."`` or ``"RLIMIT_AS"``),
+        for the message.
+
+    Attributes
+    ----------
+    largest : float
+        Largest total checked so far, in bytes.
+    """
+
+    def __init__(self, limit, source):
+        self.limit = limit
+        self.source = source
+        self.largest = 0.0
+
+    def check(self, parts, when="", advice=""):
+        """Record the total of ``parts``; raise a ValueError above the limit."""
+        total = sum(parts.values())
+        self.largest = max(self.largest, total)
+        if self.limit is None or total <= self.limit:
+            return
+        detail = ", ".join(f"{k} {_gib(v)}" for k, v in parts.items())
+        raise ValueError(
+            f"Fitting needs about {_gib(total)}{when} ({detail}), more than the "
+            f"{_gib(self.limit)} left by {self.source}. {advice}Pass "
+            "memory_limit=None to switch this check off."
+        )
+
+
+def resolve_limit(memory_limit):
+    """``(bytes or None, source)`` of the ``memory_limit`` parameter."""
+    if memory_limit is None:
+        return None, "no limit"
+    if memory_limit == "auto":
+        nbytes, name = available_memory()
+        return nbytes, name
+    return int(memory_limit), f"memory_limit={int(memory_limit)}"
