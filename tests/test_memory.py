@@ -4,12 +4,10 @@ import subprocess
 import sys
 import textwrap
 import tracemalloc
-import warnings
 
 import joblib
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_sublinear import (
     SublinearNewtonClassifier,
@@ -20,11 +18,7 @@ from sklearn_sublinear import (
 GiB = 2**30
 
 
-@pytest.fixture(autouse=True)
-def _quiet_convergence():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
 def _data(n_samples=300, n_features=4, seed=0):
@@ -147,35 +141,27 @@ def test_memory_limit_is_validated(value):
         SublinearNewtonRegressor(memory_limit=value).fit(X, y)
 
 
+# 3000 rows of 8 features (and the bias coordinate), the default width
+SIZES = {"n_rows": 3000, "n_weighted": 3000, "n_inputs": 9, "n_neurons": 1536}
+
+
+def _parts(**sizes):
+    fixed = {"n_outputs": 1, "threshold": 1.0, "solver": "cg", "index_nbytes": 0}
+    return _memory.fit_nbytes(**{**SIZES, **fixed, **sizes})
+
+
 def test_estimate_counts_every_output():
-    common = dict(
-        n_rows=5000,
-        n_weighted=5000,
-        n_inputs=9,
-        n_neurons=2**14,
-        threshold=2.0,
-        solver="cg",
-        index_nbytes=0,
-    )
-    one = _memory.fit_nbytes(n_outputs=1, **common)
-    hundred = _memory.fit_nbytes(n_outputs=100, **common)
+    sizes = dict(n_rows=5000, n_weighted=5000, n_neurons=2**14, threshold=2.0)
+    one = _parts(n_outputs=1, **sizes)
+    hundred = _parts(n_outputs=100, **sizes)
     pairs = 5000 * 2**14 * 0.0227  # P(N(0, 1) > 2) of every (row, neuron)
     # neuron_coef gathers the signs and multipliers of every pair and output.
     assert sum(hundred.values()) - sum(one.values()) >= 2 * 8 * 99 * pairs
 
 
 def test_cholesky_estimate_holds_all_its_n_by_n_matrices():
-    parts = _memory.fit_nbytes(
-        n_rows=3000,
-        n_weighted=3000,
-        n_inputs=9,
-        n_neurons=1536,
-        n_outputs=1,
-        threshold=1.0,
-        solver="cholesky",
-        index_nbytes=0,
-    )
-    # data and affine Grams, the old and new systems, their counts, the
+    parts = _parts(solver="cholesky")
+    # data and affine Grams, the system's Gram, its overlap counts, the
     # damped matrix and its factor
     assert parts["n x n Gram matrices"] >= 48 * 3000**2
 
@@ -203,7 +189,7 @@ def test_check_after_each_query_stops_before_the_system(monkeypatch):
     params = dict(n_neurons=1024, sparsity=0.7, random_state=0)
     # Budget no growth of the firing pairs before fitting, and record what
     # the guard checks: first the start, then after every query.
-    monkeypatch.setattr(_memory, "PAIR_GROWTH_VARIANCE", 0.0)
+    monkeypatch.setitem(_memory.PAIR_SHIFTS, "squared_error", (0.0, 0.0, 1.0))
     totals = []
     check = _memory.MemoryGuard.check
 

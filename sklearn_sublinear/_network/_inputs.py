@@ -89,7 +89,8 @@ class InputTransform:
         np.subtract(X, self.mean_, out=out[:, :-1])
         out[:, :-1] /= self.scale_
         out[:, -1] = 1.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        with np.errstate(over="ignore"):
+            norms = np.linalg.norm(out, axis=1, keepdims=True)
         far = ~np.isfinite(norms[:, 0])
         if np.any(far):
             # Rows beyond about 1e154 standard deviations: their sum of
