@@ -227,10 +227,14 @@ def main():
     summary = {
         "peak_over_estimate_max": max(r["peak_over_estimate"] for r in estimate),
         "peak_over_given_limit_max": max(
-            r["peak_growth_bytes"] / r["start_bytes"]
-            for r in given
-            if r["outcome"] == "fit"
+            (
+                r["peak_growth_bytes"] / r["start_bytes"]
+                for r in given
+                if r["outcome"] == "fit"
+            ),
+            default=None,
         ),
+        "given_limit_refused_mid_fit": sum(r["outcome"] != "fit" for r in given),
         "pair_growth_max": max(r["pair_growth"] for r in estimate),
         "rlimit_memory_errors": sum(
             r["outcome"] not in ("fit", "refused", "no room for the data")

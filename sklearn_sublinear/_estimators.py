@@ -266,7 +266,7 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
         index = make_index(
             self.index, X_index, threshold, self.n_neurons, n_jobs=self.n_jobs
         )
-        guard = self._check_memory(index, n_weighted, Y.shape[1], solver, loss_name)
+        guard = self._check_memory(index, n_weighted, Y.shape[1], solver)
         network = self._initial_network(
             warm, state, threshold, X_index.shape[1], Y.shape[1], transform
         )
@@ -439,7 +439,7 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             self.best_validation_score_ = None
         self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
 
-    def _memory_parts(self, index, n_weighted, n_outputs, solver, loss, pairs=None):
+    def _memory_parts(self, index, n_weighted, n_outputs, solver, pairs=None):
         """Estimated peak bytes of the fit by part (``_memory.fit_nbytes``)."""
         n_rows, n_inputs = index.X.shape
         return fit_nbytes(
@@ -455,10 +455,10 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             ),
             pairs=pairs,
             early_stopping=self.early_stopping,
-            pair_shift=pair_shift(self.sparsity, loss),
+            pair_shift=pair_shift(self.sparsity),
         )
 
-    def _check_memory(self, index, n_weighted, n_outputs, solver, loss):
+    def _check_memory(self, index, n_weighted, n_outputs, solver):
         """Refuse sizes whose estimated peak memory exceeds ``memory_limit``.
 
         Returns the guard, whose ``check_pairs`` the solver calls with the
@@ -470,13 +470,12 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             "Gram) or fit on fewer samples. "
         )
         guard.check(
-            self._memory_parts(index, n_weighted, n_outputs, solver, loss),
-            advice=advice,
+            self._memory_parts(index, n_weighted, n_outputs, solver), advice=advice
         )
 
         def check_pairs(pairs):
             guard.check(
-                self._memory_parts(index, n_weighted, n_outputs, solver, loss, pairs),
+                self._memory_parts(index, n_weighted, n_outputs, solver, pairs),
                 when=f" once the firing pairs grew to {pairs} in training",
                 advice=advice,
             )

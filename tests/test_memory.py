@@ -120,7 +120,7 @@ def test_refusal_names_the_parts_the_limit_and_its_source():
     with pytest.raises(ValueError, match=r"Fitting needs about") as exc:
         reg.fit(X, y)
     message = str(exc.value)
-    for part in ("index", "weights", "firing pairs", "memory_limit=1048576"):
+    for part in ("index", "weights", "firing pairs", "left by memory_limit."):
         assert part in message
     assert not hasattr(reg, "coefs_")
 
@@ -189,7 +189,8 @@ def test_check_after_each_query_stops_before_the_system(monkeypatch):
     params = dict(n_neurons=1024, sparsity=0.7, random_state=0)
     # Budget no growth of the firing pairs before fitting, and record what
     # the guard checks: first the start, then after every query.
-    monkeypatch.setitem(_memory.PAIR_SHIFTS, "squared_error", (0.0, 0.0, 1.0))
+    monkeypatch.setattr(_memory, "PAIR_SHIFT_BASE", 0.0)
+    monkeypatch.setattr(_memory, "PAIR_SHIFT_SLOPE", 0.0)
     totals = []
     check = _memory.MemoryGuard.check
 
