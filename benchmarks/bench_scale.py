@@ -11,6 +11,12 @@
    training rows and 10,000 test rows. Target: our default fit takes at most
    120 s with a process peak RSS of at most 6 GiB (and, with ``--mlp-large``,
    at most MLP's fit time).
+3. Rows (``--rows``): the synthetic ``y = sin(x0) + x1 x2 + 0.1 noise`` with
+   ``x ~ N(0, I_16)``, 100,000, 300,000 and 1,000,000 training rows and 10,000
+   test rows (issue 17). Targets: 1,000,000 rows fit in at most 300 s with a
+   peak RSS of at most 4 GiB and a test R2 at least the 100,000-row fit's;
+   fit time per row roughly flat from 100,000 to 1,000,000 rows (log-log
+   slope of the fit time at most 1.15). ``--max-rows`` stops earlier.
 
 Every fit runs in a fresh process: the peak RSS reported is that process's
 ``ru_maxrss`` (the whole process, including data and imports) and its growth
@@ -23,6 +29,10 @@ Usage::
     python benchmarks/bench_scale.py                # both problems, MLP on the real one
     python benchmarks/bench_scale.py --mlp-large    # also MLP on 100,000 x 16
     python benchmarks/bench_scale.py --quick        # 3,000 / 10,000 rows, < 1 min
+    python benchmarks/bench_scale.py --rows         # 100k, 300k, 1M synthetic rows
+    python benchmarks/bench_scale.py --rows --max-rows 300000
+
+``--rows`` writes ``benchmarks/results/bench_scale_rows.json`` instead.
 
 Writes ``benchmarks/results/bench_scale.json``.
 """
@@ -34,6 +44,8 @@ import warnings
 import numpy as np
 from _common import GIB, current_rss_bytes, peak_rss_bytes, run_isolated, write_json
 
+# Training rows of the --rows runs.
+ROW_SIZES = (100_000, 300_000, 1_000_000)
 DIAMOND_ORDERS = {
     "cut": ["Fair", "Good", "Very Good", "Premium", "Ideal"],
     "color": ["J", "I", "H", "G", "F", "E", "D"],
@@ -78,7 +90,20 @@ def _split(X, y, n_train, n_test, seed=0):
     return X[tr], y[tr], X[te], y[te]
 
 
+def sin_product(n_samples, n_features=16, noise=0.1, random_state=0):
+    """``y = sin(x0) + x1 x2 + noise`` on standard normal features."""
+    rng = np.random.default_rng(random_state)
+    X = rng.standard_normal((n_samples, n_features))
+    y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + noise * rng.standard_normal(n_samples)
+    return X, y
+
+
 def _problem(name, n_train, n_test):
+    if name == "sin_product_16":
+        # the test rows are the same whatever n_train
+        X, y = sin_product(n_train, random_state=0)
+        X_test, y_test = sin_product(n_test, random_state=1)
+        return X, y, X_test, y_test
     if name == "diamonds":
         X, y = load_diamonds()
     else:
@@ -136,18 +161,72 @@ def fit_eval(problem, model, n_train, n_test, mlp_max_iter):
             loss=est.history_["loss"],
             index_action=est.history_["index_action"],
             inner_iterations=est.history_.get("inner_iterations"),
+            active_per_sample=est.history_.get("active_per_sample"),
         )
     else:
         out["n_iter"] = est[-1].n_iter_
     return out
 
 
+def rows_main(args):
+    """The ``--rows`` runs: the synthetic at growing sizes, with the targets."""
+    from _common import loglog_slope
+
+    sizes = [n for n in ROW_SIZES if n <= args.max_rows]
+    runs = []
+    print(
+        f"{'n':>9s} {'fit s':>8s} {'us/row':>7s} {'R2':>7s} {'iters':>5s} "
+        f"{'peak GiB':>8s} {'+fit GiB':>8s}"
+    )
+    for n in sizes:
+        r = run_isolated(fit_eval, "sin_product_16", "ours", n, 10_000, None)
+        runs.append(r)
+        print(
+            f"{n:>9d} {r['fit_seconds']:8.1f} {1e6 * r['fit_seconds'] / n:7.1f} "
+            f"{r['test_r2']:7.4f} {r['n_iter']:>5d} {r['peak_rss'] / GIB:8.2f} "
+            f"{r['peak_rss_above_start'] / GIB:8.2f}  inner {r['inner_iterations']}",
+            flush=True,
+        )
+    by = {r["n_train"]: r for r in runs}
+    targets = {}
+    if len(runs) > 1:
+        slope = loglog_slope(
+            [r["n_train"] for r in runs], [r["fit_seconds"] for r in runs]
+        )
+        targets["fit_time_loglog_slope"] = slope
+        targets["slope_le_1.15"] = slope <= 1.15
+    if 1_000_000 in by:
+        big = by[1_000_000]
+        targets["1M_fit_le_300s"] = big["fit_seconds"] <= 300
+        targets["1M_peak_rss_le_4GiB"] = big["peak_rss"] <= 4 * GIB
+        if 100_000 in by:
+            targets["1M_r2_ge_100k"] = big["test_r2"] >= by[100_000]["test_r2"]
+    for name, value in targets.items():
+        if isinstance(value, bool):
+            value = "PASS" if value else "MISS"
+        else:
+            value = f"{value:.3f}"
+        print(f"  {name}: {value}")
+    path = write_json(
+        "bench_scale_rows",
+        {"settings": vars(args), "sizes": sizes, "runs": runs, "targets": targets},
+        args.output,
+    )
+    print(f"wrote {path}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, < 1 min")
     parser.add_argument("--mlp-large", action="store_true", help="MLP on 100k too")
+    parser.add_argument(
+        "--rows", action="store_true", help="the synthetic at 100k, 300k and 1M rows"
+    )
+    parser.add_argument("--max-rows", type=int, default=ROW_SIZES[-1])
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
+    if args.rows:
+        return rows_main(args)
     sizes = {"diamonds": (20_000, 10_000), "friedman1_16": (100_000, 10_000)}
     mlp_max_iter = 500
     if args.quick:
