@@ -16,14 +16,14 @@ Implementations: :class:`ActiveSetIndex` by ``_tree_index.TreeIndex`` and
 Arrays: ``X`` holds the index rows (preprocessed, unit norm), ``W`` the weights
 (``n_neurons x n_inputs``), ``active`` a csr array ``n_rows x n_neurons`` of
 exact pre-activations of the firing pairs (an index's ``query()``), ``by_neuron``
-the same pairs grouped by neuron (its csc form).
+the same pairs grouped by neuron (its csc form), ``pairs`` the compiled sums
+over them (``_network.PairSums``).
 """
 
 import inspect
 from typing import Protocol
 
 import numpy as np
-from scipy.sparse import sparray
 
 
 class ActiveSetIndex(Protocol):
@@ -42,7 +42,7 @@ class ActiveSetIndex(Protocol):
 class Network(Protocol):
     """The trained model: weights, affine output part and their derivatives."""
 
-    #: Weights, shape (n_neurons, n_inputs); moved in place by ``move_neurons``.
+    #: Weights, shape (n_neurons, n_inputs); the solver moves its rows in place.
     W: np.ndarray
     #: Coefficients theta of the affine output part; the solver assigns it.
     affine_coef: np.ndarray
@@ -66,16 +66,13 @@ class Network(Protocol):
     def gram_diagonal(self, active, X):
         """Return the diagonal of the network Gram over ``active``; changes nothing."""
 
-    def neuron_coef(self, active, U, columns=None, n_columns=None):
-        """Return ``(coef, changed)``, the implicit form of ``J^T U`` per neuron."""
-
-    def move_neurons(self, changed, coef, X):
-        """Add ``coef @ X`` to ``W[changed]`` in place; return the old rows."""
+    def neuron_step(self, pairs, X, U):
+        """Return ``(changed, rows)``: ``J^T U`` on the firing neurons, as rows."""
 
     def gram(self, active, X, data_gram=None):
         """Return the dense weight Gram ``G`` of ``active`` (CholeskySystem)."""
 
-    def gram_operator(self, active, X, by_neuron=None):
+    def gram_operator(self, active, X, by_neuron=None, pairs=None):
         """Return a callable ``Q -> G Q`` without forming ``G`` (CGSystem)."""
 
 
@@ -101,8 +98,8 @@ class SampleSpaceSystem(Protocol):
     network.
     """
 
-    #: The active pairs of the weighted rows grouped by neuron (csc), for the step.
-    by_neuron: sparray
+    #: The firing pairs of the weighted rows (``_network.PairSums``), for the step.
+    pairs: object
     #: Jacobian rows ``E`` of the affine output part of the weighted rows.
     affine_rows: np.ndarray
     #: Diagnostics of the last solve, e.g. ``{"cg_iterations": 12}``.

@@ -35,8 +35,9 @@ class PairSums:
         Active sets; only the positions of the stored entries count.
     n_jobs : int, default=None
         The number of threads (joblib's ``effective_n_jobs``).
-    by_neuron : sparse array of shape (n_rows, n_neurons), default=None
-        The csc form of ``active`` if at hand (converted when needed if None).
+    by_neuron : sparse array or callable, default=None
+        The csc form of ``active``, or a callable returning it, used when the
+        sums run by neuron (``active`` is converted then if None).
 
     Attributes
     ----------
@@ -89,6 +90,8 @@ class PairSums:
             return V
         if self._csc is None:
             by_neuron = self._by_neuron
+            if callable(by_neuron):
+                by_neuron = by_neuron()
             if by_neuron is None:
                 by_neuron = self._active.tocsc()
             self._csc = index_arrays(sp.csc_array(by_neuron))

@@ -202,11 +202,14 @@ class TwoLayerNetwork:
                     "queried rows: affine_rows(X) @ affine_coef."
                 )
             offset = self.intercept
-        hidden = sp.csr_array(
-            (active.data - self.threshold, active.indices, active.indptr),
-            shape=active.shape,
-        )
-        out = hidden @ self.signs
+        # shifted values by blocks of rows: a copy of FORWARD_CHUNK_BYTES at
+        # most, not of every pair
+        out = np.empty((active.shape[0], self.n_outputs))
+        step = max(1, FORWARD_CHUNK_BYTES // 8)
+        for r0, r1 in _pair_blocks(active.indptr, step):
+            rows = csr_rows(active, r0, r1)
+            rows.data = rows.data - self.threshold
+            out[r0:r1] = rows @ self.signs
         if row_scale is not None:
             out *= row_scale[:, None]
         out *= self.scale
@@ -270,6 +273,33 @@ class TwoLayerNetwork:
         map_threads(_move_rows, tasks, self.n_jobs)
         return old_rows
 
+    def neuron_step(self, pairs, X, U):
+        """``J^T U`` over the neurons that fire: dense rows, one per neuron.
+
+        Parameters
+        ----------
+        pairs : PairSums
+            The firing pairs of the rows that take part.
+        X : ndarray of shape (n_rows, n_inputs)
+            Their rows.
+        U : ndarray of shape (n_rows, n_outputs)
+            Per-row, per-output multipliers.
+
+        Returns
+        -------
+        changed : ndarray of int
+            Sorted neurons firing on at least one row (``pairs.neurons``).
+        rows : ndarray of shape (len(changed), n_inputs)
+            ``rows[k] = (1/sqrt(m)) sum_o a_ro sum_{i: r in S_i} U_io x_i`` for
+            ``r = changed[k]``: the sums of :meth:`PairSums.neuron_sums`, every
+            output at once, so memory is O(|changed| d n_outputs) whatever
+            the number of pairs.
+        """
+        V = pairs.neuron_sums(X, U)
+        rows = np.einsum("bo,bod->bd", self.signs[pairs.neurons], V)
+        rows *= self.scale
+        return pairs.neurons, rows
+
     def neuron_coef(self, active, U, columns=None, n_columns=None):
         """Implicit form of ``J^T U``: coefficients of training rows per neuron.
 
@@ -329,7 +359,7 @@ class TwoLayerNetwork:
         G /= self.n_neurons
         return G
 
-    def gram_operator(self, active, X, by_neuron=None):
+    def gram_operator(self, active, X, by_neuron=None, pairs=None):
         """Callable ``u -> G u`` over fixed active sets, without forming ``G``.
 
         ``G u = (1/m) <x_i, sum_{r in S_i} V_r>`` with ``V_r = sum_{i: r in
@@ -337,9 +367,11 @@ class TwoLayerNetwork:
         (:class:`PairSums`), O(nnz * d) for all columns of ``u`` at once,
         over ``n_jobs`` threads, the result independent of ``n_jobs``.
         ``by_neuron``, the csc form of ``active`` if at hand, saves a
-        conversion where the sums run by neuron.
+        conversion where the sums run by neuron; ``pairs``, the
+        :class:`PairSums` of ``active`` if at hand, saves building it.
         """
-        pairs = PairSums(active, self.n_jobs, by_neuron)
+        if pairs is None:
+            pairs = PairSums(active, self.n_jobs, by_neuron)
         m = self.n_neurons
 
         def matvec(u):
@@ -355,6 +387,14 @@ class TwoLayerNetwork:
         """``G_ii = ||x_i||^2 |S_i| / m``."""
         counts = np.diff(active.indptr).astype(np.float64)
         return counts * np.einsum("id,id->i", X, X) / self.n_neurons
+
+
+def _pair_blocks(indptr, pairs):
+    """``(r0, r1)`` blocks of consecutive rows of about ``pairs`` pairs each."""
+    n = indptr.size - 1
+    cuts = np.searchsorted(indptr, np.arange(pairs, int(indptr[-1]), pairs))
+    bounds = np.unique(np.concatenate(([0], cuts, [n]))).tolist()
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 def _move_rows(W, changed, coef, X, old_rows, r0, r1):

@@ -5,13 +5,15 @@ One outer iteration (:meth:`GaussNewton._iterate`):
 1. From the active sets of the current weights (the index's last query) and the
    loss derivatives ``g`` (gradient) and ``h`` (curvature) with respect to the
    network output, solve the damped system in sample space (``_systems.py``)
-   for ``q``; the step is ``delta = -J^T q``, i.e. ``Delta w_r = -coef_r @ X``
-   with a sparse ``coef`` over the neurons ``U`` that fire on some weighted
-   row, and ``Delta theta = -E^T q`` for the affine output part (intercept and
-   linear term, Jacobian rows ``E = network.affine_rows(X)``). The systems see
-   the Jacobian rows (``network.jacobian_rows(X)``); ``coef`` multiplies the
-   index rows ``X``.
-2. Apply it (:meth:`GaussNewton._trial`): ``W[U] += coef @ X``,
+   for ``q``; the step is ``delta = -J^T q``, i.e. ``Delta w_r = -sum_i c_ir
+   x_i`` over the weighted rows ``i`` on which ``r`` fires, for the neurons
+   ``U`` that fire on some weighted row (dense rows summed pair by pair,
+   ``network.neuron_step``), and ``Delta theta = -E^T q`` for the affine
+   output part (intercept and linear term, Jacobian rows ``E =
+   network.affine_rows(X)``). The systems see the Jacobian rows
+   (``network.jacobian_rows(X)``); the step's sums run over the index rows
+   ``X`` (row scales folded into ``c``).
+2. Apply it (:meth:`GaussNewton._trial`): ``W[U] += Delta W[U]``,
    ``index.update(W, U)``, query, evaluate.
 3. Accept if the training loss decreased (the query is reused by the next
    iteration), else restore ``W[U]``, tell the index, raise the damping and
@@ -65,7 +67,7 @@ HISTORY_KEYS = (
 )
 
 
-def damped_step(network, system, s, g, h, damping, columns, n_columns, row_scale=None):
+def damped_step(network, system, s, g, h, damping, X, row_scale=None):
     """One damped Gauss-Newton step in implicit form.
 
     Parameters
@@ -83,17 +85,15 @@ def damped_step(network, system, s, g, h, damping, columns, n_columns, row_scale
         Positive per-sample curvature.
     damping : float
         Damping ``lam``.
-    columns : ndarray of shape (n_weighted,)
-        Index row of every weighted row.
-    n_columns : int
-        Number of index rows.
+    X : ndarray of shape (n_weighted, n_inputs)
+        Index rows of the weighted rows.
     row_scale : ndarray of shape (n_weighted,), default=None
         Row scales of the weighted rows (homogeneous network only).
 
     Returns
     -------
-    coef : csr_array of shape (n_changed, n_columns)
-        ``W[changed] += coef @ X`` applies the step.
+    rows : ndarray of shape (n_changed, n_inputs)
+        ``W[changed] += rows`` applies the step.
     changed : ndarray of int
         Neurons moved by the step.
     dtheta : ndarray of shape (q, n_outputs)
@@ -113,12 +113,11 @@ def damped_step(network, system, s, g, h, damping, columns, n_columns, row_scale
         s @ np.sum(g * Jdelta, axis=1) + 0.5 * (d @ np.sum(Jdelta**2, axis=1))
     )
     # J^T q sums q_i times the Jacobian rows; with the row scales folded into
-    # the multipliers, coef applies to the index rows.
+    # the multipliers, the sums run over the index rows.
     U = q if row_scale is None else q * row_scale[:, None]
-    coef, changed = network.neuron_coef(
-        system.by_neuron, U, columns=columns, n_columns=n_columns
-    )
-    return -coef, changed, -(system.affine_rows.T @ q), predicted
+    changed, rows = network.neuron_step(system.pairs, X, U)
+    rows *= -1.0
+    return rows, changed, -(system.affine_rows.T @ q), predicted
 
 
 class GaussNewton(BaseSolver):
@@ -377,7 +376,7 @@ class _Linearization:
 
 class _Move:
     """A computed step, not yet applied: the neurons it moves, their update
-    (``coef`` with ``W[changed] += coef @ X`` in process), the finite-checked
+    (rows with ``W[changed] += update`` in process), the finite-checked
     ``values`` of it, the change ``dtheta`` of the affine part and the
     predicted decrease."""
 
@@ -431,7 +430,9 @@ class _Problem:
         self.row_scale_w = (
             None if self.row_scale is None else self.row_scale[self.weighted]
         )
-        self.Xw = network.jacobian_rows(X[self.weighted])
+        # index rows of the weighted rows (no copy without zero weights)
+        self.X_w = X if self.weighted.size == self.n else X[self.weighted]
+        self.Xw = network.jacobian_rows(self.X_w)
         self.Yw = Y[self.weighted]
         # The affine part's Jacobian rows and coefficients (intercept and
         # linear term); theta follows the accepted steps.
@@ -489,23 +490,24 @@ class _Problem:
 
     def step(self, system, linearization, damping):
         """The :class:`_Move` of the damped step (:func:`damped_step`)."""
-        coef, changed, dtheta, predicted = damped_step(
+        rows, changed, dtheta, predicted = damped_step(
             self.network,
             system,
             self.s,
             linearization.g,
             linearization.h,
             damping,
-            self.weighted,
-            self.n,
+            self.X_w,
             self.row_scale_w,
         )
-        return _Move(changed, coef, coef.data, dtheta, predicted)
+        return _Move(changed, rows, rows, dtheta, predicted)
 
     def apply(self, move, theta):
         """Move the weights and the index by ``move``, query and evaluate at
         the affine coefficients ``theta``; return ``(old_rows, action, point)``."""
-        old_rows = self.network.move_neurons(move.changed, move.update, self.X)
+        W = self.network.W
+        old_rows = W[move.changed]
+        W[move.changed] = old_rows + move.update
         action = self.index.update(self.network.W, move.changed)
         return old_rows, action, self.evaluate(self.query(), theta)
 

@@ -21,14 +21,16 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import cho_solve
 
+from .._network._pair_sums import PairSums
 from .._threads import one_blas_thread
 from ._preconditioners import SketchPreconditioner
 
 # Conjugate gradient: relative residual target and iteration cap. An inexact
 # Gauss-Newton step is enough, since the step is accepted on the actual
-# decrease: the looser target halves the CG iterations at the same test score
-# (benchmarks/bench_scale.py, keys "runs" / "inner_iterations", "test_r2").
-CG_RTOL = 1e-3
+# decrease: 1e-2 took a fifth to a third fewer CG iterations than 1e-3 at the
+# same test scores (benchmarks/bench_scale.py, keys "runs" /
+# "inner_iterations", "test_r2"; benchmarks/bench_real_tables.py).
+CG_RTOL = 1e-2
 CG_MAX_ITER = 500
 # A CG system keeps the preconditioner of the previous Gauss-Newton iteration
 # (built for the active sets and weights of then, still symmetric positive
@@ -76,8 +78,9 @@ class _System:
         # nothing to reuse here.
         self.network = network
         self.active = sp.csr_array(active)
-        # the pairs grouped by neuron, for the Gram and the steps
-        self.by_neuron = self.active.tocsc()
+        self._by_neuron = None
+        # the firing pairs' sums, for the steps (and the CG system's Gram)
+        self.pairs = PairSums(self.active, network.n_jobs, lambda: self.by_neuron)
         self.X = X
         self.dsqrt = dsqrt
         self.n_samples = X.shape[0]
@@ -93,6 +96,14 @@ class _System:
     def handover(self):
         """What the next system over the same rows may keep: nothing."""
         return None
+
+    @property
+    def by_neuron(self):
+        """The pairs grouped by neuron (csc), made on first use: the Cholesky
+        system's Gram and the sums of wide networks need it, not CG's."""
+        if self._by_neuron is None:
+            self._by_neuron = self.active.tocsc()
+        return self._by_neuron
 
 
 class CholeskySystem(_System):
@@ -183,7 +194,7 @@ class CGSystem(_System):
         self, network, active, X, dsqrt, preconditioner=None, previous=None, **params
     ):
         super().__init__(network, active, X, dsqrt, **params)
-        self._gram = network.gram_operator(self.active, X, self.by_neuron)
+        self._gram = network.gram_operator(self.active, X, pairs=self.pairs)
         cls = SketchPreconditioner if preconditioner is None else preconditioner
         if previous is not None and type(previous[0]) is cls:
             self.preconditioner, self._first_iterations = previous

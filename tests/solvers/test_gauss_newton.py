@@ -119,11 +119,9 @@ def test_step_matches_direct_least_squares(
     g, h = loss.raw_grad(Y, raw), loss.raw_hessian(Y, raw)
     damping = 1e-3
     system = system_cls(net, active, X, np.sqrt(s * h), random_state=0, affine_rows=E)
-    coef, changed, dtheta, predicted = damped_step(
-        net, system, s, g, h, damping, np.arange(n), n
-    )
+    rows, changed, dtheta, predicted = damped_step(net, system, s, g, h, damping, X)
     dW = np.zeros_like(net.W)
-    dW[changed] = coef @ X
+    dW[changed] = rows
     dW_ref, dtheta_ref = direct_step(X, Y, net, s, g, h, damping)
     assert_allclose(dW, dW_ref, rtol=1e-5, atol=1e-8 * np.abs(dW_ref).max())
     assert_allclose(dtheta, dtheta_ref, rtol=1e-5, atol=1e-10)
