@@ -14,7 +14,8 @@ Layers, each importing only from the ones below it (and from the shared
 - layer 1, ``_tree_index``: the active-set indexes (tree and dense).
 
 ``_contracts`` states what the solver requires of the network, the loss, the
-index and the systems; ``_compat`` holds every private scikit-learn import.
+index and the systems; ``_compat`` holds every private scikit-learn import;
+``_memory`` (imported by the estimators only) bounds a fit's memory.
 """
 
 from ._estimators import SublinearNewtonClassifier, SublinearNewtonRegressor

@@ -6,6 +6,7 @@ May import ``_tree_index`` (it does not need to) and the shared helpers
 - ``_inputs``: weighted standardization and unit-length rows (:class:`InputTransform`);
 - ``_two_layer``: :class:`TwoLayerNetwork`, its forward passes, steps and Gram;
 - ``_overlaps``: the overlap counts ``|S_i & S_j|`` of the Gram and their cost model;
+- ``_pair_sums``: compiled sums over the firing pairs (matrix-free Gram, steps);
 - ``_sparse``: 0/1 patterns and row blocks of csr arrays for threaded products;
 - ``_activations``: the shifted ReLU;
 - ``_losses``: squared, log and Poisson losses, differentiated w.r.t. the
