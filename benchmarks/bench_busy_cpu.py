@@ -155,9 +155,9 @@ def main():
     args = parser.parse_args()
     repeats = args.repeats or (3 if args.quick else 7)
     warnings.simplefilter("ignore")
-    payload = {"repeats": repeats, "busy_cpu": busy_cpu(repeats)}
+    payload = {"repeats": repeats, "rows": busy_cpu(repeats)}
     payload["nested"] = nested(["threading"] if args.quick else ["threading", "loky"])
-    target = max(r["ratio"] for r in payload["busy_cpu"] if r["limits"] == "library")
+    target = max(r["ratio"] for r in payload["rows"] if r["limits"] == "library")
     payload["target"] = {"busy_over_idle_max": target, "goal": 2.5}
     print(f"largest busy/idle ratio with the library's limits: {target:.2f} (<= 2.5)")
     path = write_json("bench_busy_cpu", payload, args.output)

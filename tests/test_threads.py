@@ -71,3 +71,76 @@ def test_forked_child_gets_fresh_pools():
         pytest.fail("map_threads hung in a forked child")
     assert process.exitcode == 0
     assert queue.get(timeout=5) == list(range(1, 9))
+
+
+# -- the BLAS policy (issue 21) --------------------------------------------------
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+
+@pytest.fixture
+def two_blas_threads():
+    # BLAS's own setting, not a limit held by this thread: OpenBLAS ignores
+    # a limit set in another thread while one set here is active.
+    import numpy  # noqa: F401  (loads BLAS)
+
+    if _blas_threads() != {2}:
+        pytest.skip("BLAS does not run on 2 threads here")
+
+
+def _record_blas_threads(monkeypatch, module, name):
+    seen = []
+    original = getattr(module, name)
+
+    def recording(*args, **kwargs):
+        seen.append(_blas_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, recording)
+    return seen
+
+
+def _regression(n_samples=300):
+    import numpy as np
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((n_samples, 3))
+    return X, np.sin(X[:, 0]) + X[:, 1]
+
+
+def test_sketch_eigendecomposition_runs_on_one_blas_thread(
+    two_blas_threads, monkeypatch
+):
+    import numpy as np
+
+    from sklearn_sublinear import SublinearNewtonRegressor
+
+    seen = _record_blas_threads(monkeypatch, np.linalg, "eigh")
+    X, y = _regression()
+    SublinearNewtonRegressor(n_neurons=256, solver="cg", max_iter=2).fit(X, y)
+    assert seen and all(threads == {1} for threads in seen)
+    # and BLAS has its threads back afterwards
+    assert _blas_threads() == {2}
+
+
+def test_concurrent_limits_restore_the_setting_found():
+    # Threads entering and leaving the shared limit in any order leave BLAS
+    # as it was (separate limits could restore each other's setting).
+    from sklearn_sublinear._threads import one_blas_thread
+
+    before = _blas_threads()
+    barrier = threading.Barrier(4)
+
+    def task():
+        with one_blas_thread():
+            barrier.wait()
+            assert _blas_threads() <= {1}
+
+    threads = [threading.Thread(target=task) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert _blas_threads() == before

@@ -98,7 +98,7 @@ class SketchPreconditioner(LowRankPreconditioner):
             gram += Y.T @ Y
         # A small eigenproblem, where BLAS threads synchronize more than they
         # compute and stall next to any other busy process
-        # (benchmarks/bench_busy_cpu.py, key "busy_cpu").
+        # (benchmarks/bench_busy_cpu.py, key "rows").
         with one_blas_thread():
             eigval, eigvec = np.linalg.eigh(gram)
         # Decreasing, at most SKETCH_RANK, above 1e-6 of the largest: then

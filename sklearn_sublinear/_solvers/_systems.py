@@ -42,7 +42,7 @@ PRECONDITIONER_REUSE_GROWTH = 1.5
 # (CholeskySystem._blas_threads): small factorizations gain less from BLAS
 # threads than idle BLAS workers cost the fit's own threads and other
 # processes (benchmarks/bench_width_scaling.py, key "runs" / "median_phases",
-# with n_jobs=2; benchmarks/bench_busy_cpu.py, key "busy_cpu").
+# with n_jobs=2; benchmarks/bench_busy_cpu.py, key "rows").
 ONE_BLAS_THREAD_MAX_SAMPLES = 2048
 
 
