@@ -850,6 +850,7 @@ class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
         warm_start=False,
         homogeneous="auto",
         linear_term="auto",
+        memory_limit="auto",
         loss="squared_error",
     ):
         super().__init__(
@@ -870,6 +871,7 @@ class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
             warm_start=warm_start,
             homogeneous=homogeneous,
             linear_term=linear_term,
+            memory_limit=memory_limit,
         )
         self.loss = loss
 
@@ -1124,6 +1126,7 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
         warm_start=False,
         homogeneous="auto",
         linear_term="auto",
+        memory_limit="auto",
         class_weight=None,
     ):
         super().__init__(
@@ -1144,6 +1147,7 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
             warm_start=warm_start,
             homogeneous=homogeneous,
             linear_term=linear_term,
+            memory_limit=memory_limit,
         )
         self.class_weight = class_weight
 
