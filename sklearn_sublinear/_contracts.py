@@ -48,6 +48,8 @@ class Network(Protocol):
     affine_coef: np.ndarray
     #: Number of rows of ``W``.
     n_neurons: int
+    #: Threads of the network's products, also used by the systems.
+    n_jobs: int | None
 
     def row_scale(self, X):
         """Return the per-row output scale of the rows ``X``, or None (no scale)."""

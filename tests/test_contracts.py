@@ -44,7 +44,7 @@ def test_members_are_declared_in_order():
     methods, attributes = contract_members(Network)
     assert methods[:2] == ("row_scale", "jacobian_rows")
     assert "gram_diagonal" in methods
-    assert attributes == ("W", "affine_coef", "n_neurons")
+    assert attributes == ("W", "affine_coef", "n_neurons", "n_jobs")
     assert contract_members(ActiveSetIndex) == (("build", "query", "update"), ())
 
 
