@@ -61,7 +61,11 @@ def active_csr(parts, shape):
     n_samples, n_neurons = shape
     counts = np.zeros(n_samples, dtype=np.intp)
     for rows, _, _ in parts:
-        counts += np.bincount(rows, minlength=n_samples)
+        if rows.size:
+            # over the part's range of rows only: many small parts cost
+            # O(pairs), not O(samples) each
+            lo, hi = int(rows.min()), int(rows.max()) + 1
+            counts[lo:hi] += np.bincount(rows - lo, minlength=hi - lo)
     nnz = int(counts.sum())
     idx_dtype = np.int32 if max(n_neurons, nnz) < 2**31 else np.int64
     indptr = np.zeros(n_samples + 1, dtype=idx_dtype)

@@ -110,7 +110,8 @@ def dense_candidates(
         neuron chunk.
     """
     tasks = _filter_tasks(X32, x_norms, W, threshold, neurons, chunk_bytes, n_jobs)
-    parts = map_threads(_filter_chunk, tasks, n_jobs, one_blas_thread=True)
+    results = map_threads(_filter_chunk, tasks, n_jobs, one_blas_thread=True)
+    parts = [part for result in results for part in result]
     rows = [np.zeros(0, np.intp)] + [r for r, _ in parts]
     cols = [np.zeros(0, np.intp)] + [c for _, c in parts]
     return np.concatenate(rows), np.concatenate(cols)
@@ -136,12 +137,15 @@ def dense_active_parts(
     Returns
     -------
     parts : list of tuple of ndarray
-        ``(rows, cols, values)`` of the firing pairs of each neuron chunk, in
-        chunk order, rows non-decreasing and columns increasing within a row
-        (for :func:`active_csr`).
+        ``(rows, cols, values)`` of the firing pairs of each product chunk
+        (a neuron chunk's row step), in neuron chunk order, rows
+        non-decreasing and columns increasing within a row (for
+        :func:`active_csr`). The parts are not concatenated: that copied
+        every firing pair once more.
     """
     tasks = _filter_tasks(X32, x_norms, W, threshold, neurons, chunk_bytes, n_jobs, X)
-    return map_threads(_filter_chunk, tasks, n_jobs, one_blas_thread=True)
+    results = map_threads(_filter_chunk, tasks, n_jobs, one_blas_thread=True)
+    return [part for result in results for part in result]
 
 
 def _filter_chunk(
@@ -159,7 +163,7 @@ def _filter_chunk(
 ):
     # Candidate pairs of the neurons c0:c0 + neuron_step (of `neurons` if
     # given) and the rows r_start:r_stop; with X, the firing ones and their
-    # exact values.
+    # exact values. One part per row step.
     d = X32.shape[1]
     m = W.shape[0] if neurons is None else neurons.size
     c1 = min(c0 + neuron_step, m)
@@ -187,7 +191,7 @@ def _filter_chunk(
             parts.append((rr, cc))
         else:
             parts.append(firing_part(W, X, rr, cc, threshold))
-    return tuple(np.concatenate(a) for a in zip(*parts))
+    return parts
 
 
 class DenseIndex(BaseIndex):
