@@ -60,11 +60,20 @@ except ImportError:  # pragma: no cover - scikit-learn < 1.6.1
             return _CONTROLLER[0]
 
 
+try:
+    from sklearn.callback import CallbackSupportMixin
+except ImportError:  # scikit-learn < 1.9: no callbacks, nothing to support
+
+    class CallbackSupportMixin:
+        """Stand-in for scikit-learn's mixin where callbacks do not exist."""
+
+
 fit_context = _fit_context
 check_sample_weight = _check_sample_weight
 threadpool_controller = _get_threadpool_controller
 
 __all__ = [
+    "CallbackSupportMixin",
     "Interval",
     "StrOptions",
     "check_sample_weight",

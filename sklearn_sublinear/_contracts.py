@@ -11,7 +11,8 @@ Implementations: :class:`ActiveSetIndex` by ``_tree_index.TreeIndex`` and
 ``_tree_index.DenseIndex``; :class:`Network` by ``_network.TwoLayerNetwork``;
 :class:`Loss` by the classes of ``_network.LOSSES``;
 :class:`SampleSpaceSystem` by ``_solvers.CholeskySystem`` and
-``_solvers.CGSystem``.
+``_solvers.CGSystem``; :class:`IterationHooks` by the estimators' callback
+bridge (``_estimators._CallbackHooks``).
 
 Arrays: ``X`` holds the index rows (preprocessed, unit norm), ``W`` the weights
 (``n_neurons x n_inputs``), ``active`` a csr array ``n_rows x n_neurons`` of
@@ -113,6 +114,21 @@ class SampleSpaceSystem(Protocol):
 
     def handover(self):
         """Return what the next system over the same rows may keep, or None."""
+
+
+class IterationHooks(Protocol):
+    """Listeners of the outer iterations (the estimators' scikit-learn callbacks).
+
+    Passed as ``hooks`` to the solver, which calls ``begin`` before and ``end``
+    after every outer iteration; they may read the network, never change it.
+    """
+
+    def begin(self, iteration):
+        """Hear that outer iteration ``iteration`` (from 1) starts."""
+
+    def end(self, iteration, network):
+        """Hear that it ended, with the network after the accepted step, or None
+        if no step was accepted; return True to stop the fit."""
 
 
 def contract_members(protocol):

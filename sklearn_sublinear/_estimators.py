@@ -20,7 +20,13 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ._compat import Interval, StrOptions, check_sample_weight, fit_context
+from ._compat import (
+    CallbackSupportMixin,
+    Interval,
+    StrOptions,
+    check_sample_weight,
+    fit_context,
+)
 from ._memory import MemoryGuard, fit_nbytes, pair_shift, resolve_limit
 from ._network import (
     LOSSES,
@@ -78,6 +84,53 @@ def _check_poisson_targets(Y, sample_weight):
         )
 
 
+# Attributes scikit-learn's callback support sets during a fit (>= 1.9).
+_CALLBACK_STATE = ("_callback_fit_ctx", "_skl_callbacks_to_teardown")
+
+
+class _CallbackHooks:
+    """Reports a fit to scikit-learn callbacks (scikit-learn >= 1.9).
+
+    The fit is the root task and each Gauss-Newton iteration a subtask, so that
+    ``ProgressBar`` advances per iteration and ``ScoringMonitor`` scores the
+    network after each accepted step (on the training data given to ``fit``).
+    Implements :class:`~sklearn_sublinear._contracts.IterationHooks`.
+    """
+
+    def __init__(self, estimator, X, y, sample_weight, max_iter, attributes):
+        self.estimator, self.X, self.y = estimator, X, y
+        self.metadata = None
+        if np.any(sample_weight != 1):
+            self.metadata = {"sample_weight": sample_weight}
+        self.attributes = attributes
+        self.root = estimator._init_callback_context(max_subtasks=max_iter)
+        self.root.call_on_fit_task_begin(**self._data())
+        self.task = None
+
+    def _data(self):
+        return dict(
+            estimator=self.estimator, X=self.X, y=self.y, metadata=self.metadata
+        )
+
+    def begin(self, iteration):
+        self.task = self.root.subcontext(task_name="gauss_newton_iteration")
+        self.task.call_on_fit_task_begin(**self._data())
+
+    def end(self, iteration, network):
+        if network is None:  # no step accepted: an empty task
+            return bool(self.task.call_on_fit_task_end(estimator=self.estimator))
+        return bool(
+            self.task.call_on_fit_task_end(
+                **self._data(),
+                reconstruction_attributes=lambda: self.attributes(network),
+            )
+        )
+
+    def close(self):
+        """End the root task (after the estimator's attributes are set)."""
+        self.root.call_on_fit_task_end(**self._data(), reconstruction_attributes={})
+
+
 # Default hyperparameters, shared by both estimators and their docstrings.
 # tol and n_iter_no_change: one Gauss-Newton iteration does the work of many
 # epochs, and the stopping rule acts as a regularizer, so they were chosen on
@@ -93,7 +146,7 @@ DEFAULTS = {
 }
 
 
-class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
+class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of the sublinear Gauss-Newton network estimators.
 
     Warning: This class should not be used directly. Use derived classes instead.
@@ -223,8 +276,10 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
                     X, y, sample_weight, incremental, first_state
                 )
         except BaseException:
+            # The callbacks' context stays, so that they are torn down.
+            kept = {k: v for k, v in vars(self).items() if k in _CALLBACK_STATE}
             vars(self).clear()
-            vars(self).update(previous)
+            vars(self).update(previous, **kept)
             raise
 
     def _fit_unchecked(self, X, y, sample_weight, incremental, first_state):
@@ -283,6 +338,9 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
         damping = None
         if warm and getattr(self, "history_", {}).get("damping"):
             damping = self.history_["damping"][-1]
+        hooks = self._callback_hooks(
+            X, y, sample_weight, gauss_newton.max_iter, transform, state, solver
+        )
         network, history, _ = gauss_newton.solve(
             network,
             LOSSES[loss_name](),
@@ -293,12 +351,27 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             validation=validation,
             damping=damping,
             check_pairs=guard.check_pairs,
+            hooks=hooks,
         )
         del index
         self._set_fitted(network, transform, state, solver, history, warm)
         self.memory_estimate_ = int(guard.largest)
         self._set_curves(val is not None)
+        if hooks is not None:
+            hooks.close()
         return self
+
+    def _callback_hooks(self, X, y, sample_weight, max_iter, transform, state, solver):
+        """The bridge to scikit-learn callbacks (None before scikit-learn 1.9)."""
+        if not hasattr(self, "_init_callback_context"):
+            return None
+
+        def attributes(network):
+            fitted = self._model_attributes(network, transform, state, solver)
+            fitted["coefs_"][0] = fitted["coefs_"][0].copy()
+            return fitted
+
+        return _CallbackHooks(self, X, y, sample_weight, max_iter, attributes)
 
     def _validate_fit_data(self, X, y, sample_weight, warm):
         """Validated ``X``, ``y`` and float64 non-negative sample weights."""
@@ -398,27 +471,35 @@ class BaseSublinearNewton(BaseEstimator, metaclass=ABCMeta):
             n_jobs=self.n_jobs,
         )
 
+    @staticmethod
+    def _model_attributes(network, transform, state, solver):
+        """The fitted attributes that predict with ``network`` (W not copied)."""
+        y_scale, y_mean = state["y_scale"], state["y_mean"]
+        linear_coef = network.linear_coef
+        return {
+            "input_mean_": transform.mean_,
+            "input_scale_": transform.scale_,
+            "input_norm_mean_": transform.norm_mean_,
+            "homogeneous_": network.norm_scale is not None,
+            "linear_coef_": None if linear_coef is None else linear_coef * y_scale,
+            "threshold_": network.threshold,
+            "coefs_": [network.W.T, network.signs * (network.scale * y_scale)],
+            "intercepts_": [
+                np.full(network.n_neurons, -network.threshold),
+                network.intercept * y_scale + y_mean,
+            ],
+            "n_outputs_": network.n_outputs,
+            "n_layers_": 3,
+            "out_activation_": state["out_activation"],
+            "solver_": solver,
+            **state.get("attributes", {}),
+        }
+
     def _set_fitted(self, network, transform, state, solver, history, warm):
         """Assign the fitted state at once (everything before used locals)."""
-        y_scale, y_mean = state["y_scale"], state["y_mean"]
-        self.input_mean_ = transform.mean_
-        self.input_scale_ = transform.scale_
-        self.input_norm_mean_ = transform.norm_mean_
-        self.homogeneous_ = network.norm_scale is not None
-        self.linear_coef_ = (
-            None if network.linear_coef is None else network.linear_coef * y_scale
-        )
-        self.threshold_ = network.threshold
-        self.coefs_ = [network.W.T, network.signs * (network.scale * y_scale)]
-        self.intercepts_ = [
-            np.full(network.n_neurons, -network.threshold),
-            network.intercept * y_scale + y_mean,
-        ]
-        self.n_outputs_ = network.n_outputs
-        self.n_layers_ = 3
-        self.out_activation_ = state["out_activation"]
-        self.solver_ = solver
-        for key, value in state.get("attributes", {}).items():
+        for key, value in self._model_attributes(
+            network, transform, state, solver
+        ).items():
             setattr(self, key, value)
         if warm and hasattr(self, "history_"):
             for key, values in history.items():

@@ -176,6 +176,7 @@ class GaussNewton(BaseSolver):
         data_gram=None,
         damping=None,
         check_pairs=None,
+        hooks=None,
     ):
         """Train ``network`` in place.
 
@@ -188,13 +189,15 @@ class GaussNewton(BaseSolver):
         ``check_pairs`` may pass a callable, called with the number of firing
         pairs after every index query, before anything is built from them
         (the memory guard, which raises when they outgrow its limit).
+        ``hooks`` (see :class:`~sklearn_sublinear._contracts.IterationHooks`)
+        hears the begin and end of every iteration and may stop the fit.
         """
         problem = _Problem(self, network, loss, index, X, Y, sample_weight)
         problem.check_pairs = check_pairs
         problem.fixed_products(data_gram)
-        return self.run(problem, validation=validation, damping=damping)
+        return self.run(problem, validation=validation, damping=damping, hooks=hooks)
 
-    def run(self, problem, *, validation=None, damping=None):
+    def run(self, problem, *, validation=None, damping=None, hooks=None):
         """Run the iterations over ``problem``, where the rows live.
 
         ``problem`` is the in-process :class:`_Problem` or any object with its
@@ -210,17 +213,26 @@ class GaussNewton(BaseSolver):
         monitor = _Monitor(self, validation, point, network.W, problem.theta)
         if validation is not None:
             history["validation_score"] = monitor.scores
+        hooks = _NO_HOOKS if hooks is None else hooks
         stop_reason = "max_iter"
         for iteration in range(1, self.max_iter + 1):
             t_start = time.perf_counter()
+            hooks.begin(iteration)
             step = self._iterate(iteration, problem, point, damping)
             if isinstance(step, str):
+                hooks.end(iteration, None)
                 stop_reason = step
                 break
             point, damping = step.point, step.damping
             problem.theta = network.affine_coef = step.theta
             self._record(history, iteration, step, time.perf_counter() - t_start)
-            if monitor.update(point, network.W, problem.theta):
+            stop = monitor.update(point, network.W, problem.theta)
+            if validation is not None and self.verbose:
+                print(f"  validation score={monitor.scores[-1]:.6g}")
+            if hooks.end(iteration, network):
+                stop_reason = "callback"
+                break
+            if stop:
                 stop_reason = "tol"
                 break
         return self._finish(network, history, stop_reason, monitor)
@@ -333,6 +345,11 @@ class GaussNewton(BaseSolver):
         """Restore the best weights of early stopping and warn at max_iter."""
         if self.verbose:
             print(f"Stopped ({stop_reason}) after {len(history['loss'])} iterations.")
+            if monitor.best_params is not None:
+                print(
+                    f"Kept the weights of iteration {monitor.best_iteration} "
+                    f"(validation score={monitor.best_score:.6g})."
+                )
         monitor.restore_best(network)
         if stop_reason == "max_iter":
             warnings.warn(
@@ -550,6 +567,19 @@ class _Problem:
         self.index.update(self.network.W, step.changed)
 
 
+class _NoHooks:
+    """Iteration hooks that do nothing (no callbacks)."""
+
+    def begin(self, iteration):
+        pass
+
+    def end(self, iteration, network):
+        return False
+
+
+_NO_HOOKS = _NoHooks()
+
+
 class _Monitor:
     """Stopping rule over the iterations, and the best weights of early stopping.
 
@@ -564,6 +594,7 @@ class _Monitor:
         self.stopping = None
         self.scores = []
         self.best_score = -np.inf
+        self.best_iteration = 0
         self.best_params = None if validation is None else (W.copy(), theta.copy())
 
     def _score(self, point):
@@ -584,7 +615,7 @@ class _Monitor:
         self.scores.append(score)
         stop = self.stopping.update(1.0 - score)
         if score > self.best_score:
-            self.best_score = score
+            self.best_score, self.best_iteration = score, len(self.scores)
             self.best_params = (W.copy(), theta.copy())
         return stop
 
