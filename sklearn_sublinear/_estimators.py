@@ -325,14 +325,8 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
         network = self._initial_network(
             warm, state, threshold, X_index.shape[1], Y.shape[1], transform
         )
-        gauss_newton = GaussNewton(
-            alpha=self.alpha,
-            max_iter=PARTIAL_FIT_ITERATIONS if incremental else self.max_iter,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            linear_solver=solver,
-            verbose=self.verbose,
-            random_state=self.random_state,
+        gauss_newton = self._gauss_newton(
+            solver, PARTIAL_FIT_ITERATIONS if incremental else self.max_iter
         )
         # A warm start continues from the damping the previous fit ended with.
         damping = None
@@ -372,6 +366,19 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
             return fitted
 
         return _CallbackHooks(self, X, y, sample_weight, max_iter, attributes)
+
+    def _gauss_newton(self, solver, max_iter):
+        """The solver of this estimator's parameters, with the linear ``solver``
+        and ``max_iter`` iterations."""
+        return GaussNewton(
+            alpha=self.alpha,
+            max_iter=max_iter,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            linear_solver=solver,
+            verbose=self.verbose,
+            random_state=self.random_state,
+        )
 
     def _validate_fit_data(self, X, y, sample_weight, warm):
         """Validated ``X``, ``y`` and float64 non-negative sample weights."""

@@ -67,6 +67,36 @@ HISTORY_KEYS = (
 )
 
 
+def sample_space_step(system, s, g, h, damping):
+    """The multipliers ``q`` of the damped step ``delta = -J^T q``.
+
+    Parameters as for :func:`damped_step`.
+
+    Returns
+    -------
+    q : ndarray of shape (n_weighted, n_outputs)
+        ``D^(1/2) (D^(1/2) G D^(1/2) + lam I)^-1 D^(-1/2) S g``.
+    predicted : float
+        Decrease of the loss predicted by the Gauss-Newton model.
+    """
+    d = s * h
+    dsqrt = np.sqrt(d)
+    rhs = np.sqrt(s / h)[:, None] * g
+    q = dsqrt[:, None] * system.solve(damping, rhs)
+    # Linearized output change J delta = -G q (one Gram for all outputs).
+    return q, predicted_decrease(system.gram_matvec(q), s, g, d)
+
+
+def predicted_decrease(Gq, s, g, d):
+    """Decrease ``-(s^T (g * J delta) + d^T (J delta)^2 / 2)`` predicted by the
+    Gauss-Newton model for ``J delta = -G q`` (summed over outputs); a partial
+    sum over some rows when ``s``, ``g`` and ``d`` hold those rows only."""
+    Jdelta = -Gq
+    return -float(
+        s @ np.sum(g * Jdelta, axis=1) + 0.5 * (d @ np.sum(Jdelta**2, axis=1))
+    )
+
+
 def damped_step(network, system, s, g, h, damping, X, row_scale=None):
     """One damped Gauss-Newton step in implicit form.
 
@@ -102,16 +132,7 @@ def damped_step(network, system, s, g, h, damping, X, row_scale=None):
     predicted : float
         Decrease of the loss predicted by the Gauss-Newton model.
     """
-    d = s * h
-    dsqrt = np.sqrt(d)
-    # delta = -J^T q with q = D^(1/2) (D^(1/2) G D^(1/2) + lam I)^-1 D^(-1/2) S g
-    rhs = np.sqrt(s / h)[:, None] * g
-    q = dsqrt[:, None] * system.solve(damping, rhs)
-    # Linearized output change J delta = -G q (one Gram for all outputs).
-    Jdelta = -system.gram_matvec(q)
-    predicted = -float(
-        s @ np.sum(g * Jdelta, axis=1) + 0.5 * (d @ np.sum(Jdelta**2, axis=1))
-    )
+    q, predicted = sample_space_step(system, s, g, h, damping)
     # J^T q sums q_i times the Jacobian rows; with the row scales folded into
     # the multipliers, the sums run over the index rows.
     U = q if row_scale is None else q * row_scale[:, None]
@@ -484,11 +505,14 @@ class _Problem:
     def linearize(self, point):
         """The :class:`_Linearization` of the weighted rows at ``point``, or
         None when the gradient vanishes (an exact fit)."""
+        linearization = self.derivatives(point)
+        return linearization if np.any(linearization.g) else None
+
+    def derivatives(self, point):
+        """The :class:`_Linearization` of the weighted rows at ``point``."""
         active_w = self.weighted_active(point.active)
         raw_w = point.raw[self.weighted]
         g = self.loss.raw_grad(self.Yw, raw_w)
-        if not np.any(g):
-            return None
         h = self.loss.raw_hessian(self.Yw, raw_w)
         return _Linearization(active_w, g, h, self.s * h)
 

@@ -88,14 +88,29 @@ class SketchPreconditioner(LowRankPreconditioner):
 
     def __init__(self, system, rng):
         n, d = system.X.shape
-        m = system.network.n_neurons
+        self.draw(rng, n, system.network.n_neurons, d)
+        self.U = self.project(system, self.top(self.sketch_gram(system), n))
+
+    # The three stages below are sums or maps over rows, so that rows held on
+    # several machines build the same preconditioner (``_sharded.py``).
+    def draw(self, rng, n, m, d):
+        """Draw ``Phi`` for ``n`` rows of ``m`` neurons of ``d`` inputs; return self."""
         self.columns = min(SKETCH_COLUMNS, n)
         self.buckets = rng.randint(0, self.columns, size=(m, d)).astype(np.int32)
         self.signs = rng.choice([-1.0, 1.0], size=(m, d)) / np.sqrt(m)
+        return self
+
+    def sketch_gram(self, system):
+        """``Y^T Y`` over the rows of ``system``."""
         q = system.affine_rows.shape[1]
         gram = np.zeros((self.columns + q, self.columns + q))
         for _, Y in self.sketch(system):
             gram += Y.T @ Y
+        return gram
+
+    def top(self, gram, n):
+        """Keep the top of ``Y^T Y`` (of ``n`` rows); return the map ``V L^(-1/2)``
+        from the sketched rows to ``U``."""
         # A small eigenproblem, where BLAS threads synchronize more than they
         # compute and stall next to any other busy process
         # (benchmarks/bench_busy_cpu.py, key "rows").
@@ -107,10 +122,14 @@ class SketchPreconditioner(LowRankPreconditioner):
         keep = eigval > eigval[-1] * 1e-6
         top = np.flatnonzero(keep)[::-1][: min(SKETCH_RANK, n)]
         self.eigenvalues = eigval[top]
-        W = eigvec[:, top] / np.sqrt(self.eigenvalues)
-        self.U = np.empty((n, top.size))
+        return eigvec[:, top] / np.sqrt(self.eigenvalues)
+
+    def project(self, system, W):
+        """The rows of ``U = Y W`` of the rows of ``system``."""
+        U = np.empty((system.X.shape[0], W.shape[1]))
         for rows, Y in self.sketch(system):
-            self.U[rows] = Y @ W
+            U[rows] = Y @ W
+        return U
 
     def sketch(self, system):
         """Yield ``(rows, Y[rows])`` over chunks of rows, ``Y = D^(1/2) [K Phi, E]``.

@@ -249,16 +249,21 @@ class CGSystem(_System):
             beta = np.divide(rz_new, rz, out=np.zeros_like(rz), where=rz > 0)
             P = Z + beta * P
             rz = rz_new
+        self._record_solve(it, np.linalg.norm(res, axis=0), norms)
+        return X
+
+    def _record_solve(self, it, residual_norms, norms):
+        """Keep the iterations of a solve (for :meth:`handover`) and its
+        diagnostics ``last_info``."""
         self._iterations = it
         if self._first_iterations is None:
             self._first_iterations = it
         self.last_info = {
             "cg_iterations": it,
             "cg_residual": float(
-                np.max(np.linalg.norm(res, axis=0) / np.where(norms > 0, norms, 1.0))
+                np.max(residual_norms / np.where(norms > 0, norms, 1.0))
             ),
         }
-        return X
 
 
 SYSTEMS = {"cholesky": CholeskySystem, "cg": CGSystem}

@@ -1,0 +1,513 @@
+"""Rows held in shards (e.g. on the workers of a cluster), and the same loop.
+
+The Gauss-Newton loop (:meth:`GaussNewton.run`) reaches the rows through a
+problem. :class:`ShardedProblem` is the problem of rows split into shards,
+each a :class:`RowShard` that holds its rows, its copy of the weights ``W``, its
+active-set index and the in-process problem of its rows; the driver holds the
+network and calls the shards through a :class:`Shards` handle, which runs one
+method on every shard and returns their answers (in process:
+:class:`LocalShards`; on dask: ``sklearn_sublinear.dask``). Every quantity the
+loop needs is a sum over rows, so each shard returns its partial sum:
+
+- the loss, the trace of the damping floor and the sketch Gram ``Y^T Y`` of the
+  preconditioner are scalars or small matrices;
+- the step ``Delta W[U] = -sum_i coef_i x_i`` is a sum of ``|U_s| x d`` blocks
+  over the neurons ``U_s`` that fire on a shard's rows; the driver adds them
+  and sends back the moved rows ``W[U]``, which every shard copies into its
+  ``W`` before updating its index;
+- in the conjugate gradient (``linear_solver="cg"``), the sample-space vectors
+  stay on the shards: ``G v = J (J^T v)`` sends the partial ``J^T v`` (again
+  ``|U_s| x d`` blocks per output, plus the affine part) to the driver and the
+  sum back; the preconditioner's ``U^T r`` and the inner products are
+  reductions. The preconditioner is the package's CountSketch one
+  (:class:`SketchPreconditioner`): the same ``Phi`` on every shard, the Gram
+  of the sketch summed over shards, and each shard's rows of ``U``.
+
+Per iteration the traffic grows with the moved neurons ``|U|``, not with the
+rows. ``linear_solver="cholesky"`` instead gathers the active sets of all
+weighted rows to the driver (the ``n x n`` Gram needs every pair), for problems
+small enough for one machine. Integer weights stay equivalent to repeated rows:
+the weights are normalized by their total over all shards.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._gauss_newton import (
+    DAMPING_REFERENCE_WEIGHT,
+    _Move,
+    _Problem,
+    predicted_decrease,
+    sample_space_step,
+)
+from ._preconditioners import SketchPreconditioner
+from ._systems import (
+    CG_MAX_ITER,
+    CG_RTOL,
+    SYSTEMS,
+    CGSystem,
+    _System,
+)
+
+
+class Shards:
+    """Runs a method on every shard (the interface the driver uses).
+
+    Subclasses implement :meth:`map`; the answers come back in shard order.
+    """
+
+    def subset(self, keep):
+        """A handle on the shards where ``keep`` (one bool per shard) is True."""
+        raise NotImplementedError
+
+    def map(self, method, *args, per_shard=None):
+        """Call ``shard.method(*args, *per_shard[k])`` on every shard ``k``.
+
+        Parameters
+        ----------
+        method : str
+            Name of a :class:`RowShard` method.
+        *args : tuple
+            Arguments sent to every shard.
+        per_shard : list of tuple, default=None
+            Extra arguments, one tuple per shard.
+
+        Returns
+        -------
+        answers : list
+            One answer per shard.
+        """
+        raise NotImplementedError
+
+
+class LocalShards(Shards):
+    """Shards in this process (tests and reference runs).
+
+    Parameters
+    ----------
+    shards : list of RowShard
+    """
+
+    def __init__(self, shards):
+        self.shards = list(shards)
+
+    def subset(self, keep):
+        return LocalShards([s for s, k in zip(self.shards, keep) if k])
+
+    def map(self, method, *args, per_shard=None):
+        extra = per_shard or [()] * len(self.shards)
+        return [
+            getattr(shard, method)(*args, *more)
+            for shard, more in zip(self.shards, extra)
+        ]
+
+
+def sum_rows(changed_blocks, n_inputs):
+    """Sum ``(neurons, rows)`` blocks into ``(U, rows of U)``, ``U`` their union.
+
+    Parameters
+    ----------
+    changed_blocks : list of (ndarray of int, ndarray)
+        Sorted neurons and their rows ``(len(neurons), ...)`` of every shard.
+    n_inputs : tuple
+        Shape of one row.
+
+    Returns
+    -------
+    U : ndarray of int
+        Sorted union of the neurons.
+    total : ndarray of shape (len(U), ...)
+    """
+    U = np.unique(np.concatenate([c for c, _ in changed_blocks]))
+    total = np.zeros((U.size, *n_inputs))
+    for changed, rows in changed_blocks:
+        total[np.searchsorted(U, changed)] += rows
+    return U, total
+
+
+class RowShard:
+    """The rows of one shard, and what the loop needs of them.
+
+    Created with the raw rows; the estimator layer validates, scales and
+    encodes them through :meth:`call` (setting ``X`` to the preprocessed rows
+    and ``Y`` to the encoded targets), then :meth:`setup` makes the
+    in-process problem of its rows with the network's copy and the index.
+    Methods return partial sums over the shard's rows (see the module
+    docstring).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_rows, n_features)
+        Rows of the shard.
+    y : array-like of shape (n_rows,) or (n_rows, n_outputs)
+        Targets.
+    sample_weight : array-like of shape (n_rows,), default=None
+        Weights, not normalized.
+    """
+
+    def __init__(self, X, y, sample_weight=None):
+        self.X, self.y, self.sample_weight = X, y, sample_weight
+
+    def call(self, function, *args):
+        """Return ``function(self, *args)`` (the estimator layer's passes)."""
+        return function(self, *args)
+
+    def setup(self, solver, network, loss, index, total_weight):
+        """Make the problem of the shard's rows; return its number of rows.
+
+        ``index`` is an unbuilt index over ``X`` (or a callable ``X -> index``)
+        and ``total_weight`` the sum of the weights over every shard, which
+        normalizes this shard's weights.
+        """
+        if callable(index):
+            index = index(self.X)
+        self.problem = _Problem(
+            solver, network, loss, index, self.X, self.Y, self.sample_weight
+        )
+        self.problem.s = self.sample_weight[self.problem.weighted] / total_weight
+        self.s_sum = float(np.sum(self.problem.s))
+        self.point = self.previous = None
+        return self.X.shape[0]
+
+    # -- points ---------------------------------------------------------------
+    def _summary(self, point):
+        """Partial loss sum and firing pairs of a point."""
+        return point.value * self.s_sum, point.active.nnz
+
+    def start(self):
+        """Build the index; return the partial loss and firing pairs."""
+        self.point = self.problem.start()
+        return self._summary(self.point)
+
+    def apply(self, changed, rows, theta):
+        """Copy the moved rows into ``W``, update the index, query and evaluate."""
+        problem = self.problem
+        problem.network.W[changed] = rows
+        action = problem.index.update(problem.network.W, changed)
+        self.previous = self.point
+        self.point = problem.evaluate(problem.query(), theta)
+        return (*self._summary(self.point), action)
+
+    def undo(self, changed, rows):
+        """Put back the rows of a rejected step and its point."""
+        self.problem.network.W[changed] = rows
+        self.problem.index.update(self.problem.network.W, changed)
+        self.point = self.previous
+
+    def linearize(self):
+        """Keep the derivatives at the current point; return whether the
+        gradient is non-zero and the partial trace of the damping floor."""
+        self.lin = lin = self.problem.derivatives(self.point)
+        return bool(np.any(lin.g)), self.problem.gram_trace(lin)
+
+    # -- the step ---------------------------------------------------------------
+    def gather(self, fixed):
+        """What the driver's Cholesky system needs of these rows: the active
+        sets and derivatives, and with ``fixed`` the rows fixed over the fit."""
+        p, lin = self.problem, self.lin
+        out = {"active": sp.csr_array(lin.active_w), "g": lin.g, "h": lin.h}
+        if fixed:
+            out.update(s=p.s, Xw=p.Xw, Ew=p.Ew, row_scale_w=p.row_scale_w)
+        return out
+
+    def partial_step(self, q=None):
+        """The shard's part of ``Delta W[U]`` (``(neurons, rows)``) and of
+        ``Delta theta`` from its multipliers ``q`` (this shard's rows of the
+        driver's ``q``, or the conjugate gradient's, kept here, if None)."""
+        p = self.problem
+        if q is None:
+            q = self.q
+        U = q if p.row_scale_w is None else q * p.row_scale_w[:, None]
+        changed, rows = p.network.neuron_step(self._system().pairs, p.X_w, U)
+        rows *= -1.0
+        return changed, rows, p.Ew.T @ q
+
+    def _system(self):
+        """This shard's system at the current derivatives (its firing pairs,
+        rows, ``D^(1/2)`` and affine rows), made once per linearization."""
+        if getattr(self, "system", None) is None or self.system_lin is not self.lin:
+            p, lin = self.problem, self.lin
+            self.system = _System(
+                p.network, lin.active_w, p.Xw, np.sqrt(lin.d), affine_rows=p.Ew
+            )
+            self.system_lin = lin
+        return self.system
+
+    # -- conjugate gradient: the vectors live here ----------------------------
+    def cg_setup(self):
+        """Build this shard's system at the current derivatives."""
+        self._system()
+
+    def cg_sketch(self, rng_state, n_weighted):
+        """Draw the sketch of a new preconditioner; return its partial Gram."""
+        p = self.problem
+        rng = np.random.RandomState()
+        rng.set_state(rng_state)
+        n, m, d = n_weighted, p.network.n_neurons, p.Xw.shape[1]
+        self.sketch = SketchPreconditioner.__new__(SketchPreconditioner).draw(
+            rng, n, m, d
+        )
+        return self.sketch.sketch_gram(self.system)
+
+    def cg_project(self, W):
+        """Form this shard's rows of the preconditioner's ``U``."""
+        self.U = self.sketch.project(self.system, W)
+
+    def gram_left(self, Q):
+        """Partial ``J^T Q``: ``(neurons, V, E^T Q)``, ``V`` of shape
+        ``(len(neurons), n_outputs, d)`` over the neurons firing here."""
+        system = self.system
+        V = system.pairs.neuron_sums(system.X, Q)
+        return system.pairs.neurons, V, system.affine_rows.T @ Q
+
+    def gram_right(self, U, V, EtQ):
+        """``G Q`` of the shard's rows from the summed ``J^T Q``."""
+        system = self.system
+        mine = V[np.searchsorted(U, system.pairs.neurons)]
+        out = system.pairs.row_dots(system.X, mine)
+        out /= self.problem.network.n_neurons
+        out += system.affine_rows @ EtQ
+        return out
+
+    def cg_start(self):
+        """Right-hand side ``R``; return ``U^T R`` and ``||R||^2`` (partial)."""
+        p, lin = self.problem, self.lin
+        R = np.sqrt(p.s / lin.h)[:, None] * lin.g
+        self.X_cg = np.zeros_like(R)
+        self.res = R.copy()
+        return self.U.T @ self.res, np.sum(R * R, axis=0)
+
+    def cg_precondition(self, UtR, scale, first):
+        """``Z = P^-1 res``; return ``res^T Z`` and ``||res||^2`` (partial)."""
+        self.Z = self.res + self.U @ ((scale[:, None] - 1.0) * UtR)
+        if first:
+            self.P = self.Z.copy()
+        return np.sum(self.res * self.Z, axis=0), np.sum(self.res**2, axis=0)
+
+    def cg_left(self, beta):
+        """``P = Z + beta P`` (``beta`` None: keep ``P``); partial ``J^T D^(1/2) P``."""
+        if beta is not None:
+            self.P = self.Z + beta * self.P
+        return self.gram_left(self.system.dsqrt[:, None] * self.P)
+
+    def cg_right(self, U, V, EtQ, lam):
+        """``AP = B P + lam P``; return ``P^T AP`` (partial)."""
+        d = self.system.dsqrt[:, None]
+        self.AP = d * self.gram_right(U, V, EtQ) + lam * self.P
+        return np.sum(self.P * self.AP, axis=0)
+
+    def cg_update(self, step):
+        """Move the iterate and the residual; return ``U^T res`` (partial)."""
+        self.X_cg += step * self.P
+        self.res -= step * self.AP
+        return self.U.T @ self.res
+
+    def cg_finish(self):
+        """``q = D^(1/2) C``; return the partial ``J^T q`` for ``G q``."""
+        self.q = self.system.dsqrt[:, None] * self.X_cg
+        return self.gram_left(self.q)
+
+    def cg_predicted(self, U, V, EtQ):
+        """Partial predicted decrease from the summed ``J^T q``."""
+        p, lin = self.problem, self.lin
+        return predicted_decrease(self.gram_right(U, V, EtQ), p.s, lin.g, lin.d)
+
+
+class _Point:
+    """A point summarized over the shards: loss and firing pairs per row."""
+
+    def __init__(self, answers, n_rows):
+        self.value = float(sum(a[0] for a in answers))
+        self.active_per_sample = sum(a[1] for a in answers) / max(n_rows, 1)
+        self.raw = None
+
+
+class _Linearization:
+    """The shards keep the derivatives; the driver the floor's trace."""
+
+    def __init__(self, trace):
+        self.trace = trace
+
+
+class ShardedProblem:
+    """The problem of rows held in shards (the driver's side).
+
+    Parameters
+    ----------
+    solver : GaussNewton
+        Its ``alpha``, ``linear_solver`` and ``random_state`` are used.
+    network : TwoLayerNetwork
+        The driver's network; the shards hold copies.
+    shards : Shards
+        Handle on shards already set up (:meth:`RowShard.setup`).
+    n_rows : int
+        Rows over all shards.
+    n_weighted : int
+        Rows of positive weight over all shards.
+    total_weight : float
+        Sum of the weights over all shards.
+    """
+
+    def __init__(self, solver, network, shards, n_rows, n_weighted, total_weight):
+        if solver.linear_solver not in SYSTEMS:
+            raise ValueError(
+                f"linear_solver must be one of {sorted(SYSTEMS)}, "
+                f"got {solver.linear_solver!r}."
+            )
+        self.solver, self.network, self.shards = solver, network, shards
+        self.n_rows, self.n_weighted = n_rows, n_weighted
+        self.theta = network.affine_coef
+        self.relative_floor = solver.alpha * min(
+            1.0, np.sqrt(DAMPING_REFERENCE_WEIGHT / total_weight)
+        )
+        self.fixed = self.last_system = None
+
+    def start(self):
+        return _Point(self.shards.map("start"), self.n_rows)
+
+    def linearize(self, point):
+        answers = self.shards.map("linearize")
+        if not any(nonzero for nonzero, _ in answers):
+            return None
+        return _Linearization(float(sum(trace for _, trace in answers)))
+
+    def gram_trace(self, linearization):
+        return linearization.trace
+
+    def system(self, linearization):
+        if self.solver.linear_solver == "cg":
+            last, self.last_system = self.last_system, None
+            previous = None if last is None else last.handover()
+            self.last_system = _ShardedCG(self, previous)
+            return self.last_system
+        return _GatheredCholesky(self)
+
+    def step(self, system, linearization, damping):
+        predicted = system.solve(damping)
+        parts = self.shards.map("partial_step", per_shard=system.q_parts())
+        U, dW = sum_rows(
+            [(c, rows) for c, rows, _ in parts], (self.network.W.shape[1],)
+        )
+        dtheta = -sum(part[2] for part in parts)
+        return _Move(U, dW, dW, dtheta, predicted)
+
+    def apply(self, move, theta):
+        W = self.network.W
+        old_rows = W[move.changed]
+        # new = old + Delta W, as TwoLayerNetwork.move_neurons adds them
+        W[move.changed] = move.update + old_rows
+        answers = self.shards.map("apply", move.changed, W[move.changed], theta)
+        actions = sorted({a[2] for a in answers})
+        return old_rows, "/".join(actions), _Point(answers, self.n_rows)
+
+    def undo(self, step):
+        self.network.W[step.changed] = step.old_rows
+        self.shards.map("undo", step.changed, step.old_rows)
+
+
+class _GatheredCholesky:
+    """The Cholesky system on the driver over the gathered weighted rows."""
+
+    def __init__(self, problem):
+        first = problem.fixed is None
+        parts = problem.shards.map("gather", first)
+        if first:
+            fixed = {
+                k: np.concatenate([p[k] for p in parts]) for k in ("s", "Xw", "Ew")
+            }
+            scales = [p["row_scale_w"] for p in parts]
+            fixed["row_scale_w"] = None if scales[0] is None else np.concatenate(scales)
+            fixed["sizes"] = np.cumsum([p["s"].size for p in parts])[:-1]
+            fixed["data_gram"] = fixed["Xw"] @ fixed["Xw"].T
+            fixed["affine_gram"] = fixed["Ew"] @ fixed["Ew"].T
+            problem.fixed = fixed
+        f = problem.fixed
+        self.f = f
+        self.g = np.concatenate([p["g"] for p in parts])
+        self.h = np.concatenate([p["h"] for p in parts])
+        active = sp.vstack([p["active"] for p in parts], format="csr")
+        self.system = SYSTEMS["cholesky"](
+            problem.network,
+            active,
+            f["Xw"],
+            np.sqrt(f["s"] * self.h),
+            data_gram=f["data_gram"],
+            affine_rows=f["Ew"],
+            affine_gram=f["affine_gram"],
+        )
+        self.last_info = {}
+
+    def solve(self, damping):
+        self.q, predicted = sample_space_step(
+            self.system, self.f["s"], self.g, self.h, damping
+        )
+        return predicted
+
+    def q_parts(self):
+        return [(q,) for q in np.split(self.q, self.f["sizes"])]
+
+
+class _ShardedCG:
+    """Preconditioned conjugate gradient over vectors held by the shards.
+
+    The recursion of :meth:`CGSystem.solve`, with every inner product and
+    ``J^T`` product summed over shards, and its rule for keeping the previous
+    iteration's preconditioner (``previous``, from :meth:`handover`; the
+    shards keep their rows of its ``U``).
+    """
+
+    def __init__(self, problem, previous=None):
+        self.problem, self.shards = problem, problem.shards
+        self.shards.map("cg_setup")
+        if previous is not None:
+            self.preconditioner, self._first_iterations = previous
+        else:
+            # one draw of the sketch for every shard, as CGSystem draws it
+            rng = np.random.RandomState(problem.solver.random_state)
+            grams = self.shards.map("cg_sketch", rng.get_state(), problem.n_weighted)
+            self.preconditioner = SketchPreconditioner.__new__(SketchPreconditioner)
+            W = self.preconditioner.top(sum(grams), problem.n_weighted)
+            self.shards.map("cg_project", W)
+            self._first_iterations = None
+        self._iterations = None
+        self.last_info = {}
+
+    # the rules of the local system, over its attributes of the same names
+    handover = CGSystem.handover
+    _record_solve = CGSystem._record_solve
+
+    def _sum_left(self, answers):
+        U, V = sum_rows([(n, V) for n, V, _ in answers], answers[0][1].shape[1:])
+        return U, V, sum(a[2] for a in answers)
+
+    def _precondition(self, UtR, lam, first=False):
+        L = self.preconditioner.eigenvalues
+        scale = (L[-1] + lam) / (L + lam)
+        answers = self.shards.map("cg_precondition", sum(UtR), scale, first)
+        return sum(a[0] for a in answers), np.sqrt(sum(a[1] for a in answers))
+
+    def solve(self, lam):
+        shards = self.shards
+        starts = shards.map("cg_start")
+        norms = np.sqrt(sum(a[1] for a in starts))
+        rz, res_norm = self._precondition([a[0] for a in starts], lam, first=True)
+        target = CG_RTOL * np.where(norms > 0, norms, 1.0)
+        beta = None
+        it = 0
+        for it in range(1, CG_MAX_ITER + 1):
+            if np.all(res_norm <= target):
+                it -= 1
+                break
+            U, V, EtQ = self._sum_left(shards.map("cg_left", beta))
+            pAp = sum(shards.map("cg_right", U, V, EtQ, lam))
+            step = np.divide(rz, pAp, out=np.zeros_like(rz), where=pAp > 0)
+            UtR = shards.map("cg_update", step)
+            rz_new, res_norm = self._precondition(UtR, lam)
+            beta = np.divide(rz_new, rz, out=np.zeros_like(rz), where=rz > 0)
+            rz = rz_new
+        self._record_solve(it, res_norm, norms)
+        U, V, EtQ = self._sum_left(shards.map("cg_finish"))
+        return float(sum(shards.map("cg_predicted", U, V, EtQ)))
+
+    def q_parts(self):
+        return None
