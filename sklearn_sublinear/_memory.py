@@ -37,11 +37,11 @@ PAIR_SHIFT_BASE = 0.3
 PAIR_SHIFT_SLOPE = 2.4
 # Bytes per firing pair held at the peak of an iteration: the query's
 # candidate lists and result, the previous result, the copy of the weighted
-# rows' pairs, the system's csc form and the step's coefficients; plus, per
-# output, the gathered signs and multipliers of the step. Calibrated on the
-# grid of benchmarks/bench_memory.py (key "runs" / "peak_over_estimate").
-PAIR_BYTES = 128
-PAIR_OUTPUT_BYTES = 16
+# rows' pairs and the systems' forms of them; plus a little per output.
+# Calibrated on the grid of benchmarks/bench_memory.py (key "runs" /
+# "peak_over_estimate").
+PAIR_BYTES = 112
+PAIR_OUTPUT_BYTES = 2
 # Bytes per sample and output: targets, outputs before and after the step,
 # gradients, right-hand sides and the conjugate gradient's five vectors.
 OUTPUT_BYTES = 16 * 8
@@ -49,9 +49,10 @@ OUTPUT_BYTES = 16 * 8
 # weighted rows, the affine rows and the input copies of validation.
 ROW_BYTES = 6 * 8
 # Bytes per n x n entry of the Cholesky path: the data and affine Grams
-# (kept over the fit), the old and new systems' Grams, the overlap counts
-# (int32 triangle and float64 sum), the damped matrix and its factor.
-CHOLESKY_BYTES = 48
+# (kept over the fit), the system's Gram, the overlap counts (int32 triangle
+# and float64 sum), the damped matrix and its factor (benchmarks/
+# bench_memory.py, key "runs" / "peak_over_estimate").
+CHOLESKY_BYTES = 64
 # The CG path's sketch preconditioner: rank, columns and chunk bytes
 # (solvers' SKETCH_RANK, SKETCH_COLUMNS, SKETCH_CHUNK_BYTES).
 SKETCH_RANK = 128
@@ -258,8 +259,8 @@ def fit_nbytes(
         pairs = budget_pairs(n_rows, n_weighted, n_neurons, threshold, pair_shift)
     m, d = float(n_neurons), float(n_inputs)
     # W, the rows kept for a rejected step and the step's new rows, the best
-    # weights of early stopping, the signs
-    weights = 8.0 * m * ((3 + early_stopping) * d + n_outputs)
+    # weights of early stopping, the signs, and the step's sums per output
+    weights = 8.0 * m * ((3 + early_stopping) * d + n_outputs * (1 + d))
     parts = {
         "index": float(index_nbytes),
         "weights": weights,

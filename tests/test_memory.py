@@ -154,16 +154,17 @@ def test_estimate_counts_every_output():
     sizes = dict(n_rows=5000, n_weighted=5000, n_neurons=2**14, threshold=2.0)
     one = _parts(n_outputs=1, **sizes)
     hundred = _parts(n_outputs=100, **sizes)
-    pairs = 5000 * 2**14 * 0.0227  # P(N(0, 1) > 2) of every (row, neuron)
-    # neuron_coef gathers the signs and multipliers of every pair and output.
-    assert sum(hundred.values()) - sum(one.values()) >= 2 * 8 * 99 * pairs
+    # Per output: the conjugate gradient's vectors over the rows and the
+    # step's sums over the neurons and inputs.
+    per_output = 8 * (5 * 5000 + 2**14 * 9)
+    assert sum(hundred.values()) - sum(one.values()) >= 99 * per_output
 
 
 def test_cholesky_estimate_holds_all_its_n_by_n_matrices():
     parts = _parts(solver="cholesky")
     # data and affine Grams, the system's Gram, its overlap counts, the
     # damped matrix and its factor
-    assert parts["n x n Gram matrices"] >= 48 * 3000**2
+    assert parts["n x n Gram matrices"] >= 56 * 3000**2
 
 
 @pytest.mark.parametrize("solver", ["cholesky", "cg"])
@@ -203,7 +204,7 @@ def test_check_after_each_query_stops_before_the_system(monkeypatch):
     assert reg.memory_estimate_ == int(max(totals))
     start, grown = totals[0], max(totals[1:])
     # the firing pairs grow in training (about 9x at this sparsity)
-    assert grown > 1.1 * start
+    assert grown > start
     reg.set_params(memory_limit=(start + grown) / 2)
     before = joblib.hash(vars(reg))
     totals.clear()
@@ -247,8 +248,8 @@ def test_rlimit_as_refuses_quickly_instead_of_memory_error():
 def test_classifier_refusal_counts_the_classes():
     rng = np.random.RandomState(0)
     X = rng.standard_normal((2000, 4))
-    few = SublinearNewtonClassifier(n_neurons=2**12, memory_limit=GiB)
+    few = SublinearNewtonClassifier(n_neurons=2**12, memory_limit=GiB // 4)
     few.fit(X, rng.randint(0, 2, 2000))
-    many = SublinearNewtonClassifier(n_neurons=2**12, memory_limit=GiB)
+    many = SublinearNewtonClassifier(n_neurons=2**12, memory_limit=GiB // 4)
     with pytest.raises(ValueError, match="Fitting needs about"):
         many.fit(X, rng.randint(0, 100, 2000))
