@@ -131,6 +131,21 @@ class _CallbackHooks:
         self.root.call_on_fit_task_end(**self._data(), reconstruction_attributes={})
 
 
+def _constant_model(Y, sample_weight, loss_name):
+    """Raw outputs of the best constant model: the weighted mean of the targets
+    (squared error), its log (Poisson), or the logits of the weighted class
+    frequencies."""
+    mean = np.average(Y, axis=0, weights=sample_weight)
+    if loss_name == "squared_error":
+        return mean
+    if loss_name == "poisson":
+        return np.log(mean)
+    p = np.clip(mean, 1e-12, 1.0 - 1e-12)
+    if loss_name == "binary_log_loss":
+        return np.log(p) - np.log1p(-p)
+    return np.log(p) - np.mean(np.log(p))
+
+
 # Default hyperparameters, shared by both estimators and their docstrings.
 # tol and n_iter_no_change: one Gauss-Newton iteration does the work of many
 # epochs, and the stopping rule acts as a regularizer, so they were chosen on
@@ -139,7 +154,7 @@ class _CallbackHooks:
 DEFAULTS = {
     "n_neurons": 1536,
     "sparsity": 0.5,
-    "alpha": 1e-3,
+    "alpha": "auto",
     "max_iter": 20,
     "tol": 0.25,
     "n_iter_no_change": 2,
@@ -155,7 +170,7 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
     _parameter_constraints = {
         "n_neurons": [Interval(Integral, 2, None, closed="left")],
         "sparsity": [Interval(Real, 0, 1, closed="neither")],
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "index": [StrOptions({"auto", "tree", "dense"})],
@@ -325,6 +340,8 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
         network = self._initial_network(
             warm, state, threshold, X_index.shape[1], Y.shape[1], transform
         )
+        if self.alpha == "auto" and not warm:
+            network.intercept = _constant_model(Y, sample_weight[train], loss_name)
         gauss_newton = self._gauss_newton(
             solver, PARTIAL_FIT_ITERATIONS if incremental else self.max_iter
         )
@@ -458,6 +475,13 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
                 np.float64
             )
             signs[:, state.get("constant_outputs", np.zeros(n_outputs, bool))] = 0.0
+            if self.alpha == "auto":
+                # Pairs of equal neurons with opposite signs: the network
+                # starts as the zero function, the model whose damping GCV
+                # scores (no random function left in the predictions).
+                half = n_neurons // 2
+                W[half : 2 * half] = W[:half]
+                signs[half : 2 * half] = -signs[:half]
             intercept = state.get("intercept", np.zeros(n_outputs))
         linear_coef = None
         if self._resolve("linear_term"):
@@ -515,6 +539,11 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
         else:
             self.history_ = history
             self.n_iter_ = len(history["loss"])
+        if history["alpha"]:
+            self.alpha_ = history["alpha"][0]
+        else:
+            # alpha="auto" found no step worth taking (or an exact start).
+            self.alpha_ = float("inf") if self.alpha == "auto" else float(self.alpha)
 
     def _set_curves(self, validated):
         """``loss_curve_``, ``best_loss_`` and the validation scores."""
@@ -613,11 +642,19 @@ _PARAMS_DOC = """
         so that about ``n_neurons ** (1 - sparsity)`` neurons fire per sample
         at initialization. Larger values give sparser, cheaper iterations.
 
-    alpha : float, default={alpha}
+    alpha : float or "auto", default="{alpha}"
         Strength of the L2 (Levenberg-Marquardt) damping of the Gauss-Newton
-        steps, relative to the size of the system and weakening for large data
-        (see the user guide). Larger values give shorter, more regularized
-        steps.
+        steps, the main regularization. ``"auto"`` chooses it from the data at
+        every iteration by generalized cross-validation of the step, from one
+        eigendecomposition of the system (replacing its factorization),
+        stops the fit when no step is expected to lower the held-out error,
+        and starts from the zero function (neurons in pairs of opposite signs)
+        with the intercept at the best constant; with ``solver="cg"`` (no
+        Gram to decompose) it is the float 1e-3 with these starts. A float is
+        the lowest damping, relative to the size of the system and weakening
+        for large data, with the random start and the stopping rule of
+        ``tol``; larger values give shorter, more regularized steps. The
+        choice is stored in ``alpha_``; see the user guide.
 
     max_iter : int, default={max_iter}
         Maximum number of Gauss-Newton iterations.
@@ -766,7 +803,15 @@ _ATTRIBUTES_DOC = """
         ``"changed_neurons"`` (neurons moved by the step), ``"index_action"``
         (what the index did), ``"damping"`` (damping after the step),
         ``"damping_tries"``, ``"inner_iterations"`` (conjugate-gradient
-        iterations) and, with early stopping, ``"validation_score"``.
+        iterations), ``"alpha"`` (the damping floor of the step relative to
+        the trace of the system, chosen by cross-validation with
+        ``alpha="auto"``) and, with early stopping, ``"validation_score"``.
+
+    alpha_ : float
+        The relative damping floor of the first step: the choice of
+        ``alpha="auto"`` (``inf`` when no step was expected to help, the fit
+        then predicting the weighted mean), else ``alpha`` times the size
+        factor of the user guide.
 
     validation_scores_ : list of float or None
         Validation {score_name} after each iteration with ``early_stopping``,
@@ -817,10 +862,18 @@ _NOTES_DOC = """
     (``S`` the normalized sample weights, ``D = S H`` with ``H`` the loss
     curvature, ``g`` the loss gradient with respect to the outputs) moves only
     the neurons that fire for some sample; it is accepted if the training loss
-    decreases, else the damping grows and the step is retried. The damping is
-    at least ``alpha * trace(D^{{1/2}} G D^{{1/2}})`` times
-    ``min(1, sqrt({damping_reference_weight:g} / sum(sample_weight)))``.
-    Integer sample weights are equivalent to repeated rows.{extra}"""
+    decreases, else the damping grows and the step is retried. With a float
+    ``alpha`` the damping is at least ``alpha * trace(D^{{1/2}} G D^{{1/2}})``
+    times ``min(1, sqrt({damping_reference_weight:g} / sum(sample_weight)))``.
+    With ``alpha="auto"`` the step is a ridge regression of the whitened
+    working response ``z`` on the Jacobian, and its floor is the damping of
+    lowest generalized cross-validation score
+    ``||(I - H) z||^2 / (1 - trace(H) / sum(sample_weight))^2``, with
+    ``H = B (B + lambda I)^{{-1}}`` and ``B = D^{{1/2}} G D^{{1/2}}``, over a
+    grid, from one eigendecomposition of ``B`` (of a weighted subsample's with
+    the conjugate gradient); the fit stops when no damping scores below
+    ``||z||^2``, no step. Integer sample weights are equivalent to repeated
+    rows.{extra}"""
 
 _REFERENCES_DOC = """
     .. [1] Y. Deng, H. Hu, Z. Song, O. Weinstein and D. Zhuo, "Training

@@ -176,7 +176,12 @@ def test_round_trips_predict_identically(kind, copy, tmp_path):
 def test_warm_start_continues_identically_after_a_round_trip(tmp_path):
     X, y = _regression()
     est = SublinearNewtonRegressor(
-        n_neurons=256, max_iter=2, random_state=0, warm_start=True, tol=0.0
+        n_neurons=256,
+        max_iter=2,
+        alpha=1e-3,
+        random_state=0,
+        warm_start=True,
+        tol=0.0,
     ).fit(X, y)
     loaded = _joblib_copy(est, tmp_path)
     est.fit(X, y)

@@ -173,7 +173,9 @@ def test_early_stopping_keeps_best_validation_score(classification_data):
 def test_convergence_warning_names_tol_and_max_iter(regression_data):
     X, y = regression_data
     with pytest.warns(ConvergenceWarning, match="max_iter=2.*tol"):
-        SublinearNewtonRegressor(n_neurons=128, max_iter=2, tol=0.0).fit(X, y)
+        SublinearNewtonRegressor(n_neurons=128, max_iter=2, tol=0.0, alpha=1e-3).fit(
+            X, y
+        )
 
 
 def test_cg_and_cholesky_estimators_agree(regression_data, monkeypatch):
@@ -183,7 +185,9 @@ def test_cg_and_cholesky_estimators_agree(regression_data, monkeypatch):
 
     def fit_both():
         return [
-            SublinearNewtonRegressor(**{**SMALL, "max_iter": 4}, solver=s).fit(X, y)
+            SublinearNewtonRegressor(
+                **{**SMALL, "max_iter": 4, "alpha": 1e-3}, solver=s
+            ).fit(X, y)
             for s in ("cholesky", "cg")
         ]
 

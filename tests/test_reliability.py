@@ -18,7 +18,8 @@ from sklearn_sublinear import (
 )
 from sklearn_sublinear._tree_index import DenseIndex, TreeIndex
 
-SMALL = dict(n_neurons=64, max_iter=3, random_state=0)
+# A fixed alpha: these tests count iterations of the stopping rule.
+SMALL = dict(n_neurons=64, max_iter=3, alpha=1e-3, random_state=0)
 ESTIMATORS = [SublinearNewtonRegressor, SublinearNewtonClassifier]
 
 
@@ -342,7 +343,12 @@ def test_failed_refit_leaves_the_previous_fit_untouched(
     X, y, c = _data(n_samples=50, n_features=4)
     target = c if Estimator is SublinearNewtonClassifier else y
     est = Estimator(
-        n_neurons=256, index=index, max_iter=3, random_state=0, warm_start=warm_start
+        n_neurons=256,
+        index=index,
+        max_iter=3,
+        alpha=1e-3,
+        random_state=0,
+        warm_start=warm_start,
     ).fit(X, target)
     before = joblib.hash(vars(est))
     predictions = est.predict(X)

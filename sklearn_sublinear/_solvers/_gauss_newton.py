@@ -23,6 +23,12 @@ One outer iteration (:meth:`GaussNewton._iterate`):
    ``min(1, sqrt(DAMPING_REFERENCE_WEIGHT / sum(w)))``, so that, like a ridge
    penalty, it weakens as data accumulate (integer weights count as repeated
    rows).
+   With ``alpha="auto"`` and a Cholesky system, the floor of every iteration
+   is instead the damping of lowest generalized cross-validation score of the
+   step (``_selection.py``), and the fit stops when no damping is expected to
+   lower the held-out error (stop reason ``"gcv"``). The conjugate-gradient
+   path never forms the Gram; there ``alpha="auto"`` is the fixed floor
+   ``AUTO_ALPHA_WITHOUT_GRAM`` with the stopping rule.
 4. Record the iteration, then stop by :class:`StoppingRule` on the training
    loss, or on the validation error ``1 - score`` when rows are held out
    (:class:`_Monitor`, which also keeps the best weights).
@@ -40,6 +46,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._contracts import SampleSpaceSystem, check_contract
 from ._base import BaseSolver
+from ._selection import DampingChoice
 from ._stopping import StoppingRule
 from ._systems import SYSTEMS
 
@@ -54,6 +61,11 @@ DAMPING_GROWTH = 2.0
 # (benchmarks/bench_real_data.py --all, key "rows" / "score", and the diamonds
 # fit of bench_scale.py, key "runs" / "test_r2").
 DAMPING_REFERENCE_WEIGHT = 300.0
+# alpha="auto" on the conjugate-gradient path (no Gram): the float default
+# before GCV. GCV on a weighted 1000-row subsample, carried to the full data,
+# won on some tables of the suite and lost on others at 2-3x the fit time
+# (benchmarks/bench_real_tables.py, key "rows" / "ours_score").
+AUTO_ALPHA_WITHOUT_GRAM = 1e-3
 # Keys of the history every accepted iteration appends to.
 HISTORY_KEYS = (
     "loss",
@@ -64,6 +76,7 @@ HISTORY_KEYS = (
     "damping",
     "damping_tries",
     "inner_iterations",
+    "alpha",
 )
 
 
@@ -146,10 +159,12 @@ class GaussNewton(BaseSolver):
 
     Parameters
     ----------
-    alpha : float
+    alpha : float or "auto"
         Damping floor relative to the trace of the sample-space Gram, for a
         total sample weight up to ``DAMPING_REFERENCE_WEIGHT`` (shrinking as
-        its inverse square root beyond).
+        its inverse square root beyond). ``"auto"``: chosen at every iteration
+        by generalized cross-validation on systems that offer ``spectrum()``
+        (Cholesky), ``AUTO_ALPHA_WITHOUT_GRAM`` on the others.
     max_iter : int
         Maximum number of outer iterations.
     tol : float
@@ -277,27 +292,47 @@ class GaussNewton(BaseSolver):
             )
         return point
 
-    def _damping_floor(self, problem, linearization):
-        """Lowest damping of this iteration: ``alpha`` relative to the trace of
-        ``D^(1/2) G D^(1/2)``, shrunk for large total weights (module docstring).
+    def _damping_floor(self, problem, linearization, system):
+        """Lowest damping of this iteration, its trace and the GCV choice.
+
+        ``alpha`` relative to the trace of ``D^(1/2) G D^(1/2)``, shrunk for
+        large total weights (module docstring); with ``alpha="auto"`` and a
+        system that offers ``spectrum()`` (Cholesky), the damping of lowest
+        GCV score (the :class:`DampingChoice`, else None).
         """
-        trace = problem.gram_trace(linearization)
-        return max(problem.relative_floor, MIN_RELATIVE_DAMPING) * max(trace, 1e-300)
+        trace = max(problem.gram_trace(linearization), 1e-300)
+        floor = max(problem.relative_floor, MIN_RELATIVE_DAMPING) * trace
+        choice = None
+        if self.alpha == "auto" and hasattr(system, "spectrum"):
+            choice = problem.choose_damping(system, linearization, trace)
+            floor = max(choice.damping, MIN_RELATIVE_DAMPING * trace)
+        return floor, trace, choice
 
     def _iterate(self, iteration, problem, point, damping):
         """One outer iteration: the system at ``point``, then damping trials.
 
         Returns the accepted :class:`_Step`, or why the fit stops: ``"tol"``
         when the gradient vanishes (an exact fit: every step would be zero),
-        ``"no_decrease"`` when no damping of ``MAX_DAMPING_TRIES`` decreases
-        the loss (weights and index restored).
+        ``"gcv"`` when no damping is expected to lower the held-out error
+        (``alpha="auto"``), ``"no_decrease"`` when no damping of
+        ``MAX_DAMPING_TRIES`` decreases the loss (weights and index restored).
         """
         linearization = problem.linearize(point)
         if linearization is None:
             return "tol"
-        floor = self._damping_floor(problem, linearization)
-        damping = floor if damping is None else max(damping, floor)
         system = problem.system(linearization)
+        floor, trace, choice = self._damping_floor(problem, linearization, system)
+        if choice is not None:
+            if self.verbose:
+                print(
+                    f"Iteration {iteration}: GCV chose alpha={choice.relative:.3g} "
+                    f"(score {choice.score:.6g}, no step {choice.no_step:.6g})"
+                )
+            if not choice.improves:
+                return "gcv"
+            # The trials start from the chosen damping, not the last one.
+            damping = None
+        damping = floor if damping is None else max(damping, floor)
         nu = DAMPING_GROWTH
         inner = 0
         for trial in range(1, MAX_DAMPING_TRIES + 1):
@@ -318,6 +353,7 @@ class GaussNewton(BaseSolver):
                     floor, damping * max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
                 )
                 step.inner = inner
+                step.alpha = floor / trace if choice is None else choice.relative
                 return step
             problem.undo(step)
             damping *= nu
@@ -352,6 +388,7 @@ class GaussNewton(BaseSolver):
             "damping": step.damping,
             "damping_tries": step.trial,
             "inner_iterations": step.inner,
+            "alpha": step.alpha,
         }
         for key in HISTORY_KEYS:
             history[key].append(record[key])
@@ -459,10 +496,11 @@ class _Problem:
         self.weighted = np.flatnonzero(sample_weight > 0)
         if self.weighted.size == 0:
             raise ValueError("At least one sample must have a positive weight.")
-        total_weight = float(np.sum(sample_weight[self.weighted]))
-        self.s = sample_weight[self.weighted] / total_weight
-        self.relative_floor = solver.alpha * min(
-            1.0, np.sqrt(DAMPING_REFERENCE_WEIGHT / total_weight)
+        self.total_weight = float(np.sum(sample_weight[self.weighted]))
+        self.s = sample_weight[self.weighted] / self.total_weight
+        alpha = AUTO_ALPHA_WITHOUT_GRAM if solver.alpha == "auto" else solver.alpha
+        self.relative_floor = alpha * min(
+            1.0, np.sqrt(DAMPING_REFERENCE_WEIGHT / self.total_weight)
         )
         self.row_scale = network.row_scale(X)
         self.row_scale_w = (
@@ -528,6 +566,13 @@ class _Problem:
         if not trace > 0:
             trace = float(linearization.d @ np.einsum("ij,ij->i", self.Ew, self.Ew))
         return trace
+
+    def choose_damping(self, system, linearization, trace):
+        """The :class:`DampingChoice` (GCV) of the step at a linearization,
+        from the spectrum of ``system``."""
+        g, h = linearization.g, linearization.h
+        rhs = np.sqrt(self.s / h)[:, None] * g
+        return DampingChoice(system, rhs, trace, self.total_weight)
 
     def step(self, system, linearization, damping):
         """The :class:`_Move` of the damped step (:func:`damped_step`)."""

@@ -123,6 +123,7 @@ class CholeskySystem(_System):
         else:
             G += self.affine_gram
         self.G = G
+        self._spectrum = None
 
     def _blas_threads(self):
         # Idle BLAS workers keep spinning after a call, against the fit's own
@@ -134,11 +135,29 @@ class CholeskySystem(_System):
             return contextlib.nullcontext()
         return one_blas_thread()
 
-    def solve(self, lam, R):
+    def _scaled_gram(self):
         B = np.multiply(self.G, self.dsqrt[:, None])
         B *= self.dsqrt[None, :]
-        B.flat[:: B.shape[0] + 1] += lam
+        return B
+
+    def spectrum(self):
+        """Eigenvalues (clipped at 0) and eigenvectors of ``B = D^(1/2) G
+        D^(1/2)``, computed once; later solves use them instead of a Cholesky
+        factorization (the damping search of ``alpha="auto"``)."""
+        if self._spectrum is None:
+            with self._blas_threads():
+                eigenvalues, vectors = np.linalg.eigh(self._scaled_gram())
+            self._spectrum = np.maximum(eigenvalues, 0.0), vectors
+        return self._spectrum
+
+    def solve(self, lam, R):
         self.last_info = {}
+        if self._spectrum is not None:
+            eigenvalues, V = self._spectrum
+            with self._blas_threads():
+                return V @ ((V.T @ R) / (eigenvalues + lam)[:, None])
+        B = self._scaled_gram()
+        B.flat[:: B.shape[0] + 1] += lam
         with self._blas_threads():
             return cho_solve(_cholesky(B), R, check_finite=False)
 

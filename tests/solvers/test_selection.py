@@ -1,0 +1,126 @@
+"""alpha="auto": the damping chosen by GCV against brute-force refits."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from sklearn_sublinear import SublinearNewtonClassifier, SublinearNewtonRegressor
+from sklearn_sublinear._network import LOSSES
+from sklearn_sublinear._solvers import GaussNewton
+from sklearn_sublinear._solvers._gauss_newton import DAMPING_REFERENCE_WEIGHT
+from sklearn_sublinear._solvers._selection import GCV_RELATIVE_DAMPINGS, gcv_scores
+from sklearn_sublinear._tree_index import DenseIndex
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def refit_gcv(A, z, damping, total_weight):
+    """GCV of the ridge fit ``min ||z - A t||^2 + damping ||t||^2`` by refits in
+    parameter space: the fitted values of ``z`` and, for ``trace(H)``, of
+    every unit vector (all right-hand sides of one solve)."""
+    n, p = A.shape
+    targets = np.column_stack([z, np.eye(n)])
+    fitted = A @ np.linalg.solve(A.T @ A + damping * np.eye(p), A.T @ targets)
+    residual = np.sum((z - fitted[:, 0]) ** 2)
+    dof = np.trace(fitted[:, 1:])
+    return residual / (1.0 - dof / total_weight) ** 2
+
+
+def test_gcv_scores_match_refits():
+    rng = np.random.RandomState(0)
+    A = rng.standard_normal((15, 6))
+    z = rng.standard_normal(15)
+    eigenvalues, V = np.linalg.eigh(A @ A.T)
+    dampings = np.array([1e-3, 0.1, 1.0, 10.0])
+    scores = gcv_scores(np.maximum(eigenvalues, 0), V.T @ z[:, None], dampings, 15.0)
+    expected = [refit_gcv(A, z, lam, 15.0) for lam in dampings]
+    assert_allclose(scores, expected, rtol=1e-8)
+    # trace(H) >= N has no finite score
+    assert np.isinf(gcv_scores(np.ones(3), np.ones((3, 1)), np.array([1e-9]), 2.0))
+
+
+def _whitened_jacobian(X, network, s, h):
+    """``D^(1/2) J`` over (W, theta) for one output, written out densely."""
+    m, d = network.n_neurons, X.shape[1]
+    fires = (X @ network.W.T) > network.threshold
+    J = fires[:, :, None] * network.signs[None, :, 0, None] * X[:, None, :]
+    J = np.hstack([J.reshape(X.shape[0], m * d) / np.sqrt(m), np.ones((len(X), 1))])
+    return np.sqrt(s * h)[:, None] * J, J[:, : m * d]
+
+
+def test_first_damping_is_the_argmin_of_refit_gcv(network_factory):
+    X, net = network_factory(n_samples=25, n_neurons=48, n_outputs=1, seed=1)
+    rng = np.random.RandomState(1)
+    Y = np.sin(3 * X[:, :1]) + 0.3 * rng.standard_normal((25, 1))
+    weights = rng.randint(1, 4, size=25).astype(float)
+    total = weights.sum()
+    s, h = weights / total, np.ones(25)
+    # reference at the starting weights
+    loss = LOSSES["squared_error"]()
+    g = loss.raw_grad(Y, net.forward(X))[:, 0]
+    A, J_neurons = _whitened_jacobian(X, net, s, h)
+    trace = float(np.sum(s * h * np.sum(J_neurons**2, axis=1)))
+    z = -np.sqrt(s / h) * g
+    refit = [refit_gcv(A, z, r * trace, total) for r in GCV_RELATIVE_DAMPINGS]
+    assert np.min(refit) < np.sum(z**2)  # a step is worth taking here
+
+    _, history, _ = GaussNewton(
+        alpha="auto", max_iter=1, tol=0.0, n_iter_no_change=5
+    ).solve(net, loss, DenseIndex(X, net.threshold), X, Y, weights)
+    assert history["alpha"][0] == GCV_RELATIVE_DAMPINGS[np.argmin(refit)]
+
+
+def _noisy(n=120, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.standard_normal((n, 4))
+    return X, np.sin(2 * X[:, 0]) + X[:, 1] + 0.5 * rng.standard_normal(n)
+
+
+@pytest.mark.parametrize(
+    "Estimator", [SublinearNewtonRegressor, SublinearNewtonClassifier]
+)
+def test_integer_weights_equal_repeated_rows(Estimator):
+    X, y = _noisy()
+    if Estimator is SublinearNewtonClassifier:
+        y = y > 0
+    w = np.random.RandomState(1).randint(0, 4, size=X.shape[0])
+    params = dict(n_neurons=256, random_state=0)
+    weighted = Estimator(**params).fit(X, y, sample_weight=w)
+    repeated = Estimator(**params).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    assert weighted.alpha_ == repeated.alpha_
+    assert weighted.n_iter_ == repeated.n_iter_
+    out = "predict" if Estimator is SublinearNewtonRegressor else "predict_proba"
+    assert_allclose(
+        getattr(weighted, out)(X), getattr(repeated, out)(X), rtol=1e-7, atol=1e-9
+    )
+
+
+def test_auto_is_deterministic_and_the_same_on_both_indexes():
+    X, y = _noisy()
+    fits = [
+        SublinearNewtonRegressor(n_neurons=512, index=index, random_state=0).fit(X, y)
+        for index in ("tree", "dense", "tree")
+    ]
+    for fit in fits[1:]:
+        assert fit.history_["alpha"] == fits[0].history_["alpha"]
+        assert_array_equal(fit.predict(X), fits[0].predict(X))
+    assert fits[0].alpha_ == fits[0].history_["alpha"][0]
+
+
+def test_auto_regularizes_small_noisy_data_more_than_a_small_float():
+    X, y = _noisy(n=200)
+    X_test, y_test = _noisy(n=400, seed=5)
+    auto = SublinearNewtonRegressor(n_neurons=512, random_state=0).fit(X, y)
+    small = SublinearNewtonRegressor(n_neurons=512, alpha=1e-6, random_state=0)
+    small.fit(X, y)
+    assert auto.alpha_ > 1e-6
+    assert auto.score(X_test, y_test) > small.score(X_test, y_test)
+
+
+def test_float_alpha_is_honoured():
+    X, y = _noisy(n=600)
+    reg = SublinearNewtonRegressor(n_neurons=256, alpha=0.05, random_state=0)
+    reg.fit(X, y)
+    floor = 0.05 * np.sqrt(DAMPING_REFERENCE_WEIGHT / 600)
+    assert reg.alpha_ == pytest.approx(floor, rel=1e-12)
+    assert all(a == pytest.approx(floor, rel=1e-12) for a in reg.history_["alpha"])
