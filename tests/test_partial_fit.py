@@ -13,7 +13,8 @@ from sklearn_sublinear import SublinearNewtonClassifier, SublinearNewtonRegresso
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-SMALL = dict(n_neurons=256, random_state=0)
+# A fixed alpha: the tests count the steps of every batch.
+SMALL = dict(n_neurons=256, alpha=1e-3, random_state=0)
 
 
 def _batches(n_samples, size, n_passes):
