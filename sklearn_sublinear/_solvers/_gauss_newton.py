@@ -110,6 +110,14 @@ def predicted_decrease(Gq, s, g, d):
     )
 
 
+def relative_floor(alpha, total_weight):
+    """The damping floor relative to the trace of the system: ``alpha`` (for
+    ``"auto"``, ``AUTO_ALPHA_WITHOUT_GRAM``, the floor of systems without a
+    spectrum) times ``min(1, sqrt(DAMPING_REFERENCE_WEIGHT / total_weight))``."""
+    alpha = AUTO_ALPHA_WITHOUT_GRAM if alpha == "auto" else alpha
+    return alpha * min(1.0, np.sqrt(DAMPING_REFERENCE_WEIGHT / total_weight))
+
+
 def damped_step(network, system, s, g, h, damping, X, row_scale=None):
     """One damped Gauss-Newton step in implicit form.
 
@@ -498,10 +506,7 @@ class _Problem:
             raise ValueError("At least one sample must have a positive weight.")
         self.total_weight = float(np.sum(sample_weight[self.weighted]))
         self.s = sample_weight[self.weighted] / self.total_weight
-        alpha = AUTO_ALPHA_WITHOUT_GRAM if solver.alpha == "auto" else solver.alpha
-        self.relative_floor = alpha * min(
-            1.0, np.sqrt(DAMPING_REFERENCE_WEIGHT / self.total_weight)
-        )
+        self.relative_floor = relative_floor(solver.alpha, self.total_weight)
         self.row_scale = network.row_scale(X)
         self.row_scale_w = (
             None if self.row_scale is None else self.row_scale[self.weighted]

@@ -34,10 +34,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._gauss_newton import (
-    DAMPING_REFERENCE_WEIGHT,
     _Move,
     _Problem,
     predicted_decrease,
+    relative_floor,
     sample_space_step,
 )
 from ._preconditioners import SketchPreconditioner
@@ -357,9 +357,7 @@ class ShardedProblem:
         self.solver, self.network, self.shards = solver, network, shards
         self.n_rows, self.n_weighted = n_rows, n_weighted
         self.theta = network.affine_coef
-        self.relative_floor = solver.alpha * min(
-            1.0, np.sqrt(DAMPING_REFERENCE_WEIGHT / total_weight)
-        )
+        self.relative_floor = relative_floor(solver.alpha, total_weight)
         self.fixed = self.last_system = None
 
     def start(self):
