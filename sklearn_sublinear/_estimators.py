@@ -49,7 +49,9 @@ from ._tree_index import make_index
 # one-off measurement is in docs/design.rst.
 CHOLESKY_MAX_SAMPLES = 1500
 # Gauss-Newton iterations that partial_fit runs on each batch, from the
-# current weights (tuned with benchmarks/bench_partial_fit.py).
+# current weights: one, as MLP's partial_fit runs one epoch; that one suffices
+# to approach fit is checked by benchmarks/bench_partial_fit.py (key
+# "tables" / "streams" / "gap_to_fit_after_pass").
 PARTIAL_FIT_ITERATIONS = 1
 
 
