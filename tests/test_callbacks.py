@@ -100,3 +100,20 @@ def test_verbose_early_stopping_names_the_kept_iteration(capsys):
     assert out.count("validation score=") == reg.n_iter_ + 1
     best = int(np.argmax(reg.validation_scores_)) + 1
     assert f"Kept the weights of iteration {best} " in out
+
+
+class Failing(Recorder):
+    def on_fit_task_begin(self, estimator, context, *, X=None, y=None):
+        super().on_fit_task_begin(estimator, context, X=X, y=y)
+        if context.task_name == "gauss_newton_iteration":
+            raise RuntimeError("callback failure")
+
+
+def test_a_failed_fit_tears_the_callbacks_down_and_keeps_no_state():
+    X, y = make_friedman1(n_samples=100, random_state=0)
+    failing = Failing()
+    reg = SublinearNewtonRegressor(**SMALL).set_callbacks(failing)
+    with pytest.raises(RuntimeError, match="callback failure"):
+        reg.fit(X, y)
+    assert failing.events[-1] == ("teardown", None)
+    assert not hasattr(reg, "coefs_") and not hasattr(reg, "_callback_fit_ctx")
