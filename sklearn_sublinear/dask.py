@@ -93,11 +93,11 @@ class DaskShards(Shards):
         while True:
             try:
                 return actor_future.result(timeout=LIVENESS_POLL_SECONDS)
-            except OSError as exc:
-                raise _lost(exc) from exc
-            except TimeoutError:
+            except TimeoutError:  # a subclass of OSError: caught first
                 if any(future.status != "finished" for future, _ in self.actors):
                     raise _lost(None) from None
+            except OSError as exc:
+                raise _lost(exc) from exc
 
     def close(self):
         """Release the actors (their workers drop the rows and indexes)."""

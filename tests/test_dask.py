@@ -245,3 +245,23 @@ def test_killed_worker_raises_and_keeps_previous_fit(monkeypatch):
         for old, new in zip(coefs, est.coefs_):
             np.testing.assert_array_equal(old, new)
         np.testing.assert_array_equal(est.predict(dX).compute(), before)
+
+
+def _sleep_then_count_rows(shard, seconds):
+    import time
+
+    time.sleep(seconds)
+    return shard.X.shape[0]
+
+
+def test_slow_calls_are_waited_for(process_client):
+    # A call longer than the liveness poll is not taken for a lost worker.
+    X, y, _ = _task_data("regression", n=100)
+    shards, _ = sdask.place_shards(
+        process_client, da.from_array(X, chunks=40), da.from_array(y, chunks=40)
+    )
+    try:
+        seconds = 1.5 * sdask.LIVENESS_POLL_SECONDS
+        assert sum(shards.map("call", _sleep_then_count_rows, seconds)) == 100
+    finally:
+        shards.close()

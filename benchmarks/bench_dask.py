@@ -1,0 +1,221 @@
+"""One network fitted over the rows of a dask LocalCluster, against one process.
+
+The synthetic ``y = sin(x0) + x1 x2 + noise`` on 16 standard normal features
+(bench_scale.py's ``sin_product``). For every size ``n``:
+
+1. the local estimator fits in a fresh process: time, peak RSS, test R2;
+2. the dask estimator fits on a LocalCluster of 2 and of 4 worker processes
+   (one thread each), every worker with a ``memory_limit`` of
+   ``MEMORY_FRACTION`` times the local fit's peak RSS; reported: time per
+   iteration and in total, the workers' peak RSS (``ru_maxrss``), test R2, the
+   R2 of its predictions against the local fit's on a subset, and the bytes
+   sent to and received from the workers per Gauss-Newton iteration (the
+   calls after the setup, divided by the iterations), which must not grow
+   with ``n``.
+
+Usage::
+
+    python benchmarks/bench_dask.py --quick          # 20k and 40k rows
+    python benchmarks/bench_dask.py --sizes 20000 100000   # the default
+
+Writes ``results/bench_dask.json`` (keys ``runs`` and ``bytes_per_iteration``).
+"""
+
+import argparse
+import os
+import time
+import warnings
+
+import numpy as np
+from _common import (
+    GIB,
+    current_rss_bytes,
+    peak_rss_bytes,
+    run_isolated,
+    write_json,
+)
+
+# memory_limit of every worker, relative to the single-process fit's peak RSS
+# of the same data (the issue asks for a limit below that peak).
+MEMORY_FRACTION = 0.9
+N_TEST = 20_000
+SUBSET = 20_000
+N_FEATURES = 16
+# The calls that set a fit up (placing, validation, scaling, shard setup);
+# the others run once or more per Gauss-Newton iteration.
+SETUP_CALLS = {"call", "setup", "start"}
+PARAMS = dict(random_state=0)
+
+
+def sin_product(n_samples, random_state=0):
+    """``y = sin(x0) + x1 x2 + 0.1 noise`` on standard normal features."""
+    rng = np.random.default_rng(random_state)
+    X = rng.standard_normal((n_samples, N_FEATURES))
+    y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 0.1 * rng.standard_normal(n_samples)
+    return X, y
+
+
+def _data(n):
+    X, y = sin_product(n + N_TEST)
+    return X[:n], y[:n], X[n:], y[n:]
+
+
+def local_fit(n):
+    """The local fit in this (fresh) process; its predictions for comparison."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import r2_score
+
+    from sklearn_sublinear import SublinearNewtonRegressor
+
+    X, y, X_test, y_test = _data(n)
+    start = current_rss_bytes()
+    est = SublinearNewtonRegressor(**PARAMS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        t0 = time.perf_counter()
+        est.fit(X, y)
+        seconds = time.perf_counter() - t0
+    return {
+        "n": n,
+        "fit_seconds": seconds,
+        "seconds_per_iteration": float(np.mean(est.history_["seconds"])),
+        "n_iter": est.n_iter_,
+        "solver": est.solver_,
+        "peak_rss": peak_rss_bytes(),
+        "peak_rss_above_start": peak_rss_bytes() - start,
+        "test_r2": r2_score(y_test, est.predict(X_test)),
+        "subset_predictions": est.predict(X_test[:SUBSET]),
+    }
+
+
+def _worker_peak():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def dask_fit(n, n_workers, memory_limit):
+    """The dask fit on a fresh LocalCluster of ``n_workers`` processes."""
+    import dask.array as da
+    from distributed import Client, LocalCluster
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import r2_score
+
+    from sklearn_sublinear.dask import DaskSublinearNewtonRegressor
+
+    X, y, X_test, y_test = _data(n)
+    chunks = -(-n // (4 * n_workers))  # four partitions per worker
+    with (
+        LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=int(memory_limit),
+            dashboard_address=None,
+            silence_logs=40,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        dX = client.persist(da.from_array(X, chunks=(chunks, N_FEATURES)))
+        dy = client.persist(da.from_array(y, chunks=chunks))
+        client.wait_for_workers(n_workers)
+        est = DaskSublinearNewtonRegressor(**PARAMS, client=client)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            t0 = time.perf_counter()
+            est.fit(dX, dy)
+            seconds = time.perf_counter() - t0
+        worker_peaks = list(client.run(_worker_peak).values())
+        test = est.predict(da.from_array(X_test, chunks=5000)).compute()
+    log = est._communication_log
+    loop = [entry for entry in log if entry[0] not in SETUP_CALLS]
+    per_method = {}
+    for method, sent, received in loop:
+        total = per_method.setdefault(method, [0, 0, 0])
+        total[0] += 1
+        total[1] += sent
+        total[2] += received
+    return {
+        "n": n,
+        "n_workers": n_workers,
+        "memory_limit": int(memory_limit),
+        "fit_seconds": seconds,
+        "seconds_per_iteration": float(np.mean(est.history_["seconds"])),
+        "n_iter": est.n_iter_,
+        "solver": est.solver_,
+        "inner_iterations": est.history_["inner_iterations"],
+        "worker_peak_rss": worker_peaks,
+        "test_r2": r2_score(y_test, test),
+        "subset_predictions": test[:SUBSET],
+        "setup_bytes": sum(s + r for m, s, r in log if m in SETUP_CALLS),
+        "loop_bytes_per_iteration": sum(s + r for _, s, r in loop)
+        / max(est.n_iter_, 1),
+        "loop_calls_per_iteration": len(loop) / max(est.n_iter_, 1),
+        "loop_bytes_by_method": per_method,
+    }
+
+
+def main(argv=None):
+    from sklearn.metrics import r2_score
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000])
+    parser.add_argument("--workers", type=int, nargs="+", default=[2, 4])
+    parser.add_argument("--quick", action="store_true", help="20k and 40k rows")
+    parser.add_argument("--output", default=None)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes = [20_000, 40_000]
+    runs = []
+    print(
+        f"{'n':>8s} {'where':>9s} {'fit s':>7s} {'s/iter':>7s} {'iters':>5s} "
+        f"{'peak GiB':>8s} {'test R2':>7s} {'R2 vs local':>11s} {'MB/iter':>8s}"
+    )
+    for n in args.sizes:
+        local = run_isolated(local_fit, n)
+        reference = local.pop("subset_predictions")
+        runs.append({"where": "local", **local})
+        print(
+            f"{n:8d} {'1 process':>9s} {local['fit_seconds']:7.1f} "
+            f"{local['seconds_per_iteration']:7.2f} {local['n_iter']:5d} "
+            f"{local['peak_rss'] / GIB:8.2f} {local['test_r2']:7.4f}",
+            flush=True,
+        )
+        limit = MEMORY_FRACTION * local["peak_rss"]
+        for k in args.workers:
+            try:
+                run = run_isolated(dask_fit, n, k, limit)
+            except RuntimeError as exc:  # a worker killed at its memory_limit
+                runs.append({"where": f"dask x{k}", "n": n, "error": str(exc)})
+                print(f"{n:8d} {'dask x' + str(k):>9s} lost a worker: {exc}")
+                continue
+            run["r2_against_local"] = r2_score(reference, run.pop("subset_predictions"))
+            runs.append({"where": f"dask x{k}", **run})
+            print(
+                f"{n:8d} {'dask x' + str(k):>9s} {run['fit_seconds']:7.1f} "
+                f"{run['seconds_per_iteration']:7.2f} {run['n_iter']:5d} "
+                f"{max(run['worker_peak_rss']) / GIB:8.2f} {run['test_r2']:7.4f} "
+                f"{run['r2_against_local']:11.6f} "
+                f"{run['loop_bytes_per_iteration'] / 1e6:8.2f}",
+                flush=True,
+            )
+    per_iteration = {
+        f"{r['where']} n={r['n']}": r["loop_bytes_per_iteration"]
+        for r in runs
+        if r["where"] != "local" and "error" not in r
+    }
+    path = write_json(
+        "bench_dask",
+        {
+            "settings": {**vars(args), "memory_fraction": MEMORY_FRACTION},
+            "cpu_count": os.cpu_count(),
+            "runs": runs,
+            "bytes_per_iteration": per_iteration,
+        },
+        args.output,
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
