@@ -17,6 +17,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array
 
+from ._estimators import _constant_model
 from ._network import LOSSES, InputTransform, threshold_from_sparsity
 from ._solvers._sharded import ShardedProblem
 from ._tree_index import DenseIndex, TreeIndex, make_index
@@ -262,6 +263,10 @@ def fit_sharded(estimator, shards, n_features=None):
     network = estimator._initial_network(
         False, state, threshold, d + 1, n_outputs, transform
     )
+    if estimator.alpha == "auto":
+        # the best constant, from the weighted mean of the encoded targets
+        mean = sum(shards.map("call", _weighted_sum, "Y", total))
+        network.intercept = _constant_model(mean[None, :], np.ones(1), loss_name)
     solver = estimator._gauss_newton(solver_name, estimator.max_iter)
     shards.map(
         "setup",

@@ -41,6 +41,7 @@ from ._gauss_newton import (
     sample_space_step,
 )
 from ._preconditioners import SketchPreconditioner
+from ._selection import DampingChoice
 from ._systems import (
     CG_MAX_ITER,
     CG_RTOL,
@@ -358,6 +359,7 @@ class ShardedProblem:
         self.n_rows, self.n_weighted = n_rows, n_weighted
         self.theta = network.affine_coef
         self.relative_floor = relative_floor(solver.alpha, total_weight)
+        self.total_weight = total_weight
         self.fixed = self.last_system = None
 
     def start(self):
@@ -371,6 +373,13 @@ class ShardedProblem:
 
     def gram_trace(self, linearization):
         return linearization.trace
+
+    def choose_damping(self, system, linearization, trace):
+        """The GCV choice of ``alpha="auto"`` on the gathered Cholesky system
+        (as :meth:`_Problem.choose_damping`, over the gathered rows)."""
+        s = self.fixed["s"]
+        rhs = np.sqrt(s / system.h)[:, None] * system.g
+        return DampingChoice(system.system, rhs, trace, self.total_weight)
 
     def system(self, linearization):
         if self.solver.linear_solver == "cg":
@@ -434,6 +443,10 @@ class _GatheredCholesky:
             affine_gram=f["affine_gram"],
         )
         self.last_info = {}
+
+    def spectrum(self):
+        """The spectrum of the driver's system (``alpha="auto"``)."""
+        return self.system.spectrum()
 
     def solve(self, damping):
         self.q, predicted = sample_space_step(
