@@ -201,14 +201,19 @@ def rows_main(args):
         targets["1M_peak_rss_le_4GiB"] = big["peak_rss"] <= 4 * GIB
         if 100_000 in by:
             targets["1M_r2_ge_100k"] = big["test_r2"] >= by[100_000]["test_r2"]
-    for name, value in targets.items():
+    _finish("bench_scale_rows", args, sizes, runs, targets)
+
+
+def _finish(name, args, sizes, runs, targets):
+    """Print the targets (PASS / MISS, or the value) and write the JSON."""
+    for key, value in targets.items():
         if isinstance(value, bool):
             value = "PASS" if value else "MISS"
         else:
             value = f"{value:.3f}"
-        print(f"  {name}: {value}")
+        print(f"  {key}: {value}")
     path = write_json(
-        "bench_scale_rows",
+        name,
         {"settings": vars(args), "sizes": sizes, "runs": runs, "targets": targets},
         args.output,
     )
@@ -268,14 +273,7 @@ def main(argv=None):
         f"diamonds: R2 ours {ours['test_r2']:.4f} vs MLP {mlp['test_r2']:.4f}, "
         f"fit time ratio ours/MLP {ours['fit_seconds'] / mlp['fit_seconds']:.2f}"
     )
-    for name, ok in targets.items():
-        print(f"  {name}: {'PASS' if ok else 'MISS'}")
-    path = write_json(
-        "bench_scale",
-        {"settings": vars(args), "sizes": sizes, "runs": runs, "targets": targets},
-        args.output,
-    )
-    print(f"wrote {path}")
+    _finish("bench_scale", args, sizes, runs, targets)
 
 
 if __name__ == "__main__":
