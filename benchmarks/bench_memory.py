@@ -18,7 +18,7 @@ classes.
    firing pairs outgrow it.
 3. RLIMIT_AS: each configuration under address-space limits of 2, 4 and 8 GiB
    (``resource.setrlimit`` in the child, default ``memory_limit="auto"``,
-   ``max_iter=2``). Target: it fits, or is refused with a ValueError in under
+   ``max_iter=1``). Target: it fits, or is refused with a ValueError in under
    a second; never a MemoryError or a crash in mid-fit.
 
 Usage::
@@ -210,22 +210,32 @@ def main():
                 flush=True,
             )
     rlimit_rows = []
+    _save(rows, rlimit_rows, args)
     if not args.skip_rlimit:
         for config in configs + RLIMIT_ONLY:
             for rlimit in RLIMITS:
-                row = _isolated_rlimit(config, rlimit, min(args.max_iter, 2))
+                row = _isolated_rlimit(config, rlimit, 1)
                 row.update(config=config, rlimit=rlimit)
                 rlimit_rows.append(row)
+                _save(rows, rlimit_rows, args)
                 seconds = row["seconds"]
                 print(
                     f"RLIMIT_AS {rlimit / GIB:.0f} GiB {config}: {row['outcome']}"
                     + ("" if seconds is None else f" in {seconds:.2f} s"),
                     flush=True,
                 )
+    print(_save(rows, rlimit_rows, args))
+
+
+def _save(rows, rlimit_rows, args):
+    """Write the results so far (a run stopped early keeps them); return the
+    summary."""
     estimate = [r for r in rows if r["mode"] == "estimate" and "estimate_bytes" in r]
     given = [r for r in rows if r["mode"] == "given"]
     summary = {
-        "peak_over_estimate_max": max(r["peak_over_estimate"] for r in estimate),
+        "peak_over_estimate_max": max(
+            (r["peak_over_estimate"] for r in estimate), default=None
+        ),
         "peak_over_given_limit_max": max(
             (
                 r["peak_growth_bytes"] / r["start_bytes"]
@@ -235,7 +245,7 @@ def main():
             default=None,
         ),
         "given_limit_refused_mid_fit": sum(r["outcome"] != "fit" for r in given),
-        "pair_growth_max": max(r["pair_growth"] for r in estimate),
+        "pair_growth_max": max((r["pair_growth"] for r in estimate), default=None),
         "rlimit_memory_errors": sum(
             r["outcome"] not in ("fit", "refused", "no room for the data")
             for r in rlimit_rows
@@ -250,13 +260,12 @@ def main():
             "refusal_seconds": 1.0,
         },
     }
-    print(summary)
-    path = write_json(
+    write_json(
         "bench_memory",
         {"max_iter": args.max_iter, "runs": rows, "rlimit": rlimit_rows, **summary},
         args.output,
     )
-    print(f"wrote {path}")
+    return summary
 
 
 if __name__ == "__main__":
