@@ -18,7 +18,11 @@ Usage::
     python benchmarks/bench_dask.py --quick          # 20k and 40k rows
     python benchmarks/bench_dask.py --sizes 20000 100000   # the default
 
-Writes ``results/bench_dask.json`` (keys ``runs`` and ``bytes_per_iteration``).
+    python benchmarks/bench_dask.py --bytes --sizes 5000 20000 80000
+
+Writes ``results/bench_dask.json`` (keys ``runs`` and ``bytes_per_iteration``);
+``--bytes`` (no timing) writes ``results/bench_dask_bytes.json`` (key ``runs``:
+bytes per call of each kind and per iteration against ``n``).
 """
 
 import argparse
@@ -155,6 +159,66 @@ def dask_fit(n, n_workers, memory_limit):
     }
 
 
+def bytes_main(args):
+    """``--bytes``: what one product and one iteration send, against ``n``.
+
+    No timing (threads of this process as workers, no benchmark lock needed):
+    fits of ``max_iter=3`` on growing ``n``; the bytes of every call of the
+    loop, per call of each kind and per iteration.
+    """
+    import dask.array as da
+    from distributed import Client, LocalCluster
+    from sklearn.exceptions import ConvergenceWarning
+
+    from sklearn_sublinear.dask import DaskSublinearNewtonRegressor
+
+    out = {}
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=False,
+            dashboard_address=None,
+            silence_logs=50,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        for n in args.sizes:
+            X, y = sin_product(n)
+            est = DaskSublinearNewtonRegressor(**PARAMS, max_iter=3, client=client)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                est.fit(
+                    da.from_array(X, chunks=(n // 8, N_FEATURES)),
+                    da.from_array(y, chunks=n // 8),
+                )
+            per = {}
+            for method, sent, received in est._communication_log:
+                if method not in SETUP_CALLS:
+                    entry = per.setdefault(method, [0, 0])
+                    entry[0] += 1
+                    entry[1] += sent + received
+            total = sum(v[1] for v in per.values())
+            out[n] = {
+                "solver": est.solver_,
+                "n_iter": est.n_iter_,
+                "changed_neurons": est.history_["changed_neurons"],
+                "inner_iterations": est.history_["inner_iterations"],
+                "bytes_per_iteration": total / est.n_iter_,
+                "bytes_per_call": {m: v[1] / v[0] for m, v in per.items()},
+            }
+            print(
+                f"n={n}: {total / est.n_iter_ / 1e6:.2f} MB per iteration, "
+                f"J^T v {out[n]['bytes_per_call']['cg_left'] / 1e3:.1f} kB per "
+                f"product, step {out[n]['bytes_per_call']['apply'] / 1e3:.1f} kB, "
+                f"CG iterations {out[n]['inner_iterations']}, moved neurons "
+                f"{out[n]['changed_neurons']}",
+                flush=True,
+            )
+    path = write_json("bench_dask_bytes", {"settings": vars(args), "runs": out})
+    print(f"wrote {path}")
+
+
 def main(argv=None):
     from sklearn.metrics import r2_score
 
@@ -163,7 +227,12 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--quick", action="store_true", help="20k and 40k rows")
     parser.add_argument("--output", default=None)
+    parser.add_argument(
+        "--bytes", action="store_true", help="bytes per product and iteration vs n"
+    )
     args = parser.parse_args(argv)
+    if args.bytes:
+        return bytes_main(args)
     if args.quick:
         args.sizes = [20_000, 40_000]
     runs = []
