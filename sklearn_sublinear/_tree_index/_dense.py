@@ -29,6 +29,11 @@ DENSE_SPLIT_CHUNK_BYTES = 8 * 2**20
 # threads of the exact routine that follows (bench_index.py, key "results" /
 # "dense_query_s").
 DENSE_NEURON_CHUNK = 2**12
+# A task's parts (16 bytes per firing pair: row, column, value) are joined
+# into one while they take at most this many bytes; above, they go to
+# active_csr one per row step, so that no pair is copied once more (large n).
+CONCAT_PARTS_BYTES = 2**24
+PAIR_BYTES = 16
 
 
 def _dense_chunks(n_samples, n_neurons, chunk_bytes=None):
@@ -191,6 +196,9 @@ def _filter_chunk(
             parts.append((rr, cc))
         else:
             parts.append(firing_part(W, X, rr, cc, threshold))
+    if sum(part[0].size for part in parts) * PAIR_BYTES <= CONCAT_PARTS_BYTES:
+        # few pairs: one part per task, fewer parts for active_csr to place
+        return [tuple(np.concatenate(a) for a in zip(*parts))] if parts else []
     return parts
 
 

@@ -469,7 +469,10 @@ def test_rebuild_subset_keeps_other_samples_bits(n, monkeypatch):
 
 
 @pytest.mark.parametrize("chunk_bytes", [None, 5 * 16 * 3, 1])
-def test_dense_active_parts_and_chunk_sizes(chunk_bytes, monkeypatch):
+@pytest.mark.parametrize("concat_bytes", [2**24, 0], ids=["joined", "per_step"])
+def test_dense_active_parts_and_chunk_sizes(chunk_bytes, concat_bytes, monkeypatch):
+    # a task's parts joined, or handed over one per row step
+    monkeypatch.setattr(dense_module, "CONCAT_PARTS_BYTES", concat_bytes)
     rng = np.random.default_rng(4)
     n, d, m = 50, 6, 300
     X, W = _unit_rows_and_weights(rng, n, d, m)
