@@ -134,9 +134,11 @@ def test_concurrent_limits_restore_the_setting_found():
     barrier = threading.Barrier(4)
 
     def task():
+        # What BLAS reports inside the limit is not asserted: an OpenBLAS
+        # limit set from a thread other than the main one may not be seen by
+        # the others (the user guide says so); the restored setting is.
         with one_blas_thread():
             barrier.wait()
-            assert _blas_threads() <= {1}
 
     threads = [threading.Thread(target=task) for _ in range(4)]
     for t in threads:
