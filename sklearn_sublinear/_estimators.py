@@ -575,6 +575,7 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
             pairs=pairs,
             early_stopping=self.early_stopping,
             pair_shift=pair_shift(self.sparsity),
+            spectrum=isinstance(self.alpha, str),
         )
 
     def _check_memory(self, index, n_weighted, n_outputs, solver):

@@ -53,6 +53,10 @@ ROW_BYTES = 6 * 8
 # and float64 sum), the damped matrix and its factor (benchmarks/
 # bench_memory.py, key "runs" / "peak_over_estimate").
 CHOLESKY_BYTES = 64
+# Further bytes per n x n entry when the damping is chosen from the spectrum
+# (alpha="auto"): the scaled Gram, eigh's copy and workspace, and the
+# eigenvectors kept for the iteration's solves (same benchmark and key).
+SPECTRUM_BYTES = 40
 # The CG path's sketch preconditioner: rank, columns and chunk bytes
 # (solvers' SKETCH_RANK, SKETCH_COLUMNS, SKETCH_CHUNK_BYTES).
 SKETCH_RANK = 128
@@ -225,6 +229,7 @@ def fit_nbytes(
     pairs=None,
     early_stopping=False,
     pair_shift=0.0,
+    spectrum=False,
 ):
     """Peak bytes of a fit by part, computed before allocating.
 
@@ -247,6 +252,8 @@ def fit_nbytes(
     pair_shift : float, default=0.0
         Growth of the firing pairs budgeted when ``pairs`` is None
         (:func:`pair_shift`).
+    spectrum : bool, default=False
+        Whether the Cholesky path decomposes its system (``alpha="auto"``).
 
     Returns
     -------
@@ -268,7 +275,8 @@ def fit_nbytes(
         "rows and outputs": float(n_rows) * (ROW_BYTES * d + OUTPUT_BYTES * n_outputs),
     }
     if solver == "cholesky":
-        parts["n x n Gram matrices"] = CHOLESKY_BYTES * float(n_weighted) ** 2
+        per_entry = CHOLESKY_BYTES + SPECTRUM_BYTES * spectrum
+        parts["n x n Gram matrices"] = per_entry * float(n_weighted) ** 2
     else:
         columns = min(SKETCH_COLUMNS, n_weighted) + d
         # the sketch's buckets and signs, the neurons' sums of a Gram

@@ -253,3 +253,22 @@ def test_classifier_refusal_counts_the_classes():
     many = SublinearNewtonClassifier(n_neurons=2**12, memory_limit=GiB // 4)
     with pytest.raises(ValueError, match="Fitting needs about"):
         many.fit(X, rng.randint(0, 100, 2000))
+
+
+@pytest.mark.parametrize("alpha", ["auto", 1e-3])
+def test_estimate_bounds_the_traced_peak_of_large_cholesky_systems(alpha):
+    # Few neurons and inputs, many rows: the n x n matrices dominate, those
+    # of the spectrum (alpha="auto") included.
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((1400, 3))
+    y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 0.1 * rng.standard_normal(1400)
+    reg = SublinearNewtonRegressor(
+        n_neurons=128, alpha=alpha, solver="cholesky", max_iter=3, random_state=0
+    )
+    tracemalloc.start()
+    try:
+        reg.fit(X, y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= reg.memory_estimate_
