@@ -187,6 +187,51 @@ def fit_sharded(estimator, shards, n_features=None):
     -------
     estimator : the fitted estimator.
     """
+    _check_supported(estimator)
+    classifier = isinstance(estimator, ClassifierMixin)
+    checks = shards.map("call", _validate, classifier, n_features)
+    n_rows = sum(shape[0] for shape, *_ in checks)
+    d = checks[0][0][1]
+    shards, total, loss_name, state = _encode_targets(
+        estimator, shards, checks, n_features, n_rows
+    )
+
+    transform = InputTransform()
+    transform.mean_, transform.scale_, _ = sharded_mean_scale(
+        shards, "X", total, n_rows, "X"
+    )
+    transform.norm_mean_ = float(sum(shards.map("call", _transform, transform, total)))
+    n_weighted = int(sum(shards.map("call", _n_weighted)))
+    n_outputs = state["y_mean"].size
+
+    solver_name = estimator._resolve_solver(n_weighted, n_outputs)
+    threshold = threshold_from_sparsity(estimator.n_neurons, estimator.sparsity)
+    network = estimator._initial_network(
+        False, state, threshold, d + 1, n_outputs, transform
+    )
+    if estimator.alpha == "auto":
+        # the best constant, from the weighted mean of the encoded targets
+        mean = sum(shards.map("call", _weighted_sum, "Y", total))
+        network.intercept = _constant_model(mean[None, :], np.ones(1), loss_name)
+    solver = estimator._gauss_newton(solver_name, estimator.max_iter)
+    shards.map(
+        "setup",
+        solver,
+        network,
+        LOSSES[loss_name](),
+        _index_factory(estimator, threshold, n_rows, d),
+        total,
+    )
+    problem = ShardedProblem(solver, network, shards, n_rows, n_weighted, total)
+    network, history, _ = solver.run(problem)
+    estimator._set_fitted(network, transform, state, solver_name, history, False)
+    estimator._set_curves(False)
+    estimator.n_features_in_ = d
+    return estimator
+
+
+def _check_supported(estimator):
+    """Refuse the options the sharded fit does not offer."""
     unsupported = [
         option
         for option, used in [
@@ -201,10 +246,15 @@ def fit_sharded(estimator, shards, n_features=None):
             f"The dask estimators do not support {', '.join(unsupported)} yet; "
             "fit a local estimator on a sample instead."
         )
+
+
+def _encode_targets(estimator, shards, checks, n_features, n_rows):
+    """Encode every shard's targets as the local estimator would.
+
+    Returns the shards of positive weight, the total sample weight, the loss
+    name and the target state (see ``_encode_targets`` of the estimators).
+    """
     classifier = isinstance(estimator, ClassifierMixin)
-    checks = shards.map("call", _validate, classifier, n_features)
-    n_rows = sum(shape[0] for shape, *_ in checks)
-    d = checks[0][0][1]
     y_ndim = checks[0][3]
     if classifier and y_ndim == 2:
         raise ValueError(
@@ -225,30 +275,24 @@ def fit_sharded(estimator, shards, n_features=None):
     shards = shards.subset([c[1] > 0 for c in checks])
     if classifier:
         shards.map("call", _encode_classes, estimator._encode_targets, state)
-    else:
-        shards.map("call", _raw_targets)
-        y_mean, y_scale, constant = sharded_mean_scale(shards, "Y", total, n_rows, "y")
-        # the state of these scales, as the estimator encodes it
-        dummy = np.zeros(1) if y_ndim == 1 else np.zeros((1, y_mean.size))
-        _, loss_name, state = estimator._encode_targets(
-            dummy,
-            np.ones(1),
-            {"y_mean": y_mean, "y_scale": y_scale, "out_activation": "identity"},
-        )
-        state["constant_outputs"] = constant
-        shards.map("call", _standardize, y_mean, y_scale)
-
-    transform = InputTransform()
-    transform.mean_, transform.scale_, _ = sharded_mean_scale(
-        shards, "X", total, n_rows, "X"
+        return shards, total, loss_name, state
+    shards.map("call", _raw_targets)
+    y_mean, y_scale, constant = sharded_mean_scale(shards, "Y", total, n_rows, "y")
+    # the state of these scales, as the estimator encodes it
+    dummy = np.zeros(1) if y_ndim == 1 else np.zeros((1, y_mean.size))
+    _, loss_name, state = estimator._encode_targets(
+        dummy,
+        np.ones(1),
+        {"y_mean": y_mean, "y_scale": y_scale, "out_activation": "identity"},
     )
-    transform.norm_mean_ = float(sum(shards.map("call", _transform, transform, total)))
-    n_weighted = int(sum(shards.map("call", _n_weighted)))
-    n_outputs = state["y_mean"].size
+    state["constant_outputs"] = constant
+    shards.map("call", _standardize, y_mean, y_scale)
+    return shards, total, loss_name, state
 
-    solver_name = estimator._resolve_solver(n_weighted, n_outputs)
-    threshold = threshold_from_sparsity(estimator.n_neurons, estimator.sparsity)
-    # "auto" resolved once for all shards, from the sizes of all rows
+
+def _index_factory(estimator, threshold, n_rows, d):
+    """The shards' index factory, ``index="auto"`` resolved once for all
+    shards from the sizes of all rows."""
     kind = _INDEX_KINDS[
         type(
             make_index(
@@ -260,28 +304,7 @@ def fit_sharded(estimator, shards, n_features=None):
             )
         )
     ]
-    network = estimator._initial_network(
-        False, state, threshold, d + 1, n_outputs, transform
-    )
-    if estimator.alpha == "auto":
-        # the best constant, from the weighted mean of the encoded targets
-        mean = sum(shards.map("call", _weighted_sum, "Y", total))
-        network.intercept = _constant_model(mean[None, :], np.ones(1), loss_name)
-    solver = estimator._gauss_newton(solver_name, estimator.max_iter)
-    shards.map(
-        "setup",
-        solver,
-        network,
-        LOSSES[loss_name](),
-        _IndexFactory(kind, threshold, estimator.n_neurons, estimator.n_jobs),
-        total,
-    )
-    problem = ShardedProblem(solver, network, shards, n_rows, n_weighted, total)
-    network, history, _ = solver.run(problem)
-    estimator._set_fitted(network, transform, state, solver_name, history, False)
-    estimator._set_curves(False)
-    estimator.n_features_in_ = d
-    return estimator
+    return _IndexFactory(kind, threshold, estimator.n_neurons, estimator.n_jobs)
 
 
 class _IndexFactory:
