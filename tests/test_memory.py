@@ -167,6 +167,16 @@ def test_cholesky_estimate_holds_all_its_n_by_n_matrices():
     assert parts["n x n Gram matrices"] >= 56 * 3000**2
 
 
+def _traced_peak(reg, X, y):
+    """Peak bytes traced while ``reg`` fits ``(X, y)``."""
+    tracemalloc.start()
+    try:
+        reg.fit(X, y)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.mark.parametrize("solver", ["cholesky", "cg"])
 @pytest.mark.parametrize("n_outputs", [1, 20])
 def test_estimate_bounds_the_traced_peak(solver, n_outputs):
@@ -176,13 +186,7 @@ def test_estimate_bounds_the_traced_peak(solver, n_outputs):
     reg = SublinearNewtonRegressor(
         n_neurons=2**12, sparsity=0.6, solver=solver, max_iter=3, random_state=0
     )
-    tracemalloc.start()
-    try:
-        reg.fit(X, Y)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak <= reg.memory_estimate_
+    assert _traced_peak(reg, X, Y) <= reg.memory_estimate_
 
 
 def test_check_after_each_query_stops_before_the_system(monkeypatch):
@@ -265,10 +269,4 @@ def test_estimate_bounds_the_traced_peak_of_large_cholesky_systems(alpha):
     reg = SublinearNewtonRegressor(
         n_neurons=128, alpha=alpha, solver="cholesky", max_iter=3, random_state=0
     )
-    tracemalloc.start()
-    try:
-        reg.fit(X, y)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak <= reg.memory_estimate_
+    assert _traced_peak(reg, X, y) <= reg.memory_estimate_
