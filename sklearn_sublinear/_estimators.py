@@ -48,6 +48,9 @@ from ._tree_index import make_index
 # sqrt(n_outputs). No benchmark script measures the crossover yet; the
 # one-off measurement is in docs/design.rst.
 CHOLESKY_MAX_SAMPLES = 1500
+# Sparse inputs accepted as they are (other formats are converted to csr by
+# validate_data); the standardized rows stay sparse (``SparseRows``).
+SPARSE_FORMATS = ("csr", "csc")
 # Gauss-Newton iterations that partial_fit runs on each batch, from the
 # current weights: one, as MLP's partial_fit runs one epoch; that one suffices
 # to approach fit is checked by benchmarks/bench_partial_fit.py (key
@@ -314,13 +317,17 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
             sample_weight[train],
             self._fitted_target_state() if warm else first_state,
         )
+        # Without a validation part every row trains, in order: X as it is
+        # (no copy of the input).
+        X_train = X if val is None else X[train]
         if warm:
             transform = self._fitted_transform()
         else:
-            transform = InputTransform().fit(X[train], sample_weight[train])
+            transform = InputTransform().fit(X_train, sample_weight[train])
+        del X_train
         # The index rows: the training rows, then the validation rows (weight 0).
         rows = train if val is None else np.concatenate([train, val])
-        X_index = transform.transform(X[rows])
+        X_index = transform.transform(X if val is None else X[rows])
         weights = np.zeros(rows.size)
         weights[: train.size] = sample_weight[train]
         Y_index = np.zeros((rows.size, Y.shape[1]))
@@ -406,6 +413,8 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
             X,
             y,
             reset=not warm,
+            accept_sparse=SPARSE_FORMATS,
+            accept_large_sparse=False,
             dtype=[np.float64, np.float32],
             multi_output=self._multi_output_y,
             y_numeric=not isinstance(self, ClassifierMixin),
@@ -614,7 +623,13 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
         """Network outputs (original target scale) in chunks of bounded memory."""
         check_is_fitted(self)
         X = validate_data(
-            self, X, reset=False, dtype=[np.float64, np.float32], ensure_2d=True
+            self,
+            X,
+            reset=False,
+            accept_sparse=SPARSE_FORMATS,
+            accept_large_sparse=False,
+            dtype=[np.float64, np.float32],
+            ensure_2d=True,
         )
         W = self.coefs_[0].T
         # coefs_[1] holds the signs times 1/sqrt(m) and the target scale.
@@ -632,7 +647,7 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
 

@@ -4,3 +4,8 @@ from libc.stdint cimport int32_t, int64_t
 ctypedef fused index_t:
     int32_t
     int64_t
+
+# The index type of the rows of a csr input, next to the active sets' own.
+ctypedef fused row_index_t:
+    int32_t
+    int64_t

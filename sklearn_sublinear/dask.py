@@ -22,6 +22,7 @@ import inspect
 import dask
 import dask.array as da
 import numpy as np
+import scipy.sparse as sp
 from dask.sizeof import sizeof
 from distributed import default_client, wait
 from sklearn.utils.validation import check_is_fitted
@@ -120,6 +121,12 @@ def _as_array(data, name, ndim=None):
     row chunks and one chunk across columns."""
     if data is None:
         return None
+    if sp.issparse(data) or sp.issparse(getattr(data, "_meta", None)):
+        raise TypeError(
+            f"{name} is sparse: the dask estimators take dense partitions only. "
+            "Fit sparse data with the local estimator (SublinearNewtonRegressor "
+            "or SublinearNewtonClassifier), which keeps it sparse."
+        )
     if hasattr(data, "to_dask_array"):
         data = data.to_dask_array(lengths=True)
     elif not isinstance(data, da.Array):

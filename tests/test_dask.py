@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from joblib import parallel_backend
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 
@@ -212,6 +213,11 @@ def test_bad_input(process_client):
         est.fit(dX, da.from_array(y, chunks=100), sample_weight=da.from_array(-w))
     with pytest.raises(ValueError, match="early_stopping"):
         est.set_params(early_stopping=True).fit(dX, da.from_array(y, chunks=100))
+    est.set_params(early_stopping=False)
+    sparse = sp.csr_matrix(np.where(np.abs(X) > 1, X, 0))
+    for sparse_X in (sparse, da.from_array(sparse, chunks=100)):
+        with pytest.raises(TypeError, match="dense partitions only"):
+            est.fit(sparse_X, da.from_array(y, chunks=100))
     assert not hasattr(est, "coefs_")
 
 

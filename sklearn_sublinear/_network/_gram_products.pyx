@@ -9,7 +9,7 @@ callers check shapes and indices.
 
 from cython cimport Py_ssize_t
 
-from .._typedefs cimport index_t
+from .._typedefs cimport index_t, row_index_t
 
 
 def row_sums(
@@ -121,4 +121,104 @@ def row_dots(
                 s = 0.0
                 for j in range(d):
                     s += a[j] * x[j]
+                out[i, k] = s
+
+
+# -- rows of a csr matrix ------------------------------------------------------
+# The same sums over the stored entries of csr rows ``xptr``, ``xind``,
+# ``xdat`` (columns shifted by ``offset`` in ``V``); the callers add the parts
+# that are not stored (the centering and the bias coordinate).
+
+
+def row_sums_csr(
+    const index_t[::1] indptr,
+    const index_t[::1] indices,
+    const Py_ssize_t[::1] rank,
+    const row_index_t[::1] xptr,
+    const row_index_t[::1] xind,
+    const double[::1] xdat,
+    Py_ssize_t offset,
+    const double[:, ::1] U,
+    double[:, :, ::1] V,
+    Py_ssize_t start,
+    Py_ssize_t stop,
+):
+    """Add ``U[i, k] x_iq`` to ``V[rank[r], k, offset + j_q]`` for the stored
+    entries ``(j_q, x_iq)`` of rows ``start:stop``, ``r in S_i``."""
+    cdef Py_ssize_t i, p, k, q
+    cdef Py_ssize_t c = U.shape[1]
+    cdef double u
+    cdef double* v
+    with nogil:
+        for i in range(start, stop):
+            for p in range(indptr[i], indptr[i + 1]):
+                for k in range(c):
+                    u = U[i, k]
+                    v = &V[rank[indices[p]], k, offset]
+                    for q in range(xptr[i], xptr[i + 1]):
+                        v[xind[q]] += u * xdat[q]
+
+
+def neuron_sums_csr(
+    const index_t[::1] indptr,
+    const index_t[::1] indices,
+    const Py_ssize_t[::1] cols,
+    const row_index_t[::1] xptr,
+    const row_index_t[::1] xind,
+    const double[::1] xdat,
+    Py_ssize_t offset,
+    const double[:, ::1] U,
+    double[:, :, ::1] V,
+    Py_ssize_t start,
+    Py_ssize_t stop,
+):
+    """``V[b, k] = sum_{i: cols[b] in S_i} U[i, k] x_i`` over the stored entries
+    of the rows (placed from ``offset``) for blocks ``start:stop``; the rest
+    of ``V[b, k]`` is zero."""
+    cdef Py_ssize_t b, p, i, k, q, j
+    cdef Py_ssize_t c = U.shape[1], width = V.shape[2]
+    cdef double u
+    cdef double* v
+    with nogil:
+        for b in range(start, stop):
+            for k in range(c):
+                v = &V[b, k, 0]
+                for j in range(width):
+                    v[j] = 0.0
+            for p in range(indptr[cols[b]], indptr[cols[b] + 1]):
+                i = indices[p]
+                for k in range(c):
+                    u = U[i, k]
+                    v = &V[b, k, offset]
+                    for q in range(xptr[i], xptr[i + 1]):
+                        v[xind[q]] += u * xdat[q]
+
+
+def row_dots_csr(
+    const index_t[::1] indptr,
+    const index_t[::1] indices,
+    const Py_ssize_t[::1] rank,
+    const row_index_t[::1] xptr,
+    const row_index_t[::1] xind,
+    const double[::1] xdat,
+    Py_ssize_t offset,
+    const double[:, :, ::1] V,
+    double[:, ::1] out,
+    Py_ssize_t start,
+    Py_ssize_t stop,
+):
+    """``out[i, k] = sum_{r in S_i} sum_q x_iq V[rank[r], k, offset + j_q]`` over
+    the stored entries of rows ``start:stop``."""
+    cdef Py_ssize_t i, p, k, q
+    cdef Py_ssize_t c = V.shape[1]
+    cdef double s
+    cdef const double* v
+    with nogil:
+        for i in range(start, stop):
+            for k in range(c):
+                s = 0.0
+                for p in range(indptr[i], indptr[i + 1]):
+                    v = &V[rank[indices[p]], k, offset]
+                    for q in range(xptr[i], xptr[i + 1]):
+                        s += xdat[q] * v[xind[q]]
                 out[i, k] = s

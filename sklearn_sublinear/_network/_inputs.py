@@ -1,6 +1,10 @@
 """Preprocessing of the inputs: weighted standardization and unit-length rows."""
 
 import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.sparsefuncs import min_max_axis
+
+from .._tree_index._sparse_rows import SparseRows, is_sparse_rows
 
 
 def weighted_mean_scale(X, sample_weight, name="X"):
@@ -13,7 +17,7 @@ def weighted_mean_scale(X, sample_weight, name="X"):
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_columns)
+    X : {ndarray, sparse matrix} of shape (n_samples, n_columns)
         Values.
     sample_weight : ndarray of shape (n_samples,)
         Non-negative weights with a positive sum.
@@ -27,6 +31,8 @@ def weighted_mean_scale(X, sample_weight, name="X"):
     constant : ndarray of bool of shape (n_columns,)
         The constant columns.
     """
+    if sp.issparse(X):
+        return _sparse_mean_scale(sp.csr_array(X), sample_weight, name)
     sw = sample_weight / np.sum(sample_weight)
     mean = sw @ X
     # Rows of weight zero take no part, however large they are.
@@ -59,12 +65,49 @@ def weighted_mean_scale(X, sample_weight, name="X"):
     return mean, scale, constant
 
 
+def _sparse_mean_scale(X, sample_weight, name):
+    """:func:`weighted_mean_scale` of a csr array, from its stored entries.
+
+    The spread is summed as ``sum_stored w (x - mu)^2 + mu^2 sum_unstored w``
+    per column: no difference of large sums, and the unstored entries cost
+    one product per column.
+    """
+    sw = sample_weight / np.sum(sample_weight)
+    X = X[sw > 0] if np.any(sw == 0) else X
+    sw = sw[sw > 0]
+    X = sp.csr_array(X, dtype=np.float64)
+    X.sum_duplicates()
+    d = X.shape[1]
+    mean = X.T @ sw
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    cols = X.indices
+    with np.errstate(over="ignore", invalid="ignore"):
+        stored_sq = np.bincount(
+            cols, weights=sw[rows] * (X.data - mean[cols]) ** 2, minlength=d
+        )
+        stored_w = np.bincount(cols, weights=sw[rows], minlength=d)
+        spread = np.sqrt(stored_sq + mean**2 * np.maximum(1.0 - stored_w, 0.0))
+    if not np.all(np.isfinite(spread)):
+        raise ValueError(
+            f"The spread of some columns of {name} around their mean exceeds the "
+            f"float64 range; rescale {name} (e.g. divide it by its largest value)."
+        )
+    low, high = min_max_axis(X, axis=0)
+    eps = np.finfo(np.float64).eps
+    tiny = 4 * eps * np.maximum(np.abs(low), np.abs(high))
+    constant = (high == low) | (spread <= tiny)
+    scale = np.where(constant, 1.0, spread)
+    return mean, scale, constant
+
+
 class InputTransform:
     """Weighted standardization, a constant bias coordinate, unit-length rows.
 
     ``x' = [(x - mu) / sigma, 1] / ||[(x - mu) / sigma, 1]||`` where ``mu`` and
     ``sigma`` are the weighted mean and standard deviation of the training rows
-    (a zero ``sigma`` is replaced by 1). Rows of ``x'`` have unit norm, as the
+    (a zero ``sigma`` is replaced by 1). Sparse inputs stay sparse: their
+    rows are :class:`SparseRows`, the same rows with the centering folded into
+    the products. Rows of ``x'`` have unit norm, as the
     method's analysis assumes, and the bias coordinate lets a neuron's hyperplane
     leave the origin. Weights only enter through weighted means, so integer
     weights are equivalent to repeated rows and zero weights have no effect.
@@ -78,12 +121,18 @@ class InputTransform:
         """
         self.mean_, self.scale_, _ = weighted_mean_scale(X, sample_weight)
         # The transform's bias coordinate x'[-1] is 1 / ||u||.
-        norms = 1.0 / self.transform(X)[:, -1]
+        rows = self.transform(X)
+        norms = 1.0 / (rows.bias if is_sparse_rows(rows) else rows[:, -1])
         self.norm_mean_ = float(sample_weight @ norms / np.sum(sample_weight))
         return self
 
     def transform(self, X):
-        """Return the preprocessed rows, float64 of shape (n, n_features + 1)."""
+        """Return the preprocessed rows, float64 of shape (n, n_features + 1).
+
+        :class:`SparseRows` for a sparse ``X``.
+        """
+        if sp.issparse(X):
+            return self._transform_sparse(X)
         n = X.shape[0]
         out = np.empty((n, X.shape[1] + 1), dtype=np.float64)
         np.subtract(X, self.mean_, out=out[:, :-1])
@@ -107,3 +156,20 @@ class InputTransform:
             norms[far] = np.linalg.norm(rows, axis=1, keepdims=True)
         out /= norms
         return out
+
+    def _transform_sparse(self, X):
+        X = sp.csr_array(X)
+        Z = sp.csr_array(
+            (X.data / self.scale_[X.indices], X.indices, X.indptr), shape=X.shape
+        )
+        Z.sum_duplicates()
+        rows = SparseRows(Z, self.mean_ / self.scale_, np.ones(X.shape[0]))
+        with np.errstate(over="ignore", invalid="ignore"):
+            norms = np.sqrt(rows.centered_squared_norms())
+        if not np.all(np.isfinite(norms)) or not np.all(np.isfinite(Z.data)):
+            raise ValueError(
+                "X has values too far from the training data: standardized, "
+                "they exceed the float64 range."
+            )
+        rows.scale = 1.0 / norms
+        return rows

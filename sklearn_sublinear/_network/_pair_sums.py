@@ -12,8 +12,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._threads import map_threads
-from ._gram_products import neuron_sums, row_dots, row_sums
-from ._sparse import index_arrays, nnz_blocks
+from .._tree_index._sparse_rows import fixed_dots, is_sparse_rows
+from ._gram_products import (
+    neuron_sums,
+    neuron_sums_csr,
+    row_dots,
+    row_dots_csr,
+    row_sums,
+    row_sums_csr,
+)
+from ._sparse import index_arrays, nnz_blocks, pattern
 
 # The sums by neuron run by row (each row adds its products to its neurons'
 # sums: the sums stay in cache and the rows are read in order), one partial sum
@@ -59,6 +67,7 @@ class PairSums:
         # fixed by the pairs alone: the order in which partial sums are added
         self._sum_blocks = nnz_blocks(self._csr[0], ROW_SUM_BLOCKS)
         self._csc = None
+        self._ones = None
 
     def neuron_sums(self, X, U):
         """``V[b, k] = sum_{i: neurons[b] in S_i} U[i, k] X[i]``.
@@ -74,16 +83,33 @@ class PairSums:
         -------
         V : ndarray of shape (len(neurons), c, d)
         """
-        X = np.ascontiguousarray(X, dtype=np.float64)
         U = np.ascontiguousarray(U, dtype=np.float64)
-        shape = (self.neurons.size, U.shape[1], X.shape[1])
+        if is_sparse_rows(X):
+            # the stored entries times U s, then the centering and the bias
+            # coordinate (``_sparse_rows.py``)
+            Us = U * X.scale[:, None]
+            V = self._sums(
+                X.shape[1], Us, _csr_arrays(X), row_sums_csr, neuron_sums_csr
+            )
+            t = (self._pattern().T @ Us)[self.neurons]
+            f, d = X.offset, X.Z.shape[1]
+            V[:, :, f : f + d] -= t[:, :, None] * X.shift
+            V[:, :, X.bias_index] = t
+            return V
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        return self._sums(X.shape[1], U, (X,), row_sums, neuron_sums)
+
+    def _sums(self, d, U, X, row_kernel, neuron_kernel):
+        # the sums by neuron of U[i] times the rows X (a tuple of the
+        # kernels' arguments), by row or by neuron (ROW_SUM_BYTES)
+        shape = (self.neurons.size, U.shape[1], d)
         if len(self._sum_blocks) * 8 * np.prod(shape) <= ROW_SUM_BYTES:
             parts = [np.zeros(shape) for _ in self._sum_blocks]
             tasks = [
-                (*self._csr, self._rank, X, U, V, a, b)
+                (*self._csr, self._rank, *X, U, V, a, b)
                 for V, (a, b) in zip(parts, self._sum_blocks)
             ]
-            map_threads(row_sums, tasks, self.n_jobs)
+            map_threads(row_kernel, tasks, self.n_jobs)
             V = parts[0]
             for part in parts[1:]:
                 V += part
@@ -101,10 +127,16 @@ class PairSums:
             )
         V = np.empty(shape)
         tasks = [
-            (*self._csc, self.neurons, X, U, V, a, b) for a, b in self._neuron_blocks
+            (*self._csc, self.neurons, *X, U, V, a, b) for a, b in self._neuron_blocks
         ]
-        map_threads(neuron_sums, tasks, self.n_jobs)
+        map_threads(neuron_kernel, tasks, self.n_jobs)
         return V
+
+    def _pattern(self):
+        """0/1 csr pattern of the active sets (for the sparse rows' corrections)."""
+        if self._ones is None:
+            self._ones = pattern(self._active)
+        return self._ones
 
     def row_dots(self, X, V):
         """``out[i, k] = <X[i], sum_{r in S_i} V[b(r), k]>``, ``b(r)`` the block of
@@ -114,8 +146,24 @@ class PairSums:
         -------
         out : ndarray of shape (n_rows, c)
         """
-        X = np.ascontiguousarray(X, dtype=np.float64)
         c, d = V.shape[1], V.shape[2]
+        if is_sparse_rows(X):
+            out = np.empty((X.shape[0], c))
+            tasks = [
+                (*self._csr, self._rank, *_csr_arrays(X), V, out, a, b)
+                for a, b in self._row_blocks
+            ]
+            map_threads(row_dots_csr, tasks, self.n_jobs)
+            # the centering and bias coordinate of every neuron's sums
+            f, n_cols = X.offset, X.Z.shape[1]
+            flat = V.reshape(-1, d)
+            C = fixed_dots(flat[:, f : f + n_cols], X.shift) - flat[:, X.bias_index]
+            full = np.zeros((self._active.shape[1], c))
+            full[self.neurons] = C.reshape(-1, c)
+            out -= self._pattern() @ full
+            out *= X.scale[:, None]
+            return out
+        X = np.ascontiguousarray(X, dtype=np.float64)
         out = np.empty((X.shape[0], c))
         tasks = [
             (*self._csr, self._rank, X, V, np.empty((c, d)), out, a, b)
@@ -123,3 +171,8 @@ class PairSums:
         ]
         map_threads(row_dots, tasks, self.n_jobs)
         return out
+
+
+def _csr_arrays(X):
+    """The kernels' arguments of the stored entries of :class:`SparseRows`."""
+    return (*index_arrays(X.Z), np.ascontiguousarray(X.Z.data), X.offset)

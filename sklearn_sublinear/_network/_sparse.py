@@ -9,6 +9,8 @@ import numpy as np
 import scipy.sparse as sp
 from joblib import effective_n_jobs
 
+from .._tree_index._sparse_rows import index_arrays  # noqa: F401 (re-exported)
+
 # Stored entries below which a sparse product runs in the calling thread: the
 # thread start-up would cost more than it saves.
 THREAD_MIN_NNZ = 2**16
@@ -63,12 +65,3 @@ def nnz_blocks(indptr, n_jobs):
     cuts = np.searchsorted(indptr, np.linspace(0, nnz, jobs + 1)[1:-1])
     bounds = np.unique(np.concatenate(([0], cuts, [n]))).tolist()
     return list(zip(bounds[:-1], bounds[1:]))
-
-
-def index_arrays(S):
-    """``(indptr, indices)`` of a compressed sparse array in one index dtype."""
-    dtype = np.int32 if S.indices.dtype == S.indptr.dtype == np.int32 else np.int64
-    return (
-        np.ascontiguousarray(S.indptr, dtype=dtype),
-        np.ascontiguousarray(S.indices, dtype=dtype),
-    )

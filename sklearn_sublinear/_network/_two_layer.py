@@ -42,6 +42,7 @@ import scipy.sparse as sp
 from scipy.stats import norm
 
 from .._threads import map_threads
+from .._tree_index._sparse_rows import is_sparse_rows
 from ._activations import shifted_relu
 from ._overlaps import overlap_counts
 from ._pair_sums import PairSums
@@ -129,13 +130,15 @@ class TwoLayerNetwork:
         """
         if self.norm_scale is None:
             return None
-        return 1.0 / (self.norm_scale * X[:, -1])
+        return 1.0 / (self.norm_scale * bias_coordinate(X))
 
     def jacobian_rows(self, X):
         """Rows ``x_i`` times their row scale: ``df(x_i)/dw_r = (a_r/sqrt(m)) *``
         this row for ``r`` in ``S_i``. ``X`` itself for the plain network."""
         row_scale = self.row_scale(X)
-        return X if row_scale is None else X * row_scale[:, None]
+        if row_scale is None:
+            return X
+        return X.scaled(row_scale) if is_sparse_rows(X) else X * row_scale[:, None]
 
     # -- affine output part ---------------------------------------------------
     def affine_rows(self, X):
@@ -155,10 +158,14 @@ class TwoLayerNetwork:
         Returns
         -------
         E : ndarray of shape (n_samples, 1) or (n_samples, n_inputs)
+            :class:`SparseRows` with the bias first for sparse rows and a
+            linear term.
         """
         ones = np.ones((X.shape[0], 1))
         if self.linear_coef is None:
             return ones
+        if is_sparse_rows(X):
+            return X.affine()
         return np.hstack([ones, X[:, :-1] / X[:, -1:]])
 
     @property
@@ -386,7 +393,19 @@ class TwoLayerNetwork:
     def gram_diagonal(self, active, X):
         """``G_ii = ||x_i||^2 |S_i| / m``."""
         counts = np.diff(active.indptr).astype(np.float64)
-        return counts * np.einsum("id,id->i", X, X) / self.n_neurons
+        return counts * squared_row_norms(X) / self.n_neurons
+
+
+def bias_coordinate(X):
+    """The last coordinate of the preprocessed rows ``X``, ``1 / ||u_i||``."""
+    return X.bias if is_sparse_rows(X) else X[:, -1]
+
+
+def squared_row_norms(X):
+    """``||x_i||^2`` of the rows of ``X`` (ndarray or :class:`SparseRows`)."""
+    if is_sparse_rows(X):
+        return X.squared_norms()
+    return np.einsum("id,id->i", X, X)
 
 
 def _pair_blocks(indptr, pairs):

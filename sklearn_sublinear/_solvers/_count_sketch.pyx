@@ -3,7 +3,7 @@
 from cython cimport Py_ssize_t
 from libc.stdint cimport int32_t
 
-from .._typedefs cimport index_t
+from .._typedefs cimport index_t, row_index_t
 
 
 def count_sketch_rows(
@@ -35,3 +35,31 @@ def count_sketch_rows(
                 r = indices[p]
                 for k in range(d):
                     out[buckets[r, k]] += signs[r, k] * x[k]
+
+
+def count_sketch_csr_rows(
+    const row_index_t[::1] xptr,
+    const row_index_t[::1] xind,
+    const double[::1] xdat,
+    Py_ssize_t offset,
+    const index_t[::1] indptr,
+    const index_t[::1] indices,
+    const int32_t[:, ::1] buckets,
+    const double[:, ::1] signs,
+    Py_ssize_t start,
+    double[:, ::1] Y,
+):
+    """:func:`count_sketch_rows` over the stored entries of csr rows only
+    (input ``offset + j`` for a stored column ``j``); the caller adds the
+    parts that are not stored."""
+    cdef Py_ssize_t i, p, r, q, k, row
+    cdef double* out
+    with nogil:
+        for i in range(Y.shape[0]):
+            row = start + i
+            out = &Y[i, 0]
+            for p in range(indptr[row], indptr[row + 1]):
+                r = indices[p]
+                for q in range(xptr[row], xptr[row + 1]):
+                    k = offset + xind[q]
+                    out[buckets[r, k]] += signs[r, k] * xdat[q]

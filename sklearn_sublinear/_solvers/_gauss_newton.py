@@ -45,6 +45,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .._contracts import SampleSpaceSystem, check_contract
+from .._network import squared_row_norms
 from ._base import BaseSolver
 from ._selection import DampingChoice
 from ._stopping import StoppingRule
@@ -569,7 +570,7 @@ class _Problem:
         gdiag = self.network.gram_diagonal(linearization.active_w, self.Xw)
         trace = float(linearization.d @ gdiag)
         if not trace > 0:
-            trace = float(linearization.d @ np.einsum("ij,ij->i", self.Ew, self.Ew))
+            trace = float(linearization.d @ squared_row_norms(self.Ew))
         return trace
 
     def choose_damping(self, system, linearization, trace):

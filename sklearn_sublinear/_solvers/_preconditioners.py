@@ -9,8 +9,10 @@ live with their benchmark (``benchmarks/_other_preconditioners.py``).
 
 import numpy as np
 
+from .._network import is_sparse_rows
+from .._network._sparse import csr_rows, index_arrays, pattern
 from .._threads import one_blas_thread
-from ._count_sketch import count_sketch_rows
+from ._count_sketch import count_sketch_csr_rows, count_sketch_rows
 
 # Columns of the CountSketch of J^T and rank kept from it (both capped by n):
 # the sketch costs O(nnz * d) whatever its columns plus O(n * columns^2) for
@@ -140,16 +142,60 @@ class SketchPreconditioner(LowRankPreconditioner):
         writes no csr of the ``|S_i| d`` entries.
         """
         active, dsqrt = system.active, system.dsqrt
-        X = np.ascontiguousarray(system.X, dtype=np.float64)
+        sparse = is_sparse_rows(system.X)
+        if sparse:
+            X, centering = system.X, self._centering(system.X)
+            ones = pattern(active)
+        else:
+            X = np.ascontiguousarray(system.X, dtype=np.float64)
         n = X.shape[0]
         s, q = self.columns, system.affine_rows.shape[1]
         step = max(1, SKETCH_CHUNK_BYTES // (8 * (s + q)))
         for start in range(0, n, step):
             stop = min(start + step, n)
             Y = np.zeros((stop - start, s + q))
-            count_sketch_rows(
-                X, active.indptr, active.indices, self.buckets, self.signs, start, Y
-            )
-            Y[:, s:] = system.affine_rows[start:stop]
+            if sparse:
+                # the stored entries, then the centering and bias coordinate
+                # of every firing neuron, times the row scales
+                count_sketch_csr_rows(
+                    *index_arrays(X.Z),
+                    X.Z.data,
+                    X.offset,
+                    active.indptr,
+                    active.indices,
+                    self.buckets,
+                    self.signs,
+                    start,
+                    Y,
+                )
+                Y[:, :s] -= csr_rows(ones, start, stop) @ centering
+                Y[:, :s] *= X.scale[start:stop, None]
+            else:
+                count_sketch_rows(
+                    X, active.indptr, active.indices, self.buckets, self.signs, start, Y
+                )
+            E = system.affine_rows[start:stop]
+            Y[:, s:] = E.toarray() if is_sparse_rows(E) else E
             Y *= dsqrt[start:stop, None]
             yield slice(start, stop), Y
+
+    def _centering(self, X):
+        """Per neuron, the sketch of the row part that sparse rows do not
+        store: ``sum_k signs[r, k] c_k`` in column ``buckets[r, k]`` over the
+        features, minus the bias coordinate's (``_sparse_rows.py``)."""
+        m, s = self.buckets.shape[0], self.columns
+        f, d = X.offset, X.Z.shape[1]
+        H = np.zeros((m, s))
+        step = max(1, 2**22 // max(d, 1))
+        for r0 in range(0, m, step):
+            r1 = min(r0 + step, m)
+            cells = self.buckets[r0:r1, f : f + d] + s * np.arange(r1 - r0)[:, None]
+            H[r0:r1] = np.bincount(
+                cells.ravel(),
+                weights=(self.signs[r0:r1, f : f + d] * X.shift).ravel(),
+                minlength=(r1 - r0) * s,
+            ).reshape(r1 - r0, s)
+        rows = np.arange(m)
+        bias = X.bias_index
+        np.subtract.at(H, (rows, self.buckets[:, bias]), self.signs[:, bias])
+        return H

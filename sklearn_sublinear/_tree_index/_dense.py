@@ -9,6 +9,9 @@ from ._csr import active_csr, transient_nbytes
 from ._exact import firing_part
 from ._margins import (
     absolute_slack,
+    filter_precision,
+    filter_rows,
+    filter_weights,
     round_up_float32,
     rounding_coefficient,
     row_norms,
@@ -173,10 +176,10 @@ def _filter_chunk(
     m = W.shape[0] if neurons is None else neurons.size
     c1 = min(c0 + neuron_step, m)
     chunk = W[c0:c1] if neurons is None else W[neurons[c0:c1]]
-    W32 = chunk.astype(np.float32)
+    W32 = filter_weights(chunk, X32)
     w_max = row_norms(chunk).max()
     del chunk
-    margin = rounding_coefficient(d) * w_max
+    margin = rounding_coefficient(d, filter_precision(X32)) * w_max
     slack = absolute_slack(d)
     parts = []
     for r0 in range(r_start, r_stop, row_step):
@@ -308,7 +311,7 @@ class DenseIndex(BaseIndex):
         """
         self._check_built()
         X, W, b = self.X, self.W_, self.threshold_
-        X32 = X.astype(np.float32)
+        X32 = filter_rows(X)
         parts = dense_active_parts(X32, self._x_norms, W, X, b, n_jobs=self.n_jobs)
         return active_csr(parts, (X.shape[0], W.shape[0]))
 

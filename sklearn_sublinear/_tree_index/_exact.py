@@ -11,6 +11,7 @@ two indexes with valid filters return bit-identical answers.
 import numpy as np
 
 from ._pair_dots import pair_dots
+from ._sparse_rows import is_sparse_rows
 
 
 def exact_preactivations(W, X, rows, cols):
@@ -20,8 +21,9 @@ def exact_preactivations(W, X, rows, cols):
     ----------
     W : ndarray of shape (n_neurons, n_features), dtype float64
         Weights.
-    X : ndarray of shape (n_samples, n_features), dtype float64
-        Samples.
+    X : ndarray of shape (n_samples, n_features), dtype float64, or SparseRows
+        Samples (sparse rows compute their values by
+        :meth:`SparseRows.pair_dots`, also one value per pair).
     rows : ndarray of shape (n_pairs,), dtype int
         Sample index of each pair.
     cols : ndarray of shape (n_pairs,), dtype int
@@ -46,6 +48,12 @@ def exact_preactivations(W, X, rows, cols):
         )
     n, m = X.shape[0], W.shape[0]
     out_of_range = IndexError(f"rows must be in [0, {n}) and cols in [0, {m}).")
+    if is_sparse_rows(X):
+        if rows.size and not (
+            0 <= rows.min() and rows.max() < n and 0 <= cols.min() and cols.max() < m
+        ):
+            raise out_of_range
+        return X.pair_dots(W, rows, cols)
     if not (W.flags.c_contiguous and X.flags.c_contiguous):
         # The loop reads rows in place, in C order: gather them (same sums),
         # with the bounds checked first (take would wrap negative indices).

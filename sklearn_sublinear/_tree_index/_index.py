@@ -8,7 +8,7 @@ from ._base import BaseIndex
 from ._csr import active_csr, transient_nbytes
 from ._dense import dense_active_parts, dense_filter_nbytes
 from ._exact import firing_part
-from ._margins import round_up_float32, rounding_coefficient, row_norms
+from ._margins import filter_rows, round_up_float32, rounding_coefficient, row_norms
 from ._max_tree import (
     clear_pairs,
     descend,
@@ -266,7 +266,7 @@ class TreeIndex(BaseIndex):
         self.n_leaves_, self.block_size_ = tree_shape(m, int(self.block_size))
         self.W_ = W
         self._x_norms = row_norms(self.X)
-        self._X32 = self.X.astype(np.float32)
+        self._X32 = filter_rows(self.X)
         self._hot = np.zeros(m, dtype=bool)
         self._silent = np.zeros(m, dtype=bool)
         self._tree = empty_tree(self.n_leaves_, n)
@@ -444,8 +444,9 @@ class TreeIndex(BaseIndex):
         """Bytes held by the trees, norms, hot masks and float32 rows (not X, W)."""
         if not hasattr(self, "_tree"):
             return 0
-        held = (self._tree, self._x_norms, self._block_w, self._X32)
-        held += (self._hot, self._silent)
+        held = (self._tree, self._x_norms, self._block_w, self._hot, self._silent)
+        if self._X32 is not self.X:
+            held += (self._X32,)
         return int(sum(a.nbytes for a in held))
 
     def _ensure_writeable(self):

@@ -19,6 +19,8 @@ pairs with ``z32 > b - c ||w|| ||x||`` and cannot lose a firing pair.
 
 import numpy as np
 
+from ._sparse_rows import is_sparse_rows
+
 _U32 = 2.0**-24
 _U64 = 2.0**-53
 # Absolute slack for gradual underflow: each of the d products may lose up to
@@ -88,8 +90,31 @@ def round_up_float32(values):
         return widened.astype(np.float32)
 
 
+def filter_precision(X):
+    """Precision of the filter products over the rows ``X``: ``"float64"`` for
+    :class:`SparseRows` (products of the stored entries, whose bounds hold
+    the centering's rounding too), else ``"float32"``."""
+    return "float64" if is_sparse_rows(X) else "float32"
+
+
+def filter_weights(W, X):
+    """The weights as the filter over ``X`` reads them (float32 or float64)."""
+    return W if is_sparse_rows(X) else W.astype(np.float32)
+
+
+def filter_rows(X):
+    """The rows as the filter reads them: a float32 copy, or sparse rows as they are."""
+    return X if is_sparse_rows(X) else X.astype(np.float32)
+
+
 def row_norms(A):
-    """Euclidean norms of the rows of ``A`` in float64, rounded up slightly."""
+    """Euclidean norms of the rows of ``A`` in float64, rounded up slightly.
+
+    For :class:`SparseRows`, the bounds of their values' rounding
+    (:meth:`SparseRows.norm_bounds`), which exceed the norms.
+    """
+    if is_sparse_rows(A):
+        return A.norm_bounds()
     A = np.asarray(A)
     norms = np.sqrt(np.einsum("ij,ij->i", A, A, dtype=np.float64))
     # sqrt and the sum of squares are accurate to a few ulps; 1e-12 covers them.

@@ -4,7 +4,14 @@ import numpy as np
 from joblib import effective_n_jobs
 from sklearn.utils.parallel import Parallel, delayed
 
-from ._margins import absolute_slack, round_up_float32, rounding_coefficient
+from ._margins import (
+    absolute_slack,
+    filter_precision,
+    filter_rows,
+    filter_weights,
+    round_up_float32,
+    rounding_coefficient,
+)
 from ._max_tree import byte_aligned_chunks, fill_internal, write_leaves
 
 # Samples per rebuild task (a multiple of 8: tasks own whole bytes of the
@@ -35,14 +42,14 @@ def _rebuild_rows(tree, X, W, x_norms, block_w_norms, block_size, hot, b, rows):
     """
     m, d = W.shape
     n_leaves = (tree.shape[0] + 1) // 2
-    coef = rounding_coefficient(d)
+    coef = rounding_coefficient(d, filter_precision(X))
     slack = absolute_slack(d)
-    X32 = X[rows].astype(np.float32)
+    X32 = filter_rows(X[rows])
     margin_x = coef * x_norms[rows]
     step = rebuild_neuron_step(block_size, m)
     for c0 in range(0, m, step):
         c1 = min(c0 + step, m)
-        z = X32 @ W[c0:c1].astype(np.float32).T
+        z = X32 @ filter_weights(W[c0:c1], X).T
         z[:, hot[c0:c1]] = -np.inf
         b0 = c0 // block_size
         b1 = -(-c1 // block_size)

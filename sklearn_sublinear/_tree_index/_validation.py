@@ -2,9 +2,14 @@
 
 import numpy as np
 
+from ._sparse_rows import is_sparse_rows
+
 
 def check_data(X, threshold):
     """Validate the training rows and threshold given to an index."""
+    if is_sparse_rows(X):
+        X.check()
+        return _check_threshold(threshold)
     if not isinstance(X, np.ndarray) or X.ndim != 2:
         raise ValueError(
             "X must be a 2-D numpy array of shape (n_samples, n_features), got "
@@ -12,11 +17,16 @@ def check_data(X, threshold):
         )
     if X.dtype != np.float64:
         raise TypeError(f"X must have dtype float64, got {X.dtype}.")
+    threshold = _check_threshold(threshold)
+    if X.size and not np.abs(X).max() < 2.0**100:
+        raise ValueError("X must be finite with entries below 2**100 in magnitude.")
+    return threshold
+
+
+def _check_threshold(threshold):
     threshold = float(threshold)
     if not np.isfinite(threshold):
         raise ValueError(f"threshold must be finite, got {threshold}.")
-    if X.size and not np.abs(X).max() < 2.0**100:
-        raise ValueError("X must be finite with entries below 2**100 in magnitude.")
     return threshold
 
 
