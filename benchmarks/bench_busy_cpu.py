@@ -1,16 +1,12 @@
-"""Fits next to a busy CPU, and nested parallelism.
+"""Fits next to a busy CPU.
 
-1. Busy CPU: the same fit on an idle machine and next to another process that
-   runs BLAS matrix products on all the machine's cores (numpy's default
-   threads), at ``n_jobs`` None, 1 and 2. Target (issue 21): a busy fit takes
-   at most 2.5x its idle time. The reference condition ``"no limit"`` runs the
-   same code with the library's BLAS limits switched off (the state before
-   they were added around the preconditioner's sketch and the small Cholesky
-   factorizations).
-2. Nested: ``GridSearchCV(n_jobs=2)`` over 4 candidates x 2 folds under
-   joblib's threading and loky backends, with the estimator's ``n_jobs``
-   None and -1 (idle machine). Fits outside the main thread run BLAS on one
-   thread; loky workers get their BLAS limit from joblib.
+The same fit on an idle machine and next to another process that
+runs BLAS matrix products on all the machine's cores (numpy's default
+threads), at ``n_jobs`` None, 1 and 2. Target (issue 21): a busy fit takes
+at most 2.5x its idle time. The reference condition ``"no limit"`` runs the
+same code with the library's BLAS limits switched off (a fit on BLAS's own
+threads). Nested parallelism (grid searches under joblib's backends) is
+measured by ``bench_nested.py``.
 
 Fit: ``SublinearNewtonRegressor(n_neurons=512, random_state=0)`` on 2,000 x 8
 rows (``solver="auto"`` picks CG), median of ``--repeats`` fits after one
@@ -19,8 +15,8 @@ warm-up fit. Timings are wall-clock; other processes on the machine add noise
 
 Usage::
 
-    python benchmarks/bench_busy_cpu.py            # both parts
-    python benchmarks/bench_busy_cpu.py --quick    # 3 repeats, no loky part
+    python benchmarks/bench_busy_cpu.py            # 7 repeats
+    python benchmarks/bench_busy_cpu.py --quick    # 3 repeats
 
 Writes ``benchmarks/results/bench_busy_cpu.json``.
 """
@@ -122,31 +118,6 @@ def busy_cpu(repeats):
     return rows
 
 
-def nested(backends):
-    from joblib import parallel_backend
-    from sklearn.model_selection import GridSearchCV
-
-    from sklearn_sublinear import SublinearNewtonRegressor
-
-    X, y = _data()
-    rows = []
-    for backend in backends:
-        for n_jobs in (None, -1):
-            search = GridSearchCV(
-                SublinearNewtonRegressor(n_neurons=512, random_state=0, n_jobs=n_jobs),
-                {"alpha": [1e-4, 1e-3, 1e-2, 1e-1]},
-                cv=2,
-                n_jobs=2,
-            )
-            t0 = time.perf_counter()
-            with parallel_backend(backend):
-                search.fit(X, y)
-            seconds = time.perf_counter() - t0
-            print(f"GridSearchCV {backend:9s} n_jobs={n_jobs!s:4s} {seconds:.2f} s")
-            rows.append({"backend": backend, "n_jobs": n_jobs, "seconds": seconds})
-    return rows
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -156,7 +127,6 @@ def main():
     repeats = args.repeats or (3 if args.quick else 7)
     warnings.simplefilter("ignore")
     payload = {"repeats": repeats, "rows": busy_cpu(repeats)}
-    payload["nested"] = nested(["threading"] if args.quick else ["threading", "loky"])
     target = max(r["ratio"] for r in payload["rows"] if r["limits"] == "library")
     payload["target"] = {"busy_over_idle_max": target, "goal": 2.5}
     print(f"largest busy/idle ratio with the library's limits: {target:.2f} (<= 2.5)")

@@ -61,6 +61,29 @@ except ImportError:  # pragma: no cover - scikit-learn < 1.6.1
 
 
 try:
+    from threadpoolctl import OpenBLASController as _OpenBLASController
+except ImportError:  # pragma: no cover - threadpoolctl without the class
+    _OpenBLASController = None
+
+
+def release_blas_control():
+    """Let the next thread that sets OpenBLAS's thread count be obeyed.
+
+    OpenBLAS built on pthreads has one process-wide thread pool. From
+    threadpoolctl 3.8, only the first thread that sets its size may set it
+    again until that thread leaves a ``with`` limit, and a limit set from any
+    other thread is silently ignored; a limit held outside a ``with`` block
+    (the package's shared limit) never gives the control back. The package
+    coordinates its own limits under one lock, so it clears the controlling
+    thread around each change it makes. Earlier versions have no controlling
+    thread and nothing to clear.
+    """
+    clear = getattr(_OpenBLASController, "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
+
+
+try:
     from sklearn.callback import CallbackSupportMixin
 except ImportError:  # scikit-learn < 1.9: no callbacks, nothing to support
 
@@ -78,5 +101,6 @@ __all__ = [
     "StrOptions",
     "check_sample_weight",
     "fit_context",
+    "release_blas_control",
     "threadpool_controller",
 ]

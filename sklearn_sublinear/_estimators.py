@@ -38,7 +38,7 @@ from ._network import (
 from ._network._two_layer import FORWARD_CHUNK_BYTES
 from ._solvers import GaussNewton
 from ._solvers._gauss_newton import DAMPING_REFERENCE_WEIGHT
-from ._threads import nested_blas_threads
+from ._threads import fit_threads, nested_blas_threads
 from ._tree_index import make_index
 
 # solver="auto" forms and factors the n x n Gram up to this many weighted rows
@@ -288,7 +288,7 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
         # fit can fail; an interrupted or failed fit restores the previous state.
         previous = dict(vars(self))
         try:
-            with warnings.catch_warnings(), nested_blas_threads():
+            with warnings.catch_warnings(), fit_threads():
                 if incremental:
                     # A batch gets a fixed number of steps, not a converged fit.
                     warnings.simplefilter("ignore", ConvergenceWarning)
@@ -641,7 +641,10 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
             norm_scale=self.input_norm_mean_ if self.homogeneous_ else None,
             linear_coef=self.linear_coef_,
         )
-        raw = network.forward(self._fitted_transform().transform(X), self.batch_size)
+        with nested_blas_threads():
+            raw = network.forward(
+                self._fitted_transform().transform(X), self.batch_size
+            )
         # Outputs keep the input's floating dtype, as scikit-learn's MLP does.
         return raw.astype(X.dtype, copy=False)
 

@@ -5,9 +5,9 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from joblib import effective_n_jobs
+from joblib import cpu_count, effective_n_jobs
 
-from ._compat import threadpool_controller
+from ._compat import release_blas_control, threadpool_controller
 
 # Thread pools by size, created on first use and kept: joblib's Parallel pays
 # its dispatcher's polling interval on every call, a visible share of a
@@ -60,9 +60,32 @@ def blas_controller():
 # entrant sets BLAS to one thread, the last one out restores the setting it
 # found. BLAS's thread count is global, so separate limits entered and left by
 # concurrent fits (joblib's threading backend) would restore each other's
-# setting in any order and could leave BLAS on one thread for good.
+# setting in any order and could leave BLAS on one thread for good. Entrant
+# and last one out may be different threads: each change is made with the
+# control of OpenBLAS's setting released (release_blas_control), or
+# threadpoolctl would ignore every thread but the first that ever set it.
+# "lifted" marks a large call that has BLAS's own threads back for a while
+# (own_blas_threads); "fits" counts the fits running in the process.
 _LIMIT_LOCK = threading.Lock()
-_LIMIT = {"depth": 0, "limiter": None}
+_LIMIT = {"depth": 0, "limiter": None, "lifted": False, "fits": 0}
+# This thread's entries into the shared limit.
+_HELD = threading.local()
+
+
+@contextlib.contextmanager
+def _blas_control():
+    release_blas_control()
+    try:
+        yield
+    finally:
+        release_blas_control()
+
+
+def _set_one_blas_thread():
+    # Called under _LIMIT_LOCK; the limiter made here is not kept: the first
+    # one restores the setting found before any limit.
+    with _blas_control():
+        blas_controller().limit(limits=1, user_api="blas")
 
 
 @contextlib.contextmanager
@@ -70,29 +93,99 @@ def one_blas_thread():
     """Context running BLAS on one thread, process-wide, re-entrant and shared."""
     with _LIMIT_LOCK:
         if _LIMIT["depth"] == 0:
-            _LIMIT["limiter"] = blas_controller().limit(limits=1, user_api="blas")
+            with _blas_control():
+                _LIMIT["limiter"] = blas_controller().limit(limits=1, user_api="blas")
+        elif _LIMIT["lifted"]:
+            # Another thread's large call has BLAS's threads: this entrant
+            # runs beside it, so the call goes on with one thread.
+            _set_one_blas_thread()
+            _LIMIT["lifted"] = False
         _LIMIT["depth"] += 1
+        _HELD.depth = getattr(_HELD, "depth", 0) + 1
     try:
         yield
     finally:
         with _LIMIT_LOCK:
             _LIMIT["depth"] -= 1
+            _HELD.depth -= 1
             if _LIMIT["depth"] == 0:
-                _LIMIT["limiter"].restore_original_limits()
+                with _blas_control():
+                    _LIMIT["limiter"].restore_original_limits()
                 _LIMIT["limiter"] = None
+                _LIMIT["lifted"] = False
+
+
+@contextlib.contextmanager
+def own_blas_threads():
+    """Context giving one large BLAS call the threads BLAS had before the limit.
+
+    Only when the calling thread alone holds the shared limit (no other fit
+    or fan-out runs in the process); otherwise, or outside any limit, BLAS
+    keeps its current setting.
+    """
+    with _LIMIT_LOCK:
+        lift = (
+            _LIMIT["depth"] > 0
+            and _LIMIT["depth"] == getattr(_HELD, "depth", 0)
+            and not _LIMIT["lifted"]
+        )
+        if lift:
+            with _blas_control():
+                _LIMIT["limiter"].restore_original_limits()
+            _LIMIT["lifted"] = True
+    try:
+        yield
+    finally:
+        if lift:
+            with _LIMIT_LOCK:
+                if _LIMIT["lifted"]:
+                    _set_one_blas_thread()
+                    _LIMIT["lifted"] = False
+
+
+@contextlib.contextmanager
+def fit_threads():
+    """Context for a whole fit: BLAS on one thread, and the fit counted.
+
+    The fit's parallelism is its own threads (``n_jobs``, see
+    :func:`map_threads`): BLAS's threads would compete with them, with the
+    threads of concurrent fits (joblib's threading backend, e.g.
+    ``GridSearchCV(n_jobs=...)``, or a thread pool of the caller's) and with
+    any other busy process, and idle OpenBLAS workers keep spinning for a
+    while after each call. Only large factorizations ask for BLAS's threads
+    back (:func:`own_blas_threads`).
+    """
+    with _LIMIT_LOCK:
+        _LIMIT["fits"] += 1
+    try:
+        with one_blas_thread():
+            yield
+    finally:
+        with _LIMIT_LOCK:
+            _LIMIT["fits"] -= 1
 
 
 def nested_blas_threads():
-    """Context for a whole fit: one BLAS thread outside the main thread.
+    """Context running BLAS on one thread outside the main thread.
 
-    A fit started in another thread runs beside others (joblib's threading
-    backend, e.g. ``GridSearchCV(n_jobs=...)``, or a thread pool of the
-    caller's): BLAS's own threads would multiply with them. Processes of
-    joblib's loky backend get their BLAS limit from joblib.
+    For predictions: a call from another thread runs beside others (joblib's
+    threading backend scoring a grid search, a thread pool of the caller's).
     """
     if threading.current_thread() is threading.main_thread():
         return contextlib.nullcontext()
     return one_blas_thread()
+
+
+def thread_budget():
+    """Threads a fan-out may use: the cores shared by the fits running now.
+
+    Fits running concurrently in one process (joblib's threading backend, a
+    caller's thread pool) split ``joblib.cpu_count()`` between them, so that
+    nested parallelism does not oversubscribe the cores.
+    """
+    with _LIMIT_LOCK:
+        fits = _LIMIT["fits"]
+    return max(1, cpu_count() // max(1, fits))
 
 
 def one_blas_thread_when_threaded(n_jobs):
@@ -115,7 +208,8 @@ def map_threads(func, tasks, n_jobs, one_blas_thread=False):
     memory, so tasks may write disjoint parts of shared arrays. With one job or
     one task, or when called from one of these threads, the tasks run in the
     calling thread. The number of threads is joblib's
-    ``effective_n_jobs(n_jobs)``; they come from a pool kept between calls.
+    ``effective_n_jobs(n_jobs)``, capped by :func:`thread_budget` while
+    several fits run; they come from a pool kept between calls.
 
     Parameters
     ----------
@@ -137,7 +231,7 @@ def map_threads(func, tasks, n_jobs, one_blas_thread=False):
         ``func``'s return values, in task order.
     """
     tasks = list(tasks)
-    jobs = min(effective_n_jobs(n_jobs), len(tasks))
+    jobs = min(effective_n_jobs(n_jobs), len(tasks), thread_budget())
     if jobs <= 1 or getattr(_IN_WORKER, "active", False):
         return [func(*task) for task in tasks]
     limit = (

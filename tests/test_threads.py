@@ -4,6 +4,7 @@ import multiprocessing
 import sys
 import threading
 
+import numpy as np
 import pytest
 
 from sklearn_sublinear._threads import map_threads
@@ -132,17 +133,153 @@ def test_concurrent_limits_restore_the_setting_found():
 
     before = _blas_threads()
     barrier = threading.Barrier(4)
+    inside = []
 
     def task():
-        # What BLAS reports inside the limit is not asserted: an OpenBLAS
-        # limit set from a thread other than the main one may not be seen by
-        # the others (the user guide says so); the restored setting is.
         with one_blas_thread():
             barrier.wait()
+            inside.append(_blas_threads())
 
     threads = [threading.Thread(target=task) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert inside == [{1}] * 4
     assert _blas_threads() == before
+
+
+def _fit_in_thread(fit):
+    errors = []
+
+    def run():
+        try:
+            fit()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_whole_fit_runs_blas_on_one_thread_in_any_thread(
+    two_blas_threads, monkeypatch, solver
+):
+    # A fit in the main thread first: with threadpoolctl >= 3.8 it made the
+    # main thread the only one whose OpenBLAS limits count, and a later fit
+    # in another thread (joblib's threading backend) ran on BLAS's threads.
+    from sklearn_sublinear import SublinearNewtonRegressor
+    from sklearn_sublinear._solvers import _gauss_newton
+
+    seen = _record_blas_threads(monkeypatch, _gauss_newton.GaussNewton, "run")
+    X, y = _regression()
+    reg = SublinearNewtonRegressor(n_neurons=256, solver=solver, max_iter=2)
+    reg.fit(X, y)
+    _fit_in_thread(lambda: reg.fit(X, y))
+    assert seen == [{1}, {1}]
+    assert _blas_threads() == {2}
+
+
+def test_concurrent_fits_in_threads_restore_blas(two_blas_threads, monkeypatch):
+    from sklearn_sublinear import SublinearNewtonRegressor
+    from sklearn_sublinear._solvers import _gauss_newton
+
+    seen = _record_blas_threads(monkeypatch, _gauss_newton.GaussNewton, "run")
+    X, y = _regression()
+    SublinearNewtonRegressor(n_neurons=256, max_iter=2).fit(X, y)
+    threads = [
+        threading.Thread(
+            target=SublinearNewtonRegressor(n_neurons=256, max_iter=2, n_jobs=2).fit,
+            args=(X, y),
+        )
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [{1}] * 4
+    assert _blas_threads() == {2}
+
+
+def test_prediction_outside_the_main_thread_runs_blas_on_one_thread(
+    two_blas_threads, monkeypatch
+):
+    from sklearn_sublinear import SublinearNewtonRegressor
+    from sklearn_sublinear._network import _two_layer
+
+    X, y = _regression()
+    reg = SublinearNewtonRegressor(n_neurons=256, max_iter=2).fit(X, y)
+    seen = _record_blas_threads(monkeypatch, _two_layer, "shifted_relu")
+    expected = reg.predict(X)
+    out = []
+    _fit_in_thread(lambda: out.append(reg.predict(X)))
+    assert seen == [{2}, {1}]
+    np.testing.assert_array_equal(out[0], expected)
+
+
+def test_large_call_gets_blas_threads_back_only_when_alone(two_blas_threads):
+    from sklearn_sublinear._threads import one_blas_thread, own_blas_threads
+
+    with one_blas_thread():
+        with own_blas_threads():
+            assert _blas_threads() == {2}
+        assert _blas_threads() == {1}
+        # another thread holding the limit: the large call stays on one thread
+        entered, leave = threading.Event(), threading.Event()
+
+        def hold():
+            with one_blas_thread():
+                entered.set()
+                leave.wait()
+
+        other = threading.Thread(target=hold)
+        other.start()
+        entered.wait()
+        with own_blas_threads():
+            assert _blas_threads() == {1}
+        leave.set()
+        other.join()
+        # an entrant while the threads are back sets BLAS to one thread again
+        with own_blas_threads():
+            other = threading.Thread(target=hold)
+            leave.clear()
+            entered.clear()
+            other.start()
+            entered.wait()
+            assert _blas_threads() == {1}
+            leave.set()
+            other.join()
+        assert _blas_threads() == {1}
+    assert _blas_threads() == {2}
+    # outside any limit, BLAS keeps its setting
+    with own_blas_threads():
+        assert _blas_threads() == {2}
+
+
+def test_concurrent_fits_share_the_cores(monkeypatch):
+    from joblib import cpu_count
+
+    from sklearn_sublinear import _threads
+
+    assert _threads.thread_budget() == cpu_count()
+    monkeypatch.setitem(_threads._LIMIT, "fits", 2)
+    assert _threads.thread_budget() == max(1, cpu_count() // 2)
+    monkeypatch.setitem(_threads._LIMIT, "fits", 10**6)
+    assert _threads.thread_budget() == 1
+    if cpu_count() < 2:
+        pytest.skip("one core: nothing to share")
+    seen = set()
+
+    def task(i):
+        seen.add(threading.current_thread().name)
+        return i
+
+    monkeypatch.setattr(_threads, "cpu_count", lambda: 4)
+    monkeypatch.setitem(_threads._LIMIT, "fits", 4)
+    map_threads(task, [(i,) for i in range(8)], n_jobs=4)
+    assert seen == {threading.current_thread().name}

@@ -15,14 +15,12 @@ output part (the intercept, and the linear term if any): its Jacobian columns
 are the ``affine_rows`` ``E`` (all ones for the intercept), adding ``E E^T``.
 """
 
-import contextlib
-
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import cho_solve
 
 from .._network._pair_sums import PairSums
-from .._threads import one_blas_thread
+from .._threads import one_blas_thread, own_blas_threads
 from ._preconditioners import SketchPreconditioner
 
 # Conjugate gradient: relative residual target and iteration cap. An inexact
@@ -128,11 +126,12 @@ class CholeskySystem(_System):
     def _blas_threads(self):
         # Idle BLAS workers keep spinning after a call, against the fit's own
         # threads and any other busy process: small factorizations run on
-        # one BLAS thread, larger ones keep BLAS's threads
-        # (ONE_BLAS_THREAD_MAX_SAMPLES). The choice depends on the size only,
-        # never on n_jobs, so that n_jobs does not change the rounding.
+        # one BLAS thread, larger ones get BLAS's threads back from the fit's
+        # limit when no other fit runs (ONE_BLAS_THREAD_MAX_SAMPLES). The
+        # choice depends on the size only, never on n_jobs, so that n_jobs
+        # does not change the rounding.
         if self.n_samples > ONE_BLAS_THREAD_MAX_SAMPLES:
-            return contextlib.nullcontext()
+            return own_blas_threads()
         return one_blas_thread()
 
     def _scaled_gram(self):

@@ -3,7 +3,7 @@
 import numpy as np
 from joblib import effective_n_jobs
 
-from .._threads import blas_controller, map_threads
+from .._threads import map_threads, one_blas_thread
 from ._base import BaseIndex
 from ._csr import active_csr, transient_nbytes
 from ._dense import dense_active_parts, dense_filter_nbytes
@@ -352,7 +352,7 @@ class TreeIndex(BaseIndex):
         shared = (X, W, self._hot, bs, coef, self._x_norms, self._block_w, b)
         tasks = [(blocks[c0:c1], samples[c0:c1], *shared) for c0, c1 in chunks]
         del blocks, samples
-        with blas_controller().limit(limits=1, user_api="blas"):
+        with one_blas_thread():
             results = map_threads(_query_chunk, tasks, self.n_jobs)
         del tasks
         parts = [part for part, _, _ in results]
