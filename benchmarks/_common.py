@@ -6,6 +6,7 @@ configuration has its own peak RSS), a per-phase profiler of Gauss-Newton
 iterations, synthetic data, log-log slopes and optional matplotlib plots.
 """
 
+import argparse
 import datetime
 import functools
 import gc
@@ -24,6 +25,17 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GIB = 2.0**30
+
+
+# -- command line -------------------------------------------------------------
+def base_parser(doc):
+    """Parser of the options every timing script takes, described by ``doc``'s
+    first line: ``--quick``, ``--repeats`` and ``--output``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--output", default=None)
+    return parser
 
 
 # -- output -------------------------------------------------------------------

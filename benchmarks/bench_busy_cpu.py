@@ -21,7 +21,6 @@ Usage::
 Writes ``benchmarks/results/bench_busy_cpu.json``.
 """
 
-import argparse
 import contextlib
 import statistics
 import subprocess
@@ -30,7 +29,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import write_json
+from _common import base_parser, write_json
 
 BUSY = """
 import numpy as np
@@ -119,10 +118,7 @@ def busy_cpu(repeats):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--output", default=None)
+    parser = base_parser(__doc__)
     args = parser.parse_args()
     repeats = args.repeats or (3 if args.quick else 7)
     warnings.simplefilter("ignore")

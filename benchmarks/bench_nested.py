@@ -35,7 +35,7 @@ import time
 import warnings
 
 import numpy as np
-from _common import write_json
+from _common import base_parser, write_json
 
 DATASETS = {"cg": 2000, "cholesky": 1200}
 
@@ -163,22 +163,24 @@ def run(datasets, repeats, compare=None):
                     "over_sequential": median / sequential,
                     "blas_threads_seen": seen,
                 }
-                print(
-                    f"{condition:8s} {name:8s} {row['backend']:10s} "
-                    f"estimator n_jobs={estimator_jobs!s:4s} {median:6.2f} s "
-                    f"({row['over_sequential']:.2f}x sequential) "
-                    f"BLAS threads {seen}",
-                    flush=True,
-                )
                 rows.append(row)
+    for row in rows:
+        _print_row(row)
     return rows
 
 
+def _print_row(row):
+    print(
+        f"{row['condition']:8s} {row['dataset']:8s} {row['backend']:10s} "
+        f"estimator n_jobs={row['estimator_n_jobs']!s:4s} {row['median_s']:6.2f} s "
+        f"({row['over_sequential']:.2f}x sequential) "
+        f"BLAS threads {row['blas_threads_seen']}",
+        flush=True,
+    )
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--output", default=None)
+    parser = base_parser(__doc__)
     parser.add_argument("--compare", default=None, metavar="PYTHON")
     parser.add_argument("--round-json", nargs="+", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
