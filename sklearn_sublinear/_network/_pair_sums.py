@@ -69,6 +69,17 @@ class PairSums:
         self._csc = None
         self._ones = None
 
+    @property
+    def by_neuron(self):
+        """The csc form of the active sets (the pairs grouped by neuron),
+        made on first use: the Cholesky system's Gram and the sums of wide
+        networks need it, not the conjugate gradient's."""
+        if callable(self._by_neuron):
+            self._by_neuron = self._by_neuron()
+        if self._by_neuron is None:
+            self._by_neuron = self._active.tocsc()
+        return self._by_neuron
+
     def neuron_sums(self, X, U):
         """``V[b, k] = sum_{i: neurons[b] in S_i} U[i, k] X[i]``.
 
@@ -115,12 +126,7 @@ class PairSums:
                 V += part
             return V
         if self._csc is None:
-            by_neuron = self._by_neuron
-            if callable(by_neuron):
-                by_neuron = by_neuron()
-            if by_neuron is None:
-                by_neuron = self._active.tocsc()
-            self._csc = index_arrays(sp.csc_array(by_neuron))
+            self._csc = index_arrays(sp.csc_array(self.by_neuron))
             self._neuron_blocks = nnz_blocks(
                 np.concatenate(([0], np.cumsum(np.diff(self._csc[0])[self.neurons]))),
                 self.n_jobs,

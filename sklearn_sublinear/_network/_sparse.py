@@ -25,6 +25,17 @@ def pattern(active):
     )
 
 
+def pattern_view(active):
+    """0/1 csr pattern of ``active`` sharing its index arrays, without values.
+
+    Its data is a read-only broadcast 1 (no memory): for the products and
+    conversions that use the positions of the stored entries only.
+    """
+    active = sp.csr_array(active)
+    ones = np.broadcast_to(np.float64(1.0), (active.indices.size,))
+    return sp.csr_array((ones, active.indices, active.indptr), shape=active.shape)
+
+
 def csr_rows(S, r0, r1):
     """Rows ``r0:r1`` of the csr array ``S``, sharing its data and indices."""
     a, b = S.indptr[r0], S.indptr[r1]

@@ -46,6 +46,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._contracts import SampleSpaceSystem, check_contract
 from .._network import squared_row_norms
+from .._network._sparse import pattern_view
 from ._base import BaseSolver
 from ._selection import DampingChoice
 from ._stopping import StoppingRule
@@ -439,7 +440,8 @@ class GaussNewton(BaseSolver):
 
 
 class _Point:
-    """The network at some weights: active sets, raw outputs and training loss."""
+    """The network at some weights: active sets (their pattern), raw outputs
+    and training loss."""
 
     def __init__(self, active, raw, value):
         self.active, self.raw, self.value = active, raw, value
@@ -609,7 +611,14 @@ class _Problem:
         raw = self.network.forward_active(
             active, offset=self.E @ theta, row_scale=self.row_scale
         )
-        return _Point(active, raw, self.loss.value(self.Yw, raw[self.weighted], self.s))
+        # From here on only the positions of the firing pairs count (systems,
+        # steps, trace): the point drops their values, which would otherwise
+        # be held beside the next query's.
+        return _Point(
+            pattern_view(active),
+            raw,
+            self.loss.value(self.Yw, raw[self.weighted], self.s),
+        )
 
     def weighted_active(self, active):
         """Active sets of the weighted rows (without zero weights, no copy)."""
@@ -665,7 +674,9 @@ class _Monitor:
 
     def __init__(self, solver, validation, start, W, theta):
         self.tol, self.n_iter_no_change = solver.tol, solver.n_iter_no_change
-        self.validation, self.start = validation, start
+        # the starting point without its active sets, which would otherwise
+        # be held beside every later iteration's
+        self.validation, self.start = validation, _Point(None, start.raw, start.value)
         self.stopping = None
         self.scores = []
         self.best_score = -np.inf

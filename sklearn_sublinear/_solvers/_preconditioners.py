@@ -22,6 +22,13 @@ SKETCH_COLUMNS = 512
 SKETCH_RANK = 128
 # Bytes of one chunk of sketched rows (the chunk's rows of Y).
 SKETCH_CHUNK_BYTES = 2**23
+# The basis U (n x SKETCH_RANK) is kept in float32: it is the largest array of
+# the CG path per row after the firing pairs (benchmarks/bench_scale.py
+# --rows, key "runs" / "peak_rss"), and a preconditioner only steers the
+# iterations (the residual is exact). Its products run in float64 by row
+# blocks of this many bytes of U.
+BASIS_DTYPE = np.float32
+BASIS_CHUNK_BYTES = 2**22
 
 
 class LowRankPreconditioner:
@@ -42,6 +49,9 @@ class LowRankPreconditioner:
     Attributes
     ----------
     U : ndarray of shape (n_samples, k)
+        In float64, or ``BASIS_DTYPE``; the products with it run in float64
+        either way, so ``P^-1`` is symmetric positive definite for the basis
+        as stored.
     eigenvalues : ndarray of shape (k,)
     """
 
@@ -49,7 +59,24 @@ class LowRankPreconditioner:
         """Return ``P^-1 R`` for ``R`` of shape (n_samples, n_columns)."""
         L = self.eigenvalues
         scale = (L[-1] + lam) / (L + lam)
-        return R + self.U @ ((scale[:, None] - 1.0) * (self.U.T @ R))
+        UtR = sum(U.T @ R[rows] for rows, U in self._basis_blocks())
+        coef = (scale[:, None] - 1.0) * UtR
+        out = R.copy()
+        for rows, U in self._basis_blocks():
+            out[rows] += U @ coef
+        return out
+
+    def _basis_blocks(self):
+        """``(rows, U[rows])`` in float64, by blocks of ``BASIS_CHUNK_BYTES``
+        (one block when ``U`` is float64)."""
+        U = self.U
+        if U.dtype == np.float64:
+            yield slice(0, U.shape[0]), U
+            return
+        step = max(1, BASIS_CHUNK_BYTES // max(U.itemsize * U.shape[1], 1))
+        for start in range(0, U.shape[0], step):
+            rows = slice(start, min(start + step, U.shape[0]))
+            yield rows, U[rows].astype(np.float64)
 
 
 class SketchPreconditioner(LowRankPreconditioner):
@@ -128,7 +155,7 @@ class SketchPreconditioner(LowRankPreconditioner):
 
     def project(self, system, W):
         """The rows of ``U = Y W`` of the rows of ``system``."""
-        U = np.empty((system.X.shape[0], W.shape[1]))
+        U = np.empty((system.X.shape[0], W.shape[1]), dtype=BASIS_DTYPE)
         for rows, Y in self.sketch(system):
             U[rows] = Y @ W
         return U

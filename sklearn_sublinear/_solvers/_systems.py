@@ -76,9 +76,11 @@ class _System:
         # nothing to reuse here.
         self.network = network
         self.active = sp.csr_array(active)
-        self._by_neuron = None
-        # the firing pairs' sums, for the steps (and the CG system's Gram)
-        self.pairs = PairSums(self.active, network.n_jobs, lambda: self.by_neuron)
+        # the firing pairs' sums, for the steps (and the CG system's Gram);
+        # they own the csc form, so that nothing refers back to the system
+        # (a cycle would keep its pairs and preconditioner alive until the
+        # garbage collector runs, beside the next iteration's)
+        self.pairs = PairSums(self.active, network.n_jobs)
         self.X = X
         self.dsqrt = dsqrt
         self.n_samples = X.shape[0]
@@ -97,11 +99,9 @@ class _System:
 
     @property
     def by_neuron(self):
-        """The pairs grouped by neuron (csc), made on first use: the Cholesky
-        system's Gram and the sums of wide networks need it, not CG's."""
-        if self._by_neuron is None:
-            self._by_neuron = self.active.tocsc()
-        return self._by_neuron
+        """The pairs grouped by neuron (csc), made on first use
+        (:attr:`PairSums.by_neuron`)."""
+        return self.pairs.by_neuron
 
 
 class CholeskySystem(_System):
