@@ -231,9 +231,32 @@ def map_threads(func, tasks, n_jobs, one_blas_thread=False):
         ``func``'s return values, in task order.
     """
     tasks = list(tasks)
+    return list(imap_threads(func, tasks, n_jobs, one_blas_thread, len(tasks)))
+
+
+def imap_threads(func, tasks, n_jobs, one_blas_thread=False, ahead=None):
+    """:func:`map_threads` as a generator, with at most ``ahead`` tasks started
+    and not yet consumed, so that only that many results exist at once.
+
+    Parameters
+    ----------
+    func, tasks, n_jobs, one_blas_thread
+        As in :func:`map_threads`.
+    ahead : int, default=None
+        Tasks submitted ahead of the consumer; twice the threads if None.
+
+    Yields
+    ------
+    result : object
+        ``func``'s return values, in task order.
+    """
+    tasks = list(tasks)
     jobs = min(effective_n_jobs(n_jobs), len(tasks), thread_budget())
     if jobs <= 1 or getattr(_IN_WORKER, "active", False):
-        return [func(*task) for task in tasks]
+        for task in tasks:
+            yield func(*task)
+        return
+    ahead = max(2 * jobs if ahead is None else ahead, 1)
     limit = (
         one_blas_thread_when_threaded(jobs)
         if one_blas_thread
@@ -241,5 +264,10 @@ def map_threads(func, tasks, n_jobs, one_blas_thread=False):
     )
     pool = _pool(jobs)
     with limit:
-        futures = [pool.submit(_run_in_worker, func, task) for task in tasks]
-        return [future.result() for future in futures]
+        futures = [pool.submit(_run_in_worker, func, task) for task in tasks[:ahead]]
+        for k in range(len(tasks)):
+            result = futures[k].result()
+            futures[k] = None
+            if k + ahead < len(tasks):
+                futures.append(pool.submit(_run_in_worker, func, tasks[k + ahead]))
+            yield result

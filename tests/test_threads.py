@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from sklearn_sublinear._threads import map_threads
+from sklearn_sublinear._threads import imap_threads, map_threads
 
 
 def test_results_in_task_order_on_several_threads():
@@ -25,6 +25,26 @@ def test_results_in_task_order_on_several_threads():
     seen.clear()
     map_threads(task, [(1,), (2,)], n_jobs=1)
     assert seen == {threading.current_thread().name}
+
+
+def test_imap_threads_keeps_at_most_ahead_tasks_started():
+    lock = threading.Lock()
+    started = []
+
+    def task(i):
+        with lock:
+            started.append(i)
+        return i + 1
+
+    consumed = []
+    for k, result in enumerate(
+        imap_threads(task, [(i,) for i in range(30)], 2, ahead=3)
+    ):
+        with lock:
+            # tasks beyond the consumed ones plus `ahead` were not submitted
+            assert max(started) < k + 3
+        consumed.append(result)
+    assert consumed == list(range(1, 31))
 
 
 def test_nested_fan_out_runs_serially_instead_of_deadlocking():

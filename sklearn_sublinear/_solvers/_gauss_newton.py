@@ -521,7 +521,7 @@ class _Problem:
         # The affine part's Jacobian rows and coefficients (intercept and
         # linear term); theta follows the accepted steps.
         self.E = network.affine_rows(X)
-        self.Ew = self.E[self.weighted]
+        self.Ew = self.E if self.weighted.size == self.n else self.E[self.weighted]
         self.theta = network.affine_coef
         self.data_gram = self.affine_gram = None
         self.last_system = None

@@ -5,6 +5,10 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
+# row_order_csr grows its output by at least 1 / ROW_ORDER_GROWTH of its size
+# (the grown tail is zeroed, so touched, until the output is cut to size).
+ROW_ORDER_GROWTH = 8
+
 
 def transient_nbytes(n_samples, n_neurons, threshold=None):
     """Bytes of the candidate pair lists shared by both index kinds.
@@ -28,6 +32,67 @@ def transient_nbytes(n_samples, n_neurons, threshold=None):
         return 0
     p = 0.5 * math.erfc(float(threshold) / math.sqrt(2.0))
     return int(48 * 2 * p * n_samples * n_neurons)
+
+
+def row_order_csr(parts, shape):
+    """Sorted CSR activation structure from parts that arrive in row order.
+
+    Parameters
+    ----------
+    parts : iterable of tuple of ndarray
+        ``(rows, cols, values)`` of firing pairs as in :func:`active_csr`,
+        where every part's rows are non-decreasing and at or after the last
+        row of the parts before it, and columns increase within a row (the
+        dense filter's row steps over one neuron chunk). Consumed one at a
+        time, e.g. from a generator.
+    shape : tuple of int
+        ``(n_samples, n_neurons)``.
+
+    Returns
+    -------
+    active : scipy.sparse.csr_array of shape (n_samples, n_neurons)
+        The pairs with sorted column indices and float64 data, equal to
+        :func:`active_csr`'s.
+
+    Notes
+    -----
+    Each part is appended to the output as it arrives, so the parts never
+    exist all at once beside the output (:func:`active_csr` needs them all to
+    count the rows first). The output grows in place (``ndarray.resize``,
+    by at least ``1 / ROW_ORDER_GROWTH`` of its size; large blocks are
+    remapped, not copied) and is cut to its size at the end.
+    """
+    n_samples, n_neurons = shape
+    counts = np.zeros(n_samples, dtype=np.intp)
+    col_dtype = np.int32 if n_neurons < 2**31 else np.int64
+    indices = np.empty(0, dtype=col_dtype)
+    data = np.empty(0, dtype=np.float64)
+    nnz, last = 0, 0
+    for rows, cols, values in parts:
+        if rows.size == 0:
+            continue
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        if lo < last or np.any(rows[1:] < rows[:-1]):
+            raise ValueError("row_order_csr needs parts in row order.")
+        last = hi - 1
+        counts[lo:hi] += np.bincount(rows - lo, minlength=hi - lo)
+        end = nnz + rows.size
+        if end > indices.size:
+            capacity = max(end, indices.size + indices.size // ROW_ORDER_GROWTH)
+            indices.resize(capacity, refcheck=False)
+            data.resize(capacity, refcheck=False)
+        indices[nnz:end] = cols
+        data[nnz:end] = values
+        nnz = end
+    indices.resize(nnz, refcheck=False)
+    data.resize(nnz, refcheck=False)
+    idx_dtype = np.int32 if max(n_neurons, nnz) < 2**31 else np.int64
+    indptr = np.zeros(n_samples + 1, dtype=idx_dtype)
+    np.cumsum(counts, out=indptr[1:])
+    return sp.csr_array(
+        (data, indices.astype(idx_dtype, copy=False), indptr),
+        shape=(n_samples, n_neurons),
+    )
 
 
 def active_csr(parts, shape):

@@ -3,9 +3,9 @@
 import numpy as np
 from joblib import effective_n_jobs
 
-from .._threads import map_threads
+from .._threads import imap_threads, map_threads
 from ._base import BaseIndex
-from ._csr import active_csr, transient_nbytes
+from ._csr import active_csr, row_order_csr, transient_nbytes
 from ._exact import firing_part
 from ._margins import (
     absolute_slack,
@@ -156,6 +156,18 @@ def dense_active_parts(
     return [part for result in results for part in result]
 
 
+def _row_step_parts(X32, x_norms, W, X, threshold, n_jobs):
+    """Firing pairs of all neurons (one neuron chunk), one part per row step,
+    in row order, with at most a few row steps computed ahead
+    (:func:`imap_threads`)."""
+    n = X32.shape[0]
+    row_step, neuron_step = _dense_chunks(n, W.shape[0])
+    args = (X32, x_norms, W, threshold, None, row_step, neuron_step, X)
+    tasks = [(0, r0, min(r0 + row_step, n), *args) for r0 in range(0, n, row_step)]
+    for result in imap_threads(_filter_chunk, tasks, n_jobs, one_blas_thread=True):
+        yield from result
+
+
 def _filter_chunk(
     c0,
     r_start,
@@ -235,8 +247,10 @@ class DenseIndex(BaseIndex):
     for bit. Cost per query: ``2 n m d`` flops plus a scan of ``n m`` values.
     The index holds nothing between queries except ``||x_i||``; updates and
     rebuilds only record ``W``. A query's peak is the chunk buffers of its
-    threads (:func:`dense_filter_nbytes` each) plus the firing pairs (16
-    bytes each) and the returned matrix (12 bytes per pair).
+    threads (:func:`dense_filter_nbytes` each) plus the returned matrix (12
+    bytes per pair) and, with several neuron chunks, the firing pairs (16
+    bytes each); with one, only the parts of a few row steps at a time
+    (:func:`row_order_csr`).
 
     Examples
     --------
@@ -312,8 +326,14 @@ class DenseIndex(BaseIndex):
         self._check_built()
         X, W, b = self.X, self.W_, self.threshold_
         X32 = filter_rows(X)
+        shape = (X.shape[0], W.shape[0])
+        if W.shape[0] <= DENSE_NEURON_CHUNK:
+            # one neuron chunk: the row steps' parts come in row order and go
+            # into the result as they arrive
+            parts = _row_step_parts(X32, self._x_norms, W, X, b, self.n_jobs)
+            return row_order_csr(parts, shape)
         parts = dense_active_parts(X32, self._x_norms, W, X, b, n_jobs=self.n_jobs)
-        return active_csr(parts, (X.shape[0], W.shape[0]))
+        return active_csr(parts, shape)
 
     def update(self, W, changed):
         """Record new weights; the next query recomputes everything.

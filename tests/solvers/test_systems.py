@@ -42,3 +42,26 @@ def test_cholesky_blas_threads_with_fit_threads(
             pytest.skip("BLAS runs on one thread on this machine")
         system.solve(1e-3, np.ones((12, 1)))
     assert seen == [{expected}]
+
+
+@pytest.mark.parametrize("name", ["cholesky", "cg"])
+def test_a_released_system_is_freed_without_the_garbage_collector(
+    name, network_factory, reference
+):
+    # A reference cycle would keep an old system (its pairs, csc form and
+    # preconditioner) beside the next iteration's until the collector runs.
+    import gc
+    import weakref
+
+    X, net = network_factory(n_samples=12)
+    active = reference["active"](X, net)
+    system = _systems.SYSTEMS[name](net, active, X, np.ones(12), random_state=0)
+    system.by_neuron  # the lazily made csc form
+    system.solve(1e-3, np.ones((12, 1)))
+    gone = weakref.ref(system)
+    gc.disable()
+    try:
+        del system
+        assert gone() is None
+    finally:
+        gc.enable()
