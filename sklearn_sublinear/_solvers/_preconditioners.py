@@ -20,15 +20,23 @@ from ._count_sketch import count_sketch_csr_rows, count_sketch_rows
 # iterations (benchmarks/bench_preconditioners.py, key "cases").
 SKETCH_COLUMNS = 512
 SKETCH_RANK = 128
+# Bytes the basis U (n x rank, float64) may take: beyond about 500,000 rows the
+# rank shrinks with n, so that U stays within this (at least SKETCH_MIN_RANK).
+# U is the largest array of the CG path per row after the firing pairs
+# (benchmarks/bench_scale.py --rows, keys "runs" / "peak_rss",
+# "inner_iterations").
+SKETCH_BASIS_BYTES = 2**29
+SKETCH_MIN_RANK = 32
 # Bytes of one chunk of sketched rows (the chunk's rows of Y).
 SKETCH_CHUNK_BYTES = 2**23
-# The basis U (n x SKETCH_RANK) is kept in float32: it is the largest array of
-# the CG path per row after the firing pairs (benchmarks/bench_scale.py
-# --rows, key "runs" / "peak_rss"), and a preconditioner only steers the
-# iterations (the residual is exact). Its products run in float64 by row
-# blocks of this many bytes of U.
-BASIS_DTYPE = np.float32
-BASIS_CHUNK_BYTES = 2**22
+
+
+def sketch_rank(n):
+    """Rank kept from the sketch of ``n`` rows: ``SKETCH_RANK``, capped by
+    ``n`` and by ``SKETCH_BASIS_BYTES`` of the basis (at least
+    ``SKETCH_MIN_RANK``)."""
+    by_bytes = max(SKETCH_MIN_RANK, SKETCH_BASIS_BYTES // (8 * max(n, 1)))
+    return int(min(SKETCH_RANK, n, by_bytes))
 
 
 class LowRankPreconditioner:
@@ -49,9 +57,6 @@ class LowRankPreconditioner:
     Attributes
     ----------
     U : ndarray of shape (n_samples, k)
-        In float64, or ``BASIS_DTYPE``; the products with it run in float64
-        either way, so ``P^-1`` is symmetric positive definite for the basis
-        as stored.
     eigenvalues : ndarray of shape (k,)
     """
 
@@ -59,24 +64,7 @@ class LowRankPreconditioner:
         """Return ``P^-1 R`` for ``R`` of shape (n_samples, n_columns)."""
         L = self.eigenvalues
         scale = (L[-1] + lam) / (L + lam)
-        UtR = sum(U.T @ R[rows] for rows, U in self._basis_blocks())
-        coef = (scale[:, None] - 1.0) * UtR
-        out = R.copy()
-        for rows, U in self._basis_blocks():
-            out[rows] += U @ coef
-        return out
-
-    def _basis_blocks(self):
-        """``(rows, U[rows])`` in float64, by blocks of ``BASIS_CHUNK_BYTES``
-        (one block when ``U`` is float64)."""
-        U = self.U
-        if U.dtype == np.float64:
-            yield slice(0, U.shape[0]), U
-            return
-        step = max(1, BASIS_CHUNK_BYTES // max(U.itemsize * U.shape[1], 1))
-        for start in range(0, U.shape[0], step):
-            rows = slice(start, min(start + step, U.shape[0]))
-            yield rows, U[rows].astype(np.float64)
+        return R + self.U @ ((scale[:, None] - 1.0) * (self.U.T @ R))
 
 
 class SketchPreconditioner(LowRankPreconditioner):
@@ -96,7 +84,7 @@ class SketchPreconditioner(LowRankPreconditioner):
     eigendecomposition of the small ``Y^T Y = R^T R`` gives the same top
     singular pairs without storing ``Y``: the rows are sketched twice, by
     chunks, once to accumulate ``Y^T Y`` (O(n s^2)) and once to form the top
-    ``k = SKETCH_RANK`` left singular vectors ``U = Y V L^(-1/2)``. Memory is
+    ``k = sketch_rank(n)`` left singular vectors ``U = Y V L^(-1/2)``. Memory is
     O(n k + s^2). The whole damped sketch ``Y Y^T + lam I`` as preconditioner
     took more CG iterations at a higher cost each (``docs/design.rst``): ``s``
     far below ``rank(B)`` gives no subspace embedding, only the top of the
@@ -145,17 +133,17 @@ class SketchPreconditioner(LowRankPreconditioner):
         # (benchmarks/bench_busy_cpu.py, key "rows").
         with one_blas_thread():
             eigval, eigvec = np.linalg.eigh(gram)
-        # Decreasing, at most SKETCH_RANK, above 1e-6 of the largest: then
+        # Decreasing, at most sketch_rank(n), above 1e-6 of the largest: then
         # U = Y V L^(-1/2) is orthonormal to about eps / 1e-6, far within the
         # margin that keeps P positive definite.
         keep = eigval > eigval[-1] * 1e-6
-        top = np.flatnonzero(keep)[::-1][: min(SKETCH_RANK, n)]
+        top = np.flatnonzero(keep)[::-1][: sketch_rank(n)]
         self.eigenvalues = eigval[top]
         return eigvec[:, top] / np.sqrt(self.eigenvalues)
 
     def project(self, system, W):
         """The rows of ``U = Y W`` of the rows of ``system``."""
-        U = np.empty((system.X.shape[0], W.shape[1]), dtype=BASIS_DTYPE)
+        U = np.empty((system.X.shape[0], W.shape[1]))
         for rows, Y in self.sketch(system):
             U[rows] = Y @ W
         return U

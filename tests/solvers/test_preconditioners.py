@@ -95,11 +95,6 @@ def test_cg_matches_direct_solve(name, problem, monkeypatch):
         assert 0 < system.last_info["cg_iterations"] < _systems.CG_MAX_ITER
 
 
-def _basis_atol(prec):
-    """Tolerance of the basis's orthonormality: its storage's rounding."""
-    return 1e-10 if prec.U.dtype == np.float64 else 1e-6
-
-
 @pytest.mark.parametrize("name", ["nystrom", "sketch"])
 def test_low_rank_woodbury_matches_explicit_inverse(name, problem):
     net, active, X, dsqrt, _, B = problem
@@ -107,17 +102,14 @@ def test_low_rank_woodbury_matches_explicit_inverse(name, problem):
     prec = cg_system(
         net, active, X, dsqrt, random_state=0, preconditioner=name
     ).preconditioner
-    U, L = prec.U.astype(np.float64), prec.eigenvalues
-    # orthonormal up to the rounding of the stored basis (float32: sketch)
-    assert_allclose(U.T @ U, np.eye(U.shape[1]), atol=_basis_atol(prec))
+    U, L = prec.U, prec.eigenvalues
+    assert_allclose(U.T @ U, np.eye(U.shape[1]), atol=1e-10)
     assert np.all(np.diff(L) <= 0) and L[-1] > 0
     R = np.random.RandomState(4).standard_normal((n, 3))
     for lam in damping_values(B, dsqrt):
         mu = L[-1] + lam
         P = (U * (L + lam)) @ U.T + mu * (np.eye(n) - U @ U.T)
-        expected = np.linalg.solve(P / mu, R)
-        rtol = 1e-9 if prec.U.dtype == np.float64 else 1e-5
-        assert_allclose(prec.apply(R, lam), expected, rtol=rtol)
+        assert_allclose(prec.apply(R, lam), np.linalg.solve(P / mu, R), rtol=1e-9)
 
 
 def test_block_jacobi_matches_explicit_inverse(problem):
@@ -159,11 +151,9 @@ def test_sketch_is_the_countsketch_of_the_jacobian(rank, problem, monkeypatch):
     eigval, eigvec = np.linalg.eigh(Y @ Y.T)
     top = np.argsort(eigval)[::-1][:rank]
     expected = (eigvec[:, top] * eigval[top]) @ eigvec[:, top].T
-    U = prec.U.astype(np.float64)
-    got = (U * prec.eigenvalues) @ U.T
+    got = (prec.U * prec.eigenvalues) @ prec.U.T
     assert prec.U.shape[1] == min(rank, s + E.shape[1])
-    assert prec.U.dtype == _preconditioners.BASIS_DTYPE
-    assert_allclose(got, expected, atol=_basis_atol(prec) * np.abs(expected).max())
+    assert_allclose(got, expected, atol=1e-10 * np.abs(expected).max())
 
 
 def test_nystrom_is_the_nystrom_approximation(problem):
@@ -279,3 +269,20 @@ def test_next_system_keeps_the_preconditioner_while_cg_does_not_slow(
         previous=second.handover(),
     )
     assert other.preconditioner is not second.preconditioner
+
+
+def test_sketch_rank_is_capped_by_the_bytes_of_the_basis(problem, monkeypatch):
+    net, active, X, dsqrt, _, _ = problem
+    n = X.shape[0]
+    assert _preconditioners.sketch_rank(n) == min(_preconditioners.SKETCH_RANK, n)
+    for rows in (10**5, 10**6, 10**7):
+        rank = _preconditioners.sketch_rank(rows)
+        assert rank >= _preconditioners.SKETCH_MIN_RANK
+        assert rank == _preconditioners.SKETCH_MIN_RANK or (
+            8 * rows * rank <= _preconditioners.SKETCH_BASIS_BYTES
+        )
+    # a basis of 4 columns of n rows at most
+    monkeypatch.setattr(_preconditioners, "SKETCH_BASIS_BYTES", 8 * n * 4)
+    monkeypatch.setattr(_preconditioners, "SKETCH_MIN_RANK", 2)
+    prec = cg_system(net, active, X, dsqrt, random_state=0).preconditioner
+    assert prec.U.shape[1] == 4
