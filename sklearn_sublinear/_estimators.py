@@ -32,6 +32,7 @@ from ._network import (
     LOSSES,
     InputTransform,
     TwoLayerNetwork,
+    is_sparse_rows,
     threshold_from_sparsity,
     weighted_mean_scale,
 )
@@ -49,7 +50,8 @@ from ._tree_index import make_index
 # one-off measurement is in docs/design.rst.
 CHOLESKY_MAX_SAMPLES = 1500
 # Sparse inputs accepted as they are (other formats are converted to csr by
-# validate_data); the standardized rows stay sparse (``SparseRows``).
+# validate_data), with 32- or 64-bit indices (the compiled loops take both);
+# the standardized rows stay sparse (``SparseRows``).
 SPARSE_FORMATS = ("csr", "csc")
 # Gauss-Newton iterations that partial_fit runs on each batch, from the
 # current weights: one, as MLP's partial_fit runs one epoch; that one suffices
@@ -414,7 +416,6 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
             y,
             reset=not warm,
             accept_sparse=SPARSE_FORMATS,
-            accept_large_sparse=False,
             dtype=[np.float64, np.float32],
             multi_output=self._multi_output_y,
             y_numeric=not isinstance(self, ClassifierMixin),
@@ -570,6 +571,7 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
     def _memory_parts(self, index, n_weighted, n_outputs, solver, pairs=None):
         """Estimated peak bytes of the fit by part (``_memory.fit_nbytes``)."""
         n_rows, n_inputs = index.X.shape
+        sparse = is_sparse_rows(index.X)
         return fit_nbytes(
             n_rows=n_rows,
             n_weighted=n_weighted,
@@ -579,12 +581,15 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
             threshold=index.threshold,
             solver=solver,
             index_nbytes=type(index).estimate_nbytes(
-                n_rows, n_inputs, self.n_neurons, n_jobs=self.n_jobs
+                n_rows, n_inputs, self.n_neurons, n_jobs=self.n_jobs, sparse=sparse
             ),
             pairs=pairs,
             early_stopping=self.early_stopping,
             pair_shift=pair_shift(self.sparsity),
             spectrum=isinstance(self.alpha, str),
+            stored_entries=index.X.nnz if sparse else None,
+            index_itemsize=index.X.Z.indices.itemsize if sparse else 4,
+            affine_columns=n_inputs if self._resolve("linear_term") else 1,
         )
 
     def _check_memory(self, index, n_weighted, n_outputs, solver):
@@ -627,7 +632,6 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
             X,
             reset=False,
             accept_sparse=SPARSE_FORMATS,
-            accept_large_sparse=False,
             dtype=[np.float64, np.float32],
             ensure_2d=True,
         )

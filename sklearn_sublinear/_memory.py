@@ -48,6 +48,13 @@ OUTPUT_BYTES = 16 * 8
 # Bytes per sample and input: the index rows, the Jacobian rows of the
 # weighted rows, the affine rows and the input copies of validation.
 ROW_BYTES = 6 * 8
+# Bytes per stored entry of a sparse input: the standardized values (the
+# Jacobian and affine rows share them and the indices), a copy of the
+# weighted rows, and the input copies of validation (values and indices),
+# plus per row the row scales and their copies (benchmarks/bench_sparse.py,
+# key "memory" / "peak_over_estimate").
+SPARSE_ENTRY_BYTES = 8 + 12 + 2 * 12
+SPARSE_ROW_BYTES = 8 * 8
 # Bytes per n x n entry of the Cholesky path: the data and affine Grams
 # (kept over the fit), the system's Gram, the overlap counts (int32 triangle
 # and float64 sum), the damped matrix and its factor (benchmarks/
@@ -230,6 +237,9 @@ def fit_nbytes(
     early_stopping=False,
     pair_shift=0.0,
     spectrum=False,
+    stored_entries=None,
+    index_itemsize=4,
+    affine_columns=None,
 ):
     """Peak bytes of a fit by part, computed before allocating.
 
@@ -254,6 +264,14 @@ def fit_nbytes(
         (:func:`pair_shift`).
     spectrum : bool, default=False
         Whether the Cholesky path decomposes its system (``alpha="auto"``).
+    stored_entries : int, default=None
+        Stored entries of a sparse input (its rows stay sparse); None for a
+        dense input.
+    index_itemsize : int, default=4
+        Bytes of one index of the sparse input.
+    affine_columns : int, default=None
+        Columns of the affine part (1 for the intercept, ``n_inputs`` with a
+        linear term), kept exactly by the sketch; ``n_inputs`` if None.
 
     Returns
     -------
@@ -274,11 +292,16 @@ def fit_nbytes(
         "firing pairs": float(pairs) * (PAIR_BYTES + PAIR_OUTPUT_BYTES * n_outputs),
         "rows and outputs": float(n_rows) * (ROW_BYTES * d + OUTPUT_BYTES * n_outputs),
     }
+    if stored_entries is not None:
+        parts["rows and outputs"] = float(stored_entries) * SPARSE_ENTRY_BYTES + float(
+            n_rows
+        ) * (SPARSE_ROW_BYTES + OUTPUT_BYTES * n_outputs)
+    q = d if affine_columns is None else float(affine_columns)
     if solver == "cholesky":
         per_entry = CHOLESKY_BYTES + SPECTRUM_BYTES * spectrum
         parts["n x n Gram matrices"] = per_entry * float(n_weighted) ** 2
     else:
-        columns = min(SKETCH_COLUMNS, n_weighted) + d
+        columns = min(SKETCH_COLUMNS, n_weighted) + q
         # the sketch's buckets and signs, the neurons' sums of a Gram
         # product, the orthonormal basis, the sketched chunks and their Gram
         parts["preconditioner"] = (

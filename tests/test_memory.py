@@ -8,6 +8,7 @@ import tracemalloc
 import joblib
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from sklearn_sublinear import (
     SublinearNewtonClassifier,
@@ -270,3 +271,52 @@ def test_estimate_bounds_the_traced_peak_of_large_cholesky_systems(alpha):
         n_neurons=128, alpha=alpha, solver="cholesky", max_iter=3, random_state=0
     )
     assert _traced_peak(reg, X, y) <= reg.memory_estimate_
+
+
+def _sparse_input(n, d, per_row, seed=0):
+    rng = np.random.RandomState(seed)
+    cols = rng.randint(0, d, size=n * per_row)
+    X = sp.csr_array(
+        (rng.exponential(size=cols.size), (np.repeat(np.arange(n), per_row), cols)),
+        shape=(n, d),
+    )
+    X.sum_duplicates()
+    return X, np.asarray(X[:, : d // 2].sum(axis=1)).ravel(), rng
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(solver="cholesky"),
+        dict(solver="cg"),
+        dict(solver="cg", early_stopping=True),
+        dict(solver="cholesky", linear_term=True, homogeneous=False),
+    ],
+)
+def test_estimate_bounds_the_traced_peak_of_sparse_inputs(params):
+    # 2000 x 20000 with 10 stored entries per row: the estimate counts the
+    # stored entries, not n x d (320 MB dense), and stays above the peak
+    X, y, rng = _sparse_input(2000, 20_000, 10)
+    w = rng.randint(0, 3, size=X.shape[0]).astype(float)
+    params = {"linear_term": False, **params}
+    reg = SublinearNewtonRegressor(n_neurons=256, max_iter=3, random_state=0, **params)
+    tracemalloc.start()
+    try:
+        reg.fit(X, y, sample_weight=w)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= reg.memory_estimate_
+
+
+def test_sparse_fit_never_densifies_the_input():
+    # 1000 x 100000 with 20 stored entries per row: dense it would take
+    # 800 MB; the fit's traced peak stays far below.
+    X, y, _ = _sparse_input(1000, 100_000, 20)
+    y = (y > np.median(y)).astype(int)
+    clf = SublinearNewtonClassifier(n_neurons=64, random_state=0, max_iter=3)
+    peak = _traced_peak(clf, X, y)
+    # the weights alone are 64 x 100001 floats (51 MB)
+    assert peak < 6 * 8 * 64 * (X.shape[1] + 1)
+    assert peak < 8 * X.shape[0] * X.shape[1] / 4
+    assert peak <= clf.memory_estimate_

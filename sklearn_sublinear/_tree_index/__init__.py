@@ -20,6 +20,7 @@ from ._base import BaseIndex
 from ._dense import DenseIndex
 from ._exact import exact_preactivations
 from ._index import TreeIndex
+from ._sparse_rows import is_sparse_rows
 
 __all__ = [
     "BaseIndex",
@@ -130,7 +131,7 @@ def make_index(kind, X, threshold, n_neurons, *, n_jobs=None):
         when ``n_neurons >= AUTO_MIN_NEURONS`` and when the trees need at most
         ``AUTO_MAX_NBYTES`` (``estimate_index_nbytes``); otherwise
         ``"dense"``.
-    X : ndarray of shape (n_samples, n_features), dtype float64
+    X : ndarray of shape (n_samples, n_features), dtype float64, or SparseRows
         Training rows (ideally unit-norm, as the rule assumes).
     threshold : float
         Shift ``b``.
@@ -157,7 +158,12 @@ def make_index(kind, X, threshold, n_neurons, *, n_jobs=None):
             <= AUTO_MAX_WORK * n_neurons
             and expected_hot_fraction(n_samples, threshold) <= AUTO_MAX_HOT
             and estimate_index_nbytes(
-                "tree", n_samples, n_features, n_neurons, n_jobs=n_jobs
+                "tree",
+                n_samples,
+                n_features,
+                n_neurons,
+                n_jobs=n_jobs,
+                sparse=is_sparse_rows(X),
             )
             <= AUTO_MAX_NBYTES
         )

@@ -16,6 +16,7 @@ from ._margins import (
     rounding_coefficient,
     row_norms,
 )
+from ._sparse_rows import products_nbytes
 
 # Bytes of one (rows, neurons) float32 product chunk plus its boolean mask;
 # each thread holds one. Up to DENSE_NEURON_CHUNK neurons (one chunk, whose
@@ -49,14 +50,20 @@ def _dense_chunks(n_samples, n_neurons, chunk_bytes=None):
     return min(row_step, max(n_samples, 1)), neuron_step
 
 
-def dense_filter_nbytes(n_samples, n_features, n_neurons, chunk_bytes=None):
+def dense_filter_nbytes(
+    n_samples, n_features, n_neurons, chunk_bytes=None, sparse=False
+):
     """Bytes one thread of the dense filter holds at once.
 
     One product chunk with its mask, one gathered weight chunk in float64 and
-    float32 and the candidate indices of one row step.
+    float32 and the candidate indices of one row step; over sparse rows, the
+    float64 products of :meth:`SparseRows.products` instead.
     """
     row_step, neuron_step = _dense_chunks(n_samples, n_neurons, chunk_bytes)
-    return 5 * row_step * neuron_step + (12 * n_features + 8) * neuron_step
+    nbytes = 5 * row_step * neuron_step + (12 * n_features + 8) * neuron_step
+    if sparse:
+        nbytes += products_nbytes(row_step, neuron_step)
+    return nbytes
 
 
 def _filter_tasks(X32, x_norms, W, threshold, neurons, chunk_bytes, n_jobs, X=None):
@@ -265,7 +272,15 @@ class DenseIndex(BaseIndex):
 
     @classmethod
     def estimate_nbytes(
-        cls, n_samples, n_features, n_neurons, *, threshold=None, n_jobs=None, **params
+        cls,
+        n_samples,
+        n_features,
+        n_neurons,
+        *,
+        threshold=None,
+        n_jobs=None,
+        sparse=False,
+        **params,
     ):
         """Peak bytes of a query for these sizes, computed before allocating.
 
@@ -279,6 +294,9 @@ class DenseIndex(BaseIndex):
         n_jobs : int, default=None
             Threads of the filter and of the exact values, each with its own
             buffers.
+        sparse : bool, default=False
+            Whether the rows are :class:`SparseRows` (no float32 copy,
+            float64 products).
         **params : dict
             Ignored (no tuning parameters).
 
@@ -289,10 +307,10 @@ class DenseIndex(BaseIndex):
             one product chunk with its mask and one gathered weight chunk in
             float64 and float32 (:func:`dense_filter_nbytes`).
         """
-        per_job = dense_filter_nbytes(n_samples, n_features, n_neurons)
+        per_job = dense_filter_nbytes(n_samples, n_features, n_neurons, sparse=sparse)
         return int(
             8 * n_samples
-            + 4 * n_samples * n_features
+            + 4 * n_samples * n_features * (not sparse)
             + effective_n_jobs(n_jobs) * per_job
             + transient_nbytes(n_samples, n_neurons, threshold)
         )

@@ -19,6 +19,7 @@ from ._max_tree import (
     unpack_tree,
 )
 from ._parallel import REBUILD_CHUNK_BYTES, REBUILD_ROW_CHUNK, rebuild_trees
+from ._sparse_rows import products_nbytes
 
 # Float64 entries of the (candidate pairs, block_size) buffer of one query
 # step; each thread holds one.
@@ -195,6 +196,7 @@ class TreeIndex(BaseIndex):
         block_size=128,
         n_jobs=None,
         threshold=None,
+        sparse=False,
         **params,
     ):
         """Peak bytes of the index for these sizes, computed before allocating.
@@ -210,6 +212,9 @@ class TreeIndex(BaseIndex):
         threshold : float, default=None
             When given, the candidate pair lists and the returned activation
             matrix are counted too (see ``transient_nbytes``).
+        sparse : bool, default=False
+            Whether the rows are :class:`SparseRows` (no float32 copy,
+            float64 products).
         **params : dict
             Ignored.
 
@@ -225,16 +230,20 @@ class TreeIndex(BaseIndex):
         n_leaves, bs = tree_shape(n_neurons, block_size)
         n_blocks = -(-n_neurons // bs)
         held = tree_nbytes(n_leaves, n_samples) + 8 * n_samples + 2 * n_neurons
-        held += 8 * n_blocks + 4 * n_samples * n_features
+        held += 8 * n_blocks + 4 * n_samples * n_features * (not sparse)
         jobs = effective_n_jobs(n_jobs)
         step = REBUILD_CHUNK_BYTES // (4 * REBUILD_ROW_CHUNK)
         # product, its float64 block maxima and the float32 weight chunk
         rebuild = 2 * REBUILD_CHUNK_BYTES + 4 * step * n_features
         rebuild += 4 * REBUILD_ROW_CHUNK * n_features
+        if sparse:
+            rebuild += products_nbytes(REBUILD_ROW_CHUNK, step)
         # Z, its mask and the gathered rows
         pairs = QUERY_CHUNK_ELEMENTS // bs
         query = 9 * QUERY_CHUNK_ELEMENTS + 8 * pairs * (n_features + 8)
-        hot = dense_filter_nbytes(n_samples, n_features, n_neurons, HOT_CHUNK_BYTES)
+        hot = dense_filter_nbytes(
+            n_samples, n_features, n_neurons, HOT_CHUNK_BYTES, sparse
+        )
         # outside the threads: the hot filter's neuron list and masks, the
         # block norms' chunk
         serial = 11 * n_neurons + 16 * NORM_CHUNK

@@ -33,6 +33,13 @@ from ._pair_dots import csr_pair_dots, pair_dots
 PRODUCT_CHUNK_BYTES = 2**24
 
 
+def products_nbytes(n_rows, n_neurons):
+    """Transient bytes of :meth:`SparseRows.products` of ``n_rows`` rows and
+    ``n_neurons`` weight rows: the result, one chunk's product and the
+    transposed weight chunk."""
+    return 16 * n_rows * n_neurons + PRODUCT_CHUNK_BYTES
+
+
 def is_sparse_rows(X):
     """Whether ``X`` holds :class:`SparseRows` (not an ndarray)."""
     return isinstance(X, SparseRows)
