@@ -39,6 +39,7 @@ from ._network import (
 from ._network._two_layer import FORWARD_CHUNK_BYTES
 from ._solvers import GaussNewton
 from ._solvers._gauss_newton import DAMPING_REFERENCE_WEIGHT
+from ._solvers._selection import KRYLOV_STEPS, TRACE_PROBES, selection_method
 from ._threads import fit_threads, nested_blas_threads
 from ._tree_index import make_index
 
@@ -586,11 +587,23 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
             pairs=pairs,
             early_stopping=self.early_stopping,
             pair_shift=pair_shift(self.sparsity),
-            spectrum=isinstance(self.alpha, str),
             stored_entries=index.X.nnz if sparse else None,
             index_itemsize=index.X.Z.indices.itemsize if sparse else 4,
             affine_columns=n_inputs if self._resolve("linear_term") else 1,
+            **self._selection_memory(n_weighted, n_outputs, solver),
         )
+
+    def _selection_memory(self, n_weighted, n_outputs, solver):
+        """What ``alpha="auto"`` holds besides the fit (``fit_nbytes``'s
+        ``spectrum`` and ``lanczos_vectors``)."""
+        method = None
+        if self.alpha == "auto":
+            method = selection_method(n_weighted, solver == "cholesky")
+        vectors = KRYLOV_STEPS * (n_outputs + TRACE_PROBES)
+        return {
+            "spectrum": method == "eigh",
+            "lanczos_vectors": vectors if method == "krylov" else 0,
+        }
 
     def _check_memory(self, index, n_weighted, n_outputs, solver):
         """Refuse sizes whose estimated peak memory exceeds ``memory_limit``.
@@ -670,12 +683,13 @@ _PARAMS_DOC = """
     alpha : float or "auto", default="{alpha}"
         Strength of the L2 (Levenberg-Marquardt) damping of the Gauss-Newton
         steps, the main regularization. ``"auto"`` chooses it from the data at
-        every iteration by generalized cross-validation of the step, from one
-        eigendecomposition of the system (replacing its factorization),
-        stops the fit when no step is expected to lower the held-out error,
-        and starts from the zero function (neurons in pairs of opposite signs)
-        with the intercept at the best constant; with ``solver="cg"`` (no
-        Gram to decompose) it is the float 1e-3 with these starts. A float is
+        every iteration by generalized cross-validation of the step (from one
+        eigendecomposition of the system up to 1,000 weighted rows, from
+        Lanczos quadratures up to 5,000), stops the fit when no step is
+        expected to lower the held-out error, and starts from the zero
+        function (neurons in pairs of opposite signs) with the intercept at
+        the best constant; beyond 5,000 weighted rows it is the float 1e-3
+        with these starts. A float is
         the lowest damping, relative to the size of the system and weakening
         for large data, with the random start and the stopping rule of
         ``tol``; larger values give shorter, more regularized steps. The
@@ -895,8 +909,10 @@ _NOTES_DOC = """
     lowest generalized cross-validation score
     ``||(I - H) z||^2 / (1 - trace(H) / sum(sample_weight))^2``, with
     ``H = B (B + lambda I)^{{-1}}`` and ``B = D^{{1/2}} G D^{{1/2}}``, over a
-    grid, from one eigendecomposition of ``B`` (of a weighted subsample's with
-    the conjugate gradient); the fit stops when no damping scores below
+    grid, from one eigendecomposition of ``B`` up to 1,000 weighted rows, from
+    Lanczos quadratures of ``B`` (and one Hutchinson probe of the trace)
+    beyond, not below the floor of ``alpha=1e-3``, up to 5,000 weighted rows
+    (the floor of ``alpha=1e-3`` beyond); the fit stops when no damping scores below
     ``||z||^2``, no step. Integer sample weights are equivalent to repeated
     rows.{extra}"""
 

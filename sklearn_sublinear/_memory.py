@@ -240,6 +240,7 @@ def fit_nbytes(
     stored_entries=None,
     index_itemsize=4,
     affine_columns=None,
+    lanczos_vectors=0,
 ):
     """Peak bytes of a fit by part, computed before allocating.
 
@@ -272,13 +273,17 @@ def fit_nbytes(
     affine_columns : int, default=None
         Columns of the affine part (1 for the intercept, ``n_inputs`` with a
         linear term), kept exactly by the sketch; ``n_inputs`` if None.
+    lanczos_vectors : int, default=0
+        Vectors of ``n_weighted`` floats held by the Lanczos runs of
+        ``alpha="auto"`` without a spectrum (its steps times the outputs
+        and probes).
 
     Returns
     -------
     parts : dict of str to float
         ``"index"``, ``"weights"``, ``"firing pairs"``, ``"rows and
         outputs"``, and ``"n x n Gram matrices"`` (Cholesky) or
-        ``"preconditioner"`` (CG).
+        ``"preconditioner"`` (CG), and ``"Lanczos bases"`` if any.
     """
     if pairs is None:
         pairs = budget_pairs(n_rows, n_weighted, n_neurons, threshold, pair_shift)
@@ -297,6 +302,8 @@ def fit_nbytes(
             n_rows
         ) * (SPARSE_ROW_BYTES + OUTPUT_BYTES * n_outputs)
     q = d if affine_columns is None else float(affine_columns)
+    if lanczos_vectors:
+        parts["Lanczos bases"] = 8.0 * lanczos_vectors * n_weighted
     if solver == "cholesky":
         per_entry = CHOLESKY_BYTES + SPECTRUM_BYTES * spectrum
         parts["n x n Gram matrices"] = per_entry * float(n_weighted) ** 2

@@ -15,6 +15,7 @@ from sklearn_sublinear import (
     SublinearNewtonRegressor,
     _memory,
 )
+from sklearn_sublinear._solvers._selection import EIGH_MAX_SAMPLES
 
 GiB = 2**30
 
@@ -263,10 +264,11 @@ def test_classifier_refusal_counts_the_classes():
 @pytest.mark.parametrize("alpha", ["auto", 1e-3])
 def test_estimate_bounds_the_traced_peak_of_large_cholesky_systems(alpha):
     # Few neurons and inputs, many rows: the n x n matrices dominate, those
-    # of the spectrum (alpha="auto") included.
+    # of the spectrum (alpha="auto", up to EIGH_MAX_SAMPLES rows) included.
     rng = np.random.RandomState(0)
-    X = rng.standard_normal((1400, 3))
-    y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 0.1 * rng.standard_normal(1400)
+    X = rng.standard_normal((EIGH_MAX_SAMPLES, 3))
+    y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2]
+    y += 0.1 * rng.standard_normal(EIGH_MAX_SAMPLES)
     reg = SublinearNewtonRegressor(
         n_neurons=128, alpha=alpha, solver="cholesky", max_iter=3, random_state=0
     )

@@ -261,10 +261,9 @@ def test_memory_guard_counts_the_gram_and_suggests_cg(monkeypatch):
     reg = SublinearNewtonRegressor(
         n_neurons=64, solver="cholesky", max_iter=1, memory_limit=128 * 2**20
     )
-    # The 2000 x 2000 Grams, systems and factor, and with alpha="auto" the
-    # eigendecomposition's matrices, per n x n entry.
-    per_entry = _memory.CHOLESKY_BYTES + _memory.SPECTRUM_BYTES
-    gib = f"{per_entry * 2000**2 / 2**30:.3g}"
+    # The 2000 x 2000 Grams, systems and factor per n x n entry (alpha="auto"
+    # selects from Lanczos runs at 2000 rows: no eigendecomposition).
+    gib = f"{_memory.CHOLESKY_BYTES * 2000**2 / 2**30:.3g}"
     with pytest.raises(ValueError, match=rf"Gram matrices {gib} GiB.*solver='cg'"):
         reg.fit(X, y)
     with pytest.raises(ValueError, match="0.125 GiB left by memory_limit"):

@@ -23,12 +23,15 @@ One outer iteration (:meth:`GaussNewton._iterate`):
    ``min(1, sqrt(DAMPING_REFERENCE_WEIGHT / sum(w)))``, so that, like a ridge
    penalty, it weakens as data accumulate (integer weights count as repeated
    rows).
-   With ``alpha="auto"`` and a Cholesky system, the floor of every iteration
-   is instead the damping of lowest generalized cross-validation score of the
-   step (``_selection.py``), and the fit stops when no damping is expected to
-   lower the held-out error (stop reason ``"gcv"``). The conjugate-gradient
-   path never forms the Gram; there ``alpha="auto"`` is the fixed floor
-   ``AUTO_ALPHA_WITHOUT_GRAM`` with the stopping rule.
+   With ``alpha="auto"``, the floor of every iteration is instead the
+   damping of lowest generalized cross-validation score of the step
+   (``_selection.py``: from the spectrum of a small Cholesky system, else
+   from Lanczos quadratures, not below the floor of
+   ``AUTO_ALPHA_WITHOUT_GRAM``), and the fit stops when no damping is
+   expected to lower the held-out error (stop reason ``"gcv"``). Beyond
+   ``KRYLOV_MAX_SAMPLES`` weighted rows (and on the sharded conjugate
+   gradient) ``alpha="auto"`` is the fixed floor ``AUTO_ALPHA_WITHOUT_GRAM``
+   with the stopping rule.
 4. Record the iteration, then stop by :class:`StoppingRule` on the training
    loss, or on the validation error ``1 - score`` when rows are held out
    (:class:`_Monitor`, which also keeps the best weights).
@@ -48,9 +51,9 @@ from .._contracts import SampleSpaceSystem, check_contract
 from .._network import squared_row_norms
 from .._network._sparse import pattern_view
 from ._base import BaseSolver
-from ._selection import DampingChoice
+from ._selection import DampingChoice, KrylovChoice, selection_method
 from ._stopping import StoppingRule
-from ._systems import SYSTEMS
+from ._systems import CG_RTOL, SYSTEMS
 
 # Damping trials per outer iteration before declaring that no step decreases.
 MAX_DAMPING_TRIES = 30
@@ -63,9 +66,8 @@ DAMPING_GROWTH = 2.0
 # (benchmarks/bench_real_data.py --all, key "rows" / "score", and the diamonds
 # fit of bench_scale.py, key "runs" / "test_r2").
 DAMPING_REFERENCE_WEIGHT = 300.0
-# alpha="auto" on the conjugate-gradient path (no Gram): the float default
-# before GCV. GCV on a weighted 1000-row subsample, carried to the full data,
-# won on some tables of the suite and lost on others at 2-3x the fit time
+# alpha="auto" without selection (beyond KRYLOV_MAX_SAMPLES rows), and the
+# lowest damping the Lanczos selection tries: the float default before GCV
 # (benchmarks/bench_real_tables.py, key "rows" / "ours_score").
 AUTO_ALPHA_WITHOUT_GRAM = 1e-3
 # Keys of the history every accepted iteration appends to.
@@ -114,8 +116,9 @@ def predicted_decrease(Gq, s, g, d):
 
 def relative_floor(alpha, total_weight):
     """The damping floor relative to the trace of the system: ``alpha`` (for
-    ``"auto"``, ``AUTO_ALPHA_WITHOUT_GRAM``, the floor of systems without a
-    spectrum) times ``min(1, sqrt(DAMPING_REFERENCE_WEIGHT / total_weight))``."""
+    ``"auto"``, ``AUTO_ALPHA_WITHOUT_GRAM``, the floor without selection and
+    the lowest damping of the Lanczos selection) times
+    ``min(1, sqrt(DAMPING_REFERENCE_WEIGHT / total_weight))``."""
     alpha = AUTO_ALPHA_WITHOUT_GRAM if alpha == "auto" else alpha
     return alpha * min(1.0, np.sqrt(DAMPING_REFERENCE_WEIGHT / total_weight))
 
@@ -173,8 +176,8 @@ class GaussNewton(BaseSolver):
         Damping floor relative to the trace of the sample-space Gram, for a
         total sample weight up to ``DAMPING_REFERENCE_WEIGHT`` (shrinking as
         its inverse square root beyond). ``"auto"``: chosen at every iteration
-        by generalized cross-validation on systems that offer ``spectrum()``
-        (Cholesky), ``AUTO_ALPHA_WITHOUT_GRAM`` on the others.
+        by generalized cross-validation (``_selection.selection_method``),
+        ``AUTO_ALPHA_WITHOUT_GRAM`` where there is none.
     max_iter : int
         Maximum number of outer iterations.
     tol : float
@@ -306,15 +309,17 @@ class GaussNewton(BaseSolver):
         """Lowest damping of this iteration, its trace and the GCV choice.
 
         ``alpha`` relative to the trace of ``D^(1/2) G D^(1/2)``, shrunk for
-        large total weights (module docstring); with ``alpha="auto"`` and a
-        system that offers ``spectrum()`` (Cholesky), the damping of lowest
-        GCV score (the :class:`DampingChoice`, else None).
+        large total weights (module docstring); with ``alpha="auto"``, the
+        damping of lowest GCV score (the problem's ``choose_damping``: a
+        :class:`DampingChoice` or :class:`KrylovChoice`, or None without
+        selection).
         """
         trace = max(problem.gram_trace(linearization), 1e-300)
         floor = max(problem.relative_floor, MIN_RELATIVE_DAMPING) * trace
         choice = None
-        if self.alpha == "auto" and hasattr(system, "spectrum"):
+        if self.alpha == "auto":
             choice = problem.choose_damping(system, linearization, trace)
+        if choice is not None:
             floor = max(choice.damping, MIN_RELATIVE_DAMPING * trace)
         return floor, trace, choice
 
@@ -342,6 +347,7 @@ class GaussNewton(BaseSolver):
                 return "gcv"
             # The trials start from the chosen damping, not the last one.
             damping = None
+            system = choice.wrap(system)
         damping = floor if damping is None else max(damping, floor)
         nu = DAMPING_GROWTH
         inner = 0
@@ -576,11 +582,26 @@ class _Problem:
         return trace
 
     def choose_damping(self, system, linearization, trace):
-        """The :class:`DampingChoice` (GCV) of the step at a linearization,
-        from the spectrum of ``system``."""
+        """The GCV choice of the step at a linearization: from the spectrum
+        of ``system`` (:class:`DampingChoice`), from Lanczos runs of its
+        ``bmatvec`` (:class:`KrylovChoice`), or None (the floor), by
+        :func:`selection_method`."""
         g, h = linearization.g, linearization.h
         rhs = np.sqrt(self.s / h)[:, None] * g
-        return DampingChoice(system, rhs, trace, self.total_weight)
+        method = selection_method(self.weighted.size, hasattr(system, "spectrum"))
+        if method == "eigh":
+            return DampingChoice(system, rhs, trace, self.total_weight)
+        if method is None:
+            return None
+        return KrylovChoice(
+            system,
+            rhs,
+            trace,
+            self.total_weight,
+            self.random_state,
+            CG_RTOL,
+            minimum=self.relative_floor,
+        )
 
     def step(self, system, linearization, damping):
         """The :class:`_Move` of the damped step (:func:`damped_step`)."""

@@ -21,6 +21,7 @@ the fit stops.
 """
 
 import numpy as np
+from scipy.linalg import eigh_tridiagonal
 
 # Dampings tried, relative to the trace of B: 8 per decade over a range that
 # holds every choice of the real-table suite and diabetes
@@ -50,11 +51,15 @@ def gcv_scores(eigenvalues, projected, dampings, total_weight):
     """
     energy = np.sum(projected**2, axis=1)
     shrink = dampings[:, None] / (eigenvalues[None, :] + dampings[:, None])
-    residual = shrink**2 @ energy
-    dof = np.sum(1.0 - shrink, axis=1)
+    return _gcv(shrink**2 @ energy, np.sum(1.0 - shrink, axis=1), total_weight)
+
+
+def _gcv(residual, dof, total_weight, allowed=True):
+    """``residual / (1 - dof / N)^2`` per damping, ``inf`` where ``dof >= N``
+    or not ``allowed``."""
     denominator = 1.0 - dof / total_weight
-    scores = np.full(dampings.shape, np.inf)
-    ok = denominator > 0
+    scores = np.full(residual.shape, np.inf)
+    ok = (denominator > 0) & allowed
     scores[ok] = residual[ok] / denominator[ok] ** 2
     return scores
 
@@ -99,3 +104,248 @@ class DampingChoice:
     def improves(self):
         """Whether the chosen step is expected to lower the held-out error."""
         return self.score < self.no_step
+
+    def wrap(self, system):
+        """The system of the steps: ``system`` itself (its spectrum solves)."""
+        return system
+
+
+# Lanczos steps of the matrix-free GCV (KrylovChoice), and the Rademacher
+# probes of its trace estimate (benchmarks/bench_real_tables.py, keys
+# "rows" / "ours_score", "ours_fit_time").
+KRYLOV_STEPS = 64
+TRACE_PROBES = 1
+KRYLOV_BLOCK = 8
+# GCV from the exact spectrum (one eigh, about ten Cholesky factorizations)
+# up to this many weighted rows of a Cholesky system, from the Lanczos
+# quadratures beyond (same benchmark and keys).
+EIGH_MAX_SAMPLES = 1000
+# No selection beyond this many weighted rows, where the floor of alpha=1e-3
+# stays: the variance GCV trades against shrinks with the rows, and on the
+# suite's 13,000-row folds the selection lowered every score at 2-6 times the
+# fit time (same benchmark and keys); the Lanczos bases (KRYLOV_STEPS vectors
+# per output and probe) stay bounded too.
+KRYLOV_MAX_SAMPLES = 5000
+
+
+def selection_method(n_weighted, has_spectrum):
+    """How ``alpha="auto"`` chooses the damping over ``n_weighted`` rows:
+    ``"eigh"`` (:class:`DampingChoice`), ``"krylov"`` (:class:`KrylovChoice`)
+    or None (the floor)."""
+    if has_spectrum and n_weighted <= EIGH_MAX_SAMPLES:
+        return "eigh"
+    return "krylov" if n_weighted <= KRYLOV_MAX_SAMPLES else None
+
+
+class Lanczos:
+    """Independent Lanczos runs from every column of ``Z``, one block product
+    per step, each column fully reorthogonalized against its own basis;
+    extended on demand (:meth:`extend`).
+
+    Parameters
+    ----------
+    matvec : callable
+        ``V -> B V`` for a symmetric positive semi-definite ``B``, on blocks of
+        shape (n, c).
+    Z : ndarray of shape (n, c)
+        Starting vectors (nonzero columns).
+    max_steps : int
+        Most steps ``k`` (at most ``n``).
+
+    Attributes
+    ----------
+    steps : int
+        Steps taken.
+    diagonal : ndarray of shape (max_steps, c)
+        Diagonals of the tridiagonal matrices ``T``.
+    offdiagonal : ndarray of shape (max_steps, c)
+        Their off-diagonals; entry ``steps - 1`` is ``beta_k`` (the size of
+        the next residual).
+    basis : ndarray of shape (max_steps, n, c)
+        The orthonormal bases ``Q``.
+    """
+
+    def __init__(self, matvec, Z, max_steps):
+        n, c = Z.shape
+        self.matvec = matvec
+        self.basis = np.zeros((max_steps, n, c))
+        self.diagonal = np.zeros((max_steps, c))
+        self.offdiagonal = np.zeros((max_steps, c))
+        self.basis[0] = Z / np.linalg.norm(Z, axis=0)
+        self.steps = 0
+        self._scale = None
+
+    def extend(self, steps):
+        """Run up to ``steps`` steps in all (at most ``max_steps``)."""
+        Q = self.basis
+        for j in range(self.steps, min(steps, Q.shape[0])):
+            w = self.matvec(Q[j])
+            self.diagonal[j] = np.einsum("nc,nc->c", Q[j], w)
+            if self._scale is None:
+                self._scale = np.maximum(np.abs(self.diagonal[0]), 1e-300)
+            # full reorthogonalization, twice ("twice is enough")
+            for _ in range(2):
+                w -= np.einsum(
+                    "jnc,jc->nc", Q[: j + 1], np.einsum("jnc,nc->jc", Q[: j + 1], w)
+                )
+            beta = np.linalg.norm(w, axis=0)
+            # an invariant subspace ends a column's run: later steps stay
+            # zero, and decoupled blocks of T carry no quadrature weight
+            beta[beta <= 1e-12 * self._scale] = 0.0
+            self.offdiagonal[j] = beta
+            if j + 1 < Q.shape[0]:
+                Q[j + 1] = np.divide(w, beta, out=np.zeros_like(w), where=beta > 0)
+            self.steps = j + 1
+
+    def quadrature(self, c):
+        """Nodes (Ritz values, clipped at 0) and eigenvectors of column
+        ``c``'s tridiagonal matrix after the steps taken."""
+        k = self.steps
+        theta, S = eigh_tridiagonal(
+            self.diagonal[:k, c], self.offdiagonal[: k - 1, c], check_finite=False
+        )
+        return np.maximum(theta, 0.0), S
+
+
+class KrylovChoice:
+    """The damping of lowest GCV without a spectrum: Lanczos quadrature.
+
+    Lanczos runs from the right-hand side ``-z`` (one per output) and from
+    ``TRACE_PROBES`` Rademacher vectors ``v`` give Gauss quadratures of the
+    spectral sums of GCV (Golub and Meurant, 1997; Bai, Fahey and Golub,
+    1996): ``||(I - H) z||^2 = z^T lam^2 (B + lam I)^-2 z`` from the runs of
+    ``z``, and ``trace(H)`` as the mean of ``v^T B (B + lam I)^-1 v``
+    (Hutchinson) from those of the probes. The runs of ``z`` also hold the
+    step for every damping (shifted systems share one Krylov space):
+    ``C = Q (T + lam I)^-1 e_1 ||z||``, used by :meth:`wrap`'s solves where
+    its residual is at most ``rtol``.
+
+    Parameters
+    ----------
+    system : object
+        A system offering ``bmatvec(V) = B V``.
+    rhs, trace, total_weight
+        As for :class:`DampingChoice`.
+    random_state : int or None
+        Seed of the probes.
+    rtol : float
+        Relative residual up to which the Krylov step is used.
+    minimum : float, default=0.0
+        Lowest relative damping tried.
+
+    Attributes
+    ----------
+    damping, relative, score, no_step : float
+        As for :class:`DampingChoice`.
+    """
+
+    def __init__(
+        self, system, rhs, trace, total_weight, random_state, rtol, minimum=0.0
+    ):
+        n, q = rhs.shape
+        probes = np.random.RandomState(random_state).choice(
+            [-1.0, 1.0], size=(n, TRACE_PROBES)
+        )
+        norms = np.linalg.norm(rhs, axis=0)
+        start = np.hstack([np.where(norms > 0, rhs, 1.0), probes])
+        self.rhs, self.rtol, self._norms = rhs, rtol, norms
+        self.no_step = float(np.sum(rhs**2))
+        self._runs = Lanczos(system.bmatvec, start, min(KRYLOV_STEPS, n))
+        dampings = GCV_RELATIVE_DAMPINGS * trace
+        # dampings below the floor leave the linear regime (rejected steps)
+        allowed = GCV_RELATIVE_DAMPINGS >= minimum
+        last = None
+        # Steps in blocks until the choice (and whether to step) is the same
+        # as a block before and the step of the chosen damping has converged.
+        for steps in range(KRYLOV_BLOCK, KRYLOV_STEPS + KRYLOV_BLOCK, KRYLOV_BLOCK):
+            self._runs.extend(steps)
+            self._quadratures = [
+                self._runs.quadrature(c) for c in range(start.shape[1])
+            ]
+            scores = self._scores(dampings, n, q, total_weight, allowed)
+            best = int(np.argmin(scores))
+            choice = (best, bool(scores[best] < self.no_step))
+            if self._runs.steps >= min(KRYLOV_STEPS, n) or (
+                choice == last and self._converged(dampings[best : best + 1])[0]
+            ):
+                break
+            last = choice
+        self.damping = float(dampings[best])
+        self.relative = float(GCV_RELATIVE_DAMPINGS[best])
+        self.score = float(scores[best])
+
+    def _scores(self, dampings, n, q, total_weight, allowed):
+        """GCV of every damping from the quadratures (``inf`` if not allowed)."""
+        shrink = [
+            dampings[:, None] / (theta[None, :] + dampings[:, None])
+            for theta, _ in self._quadratures
+        ]
+        weights = [S[0] ** 2 for _, S in self._quadratures]
+        residual = sum(
+            self._norms[c] ** 2 * (shrink[c] ** 2 @ weights[c]) for c in range(q)
+        )
+        dof = (n / TRACE_PROBES) * sum(
+            (1.0 - shrink[c]) @ weights[c] for c in range(q, len(shrink))
+        )
+        return _gcv(residual, dof, total_weight, allowed)
+
+    @property
+    def improves(self):
+        """Whether the chosen step is expected to lower the held-out error."""
+        return self.score < self.no_step
+
+    def _converged(self, dampings):
+        """Whether the Krylov step of every output has a relative residual of
+        at most ``rtol``, per damping (``beta_k |e_k^T (T + lam I)^-1 e_1|``)."""
+        ok = np.ones(dampings.shape, bool)
+        beta = self._runs.offdiagonal[self._runs.steps - 1]
+        for c, norm in enumerate(self._norms):
+            if norm > 0:
+                theta, S = self._quadratures[c]
+                last = (1.0 / (theta[None, :] + dampings[:, None])) @ (S[-1] * S[0])
+                ok &= beta[c] * np.abs(last) <= self.rtol
+        return ok
+
+    def path_solve(self, lam):
+        """``(B + lam I)^-1 rhs`` from the Krylov spaces, or None where some
+        column's relative residual exceeds ``rtol``."""
+        columns = []
+        for c, norm in enumerate(self._norms):
+            if norm == 0:
+                columns.append(np.zeros(self.rhs.shape[0]))
+                continue
+            if not self._converged(np.array([lam]))[0]:
+                return None
+            theta, S = self._quadratures[c]
+            y = norm * (S @ (S[0] / (theta + lam)))
+            Q = self._runs.basis[: self._runs.steps, :, c]
+            columns.append(np.tensordot(y, Q, axes=1))
+        return np.column_stack(columns)
+
+    def wrap(self, system):
+        """``system`` with solves of ``rhs`` from the Krylov path where it
+        converged (:class:`_PathSystem`)."""
+        return _PathSystem(system, self)
+
+
+class _PathSystem:
+    """A system whose solves of the choice's right-hand side come from the
+    choice's Krylov path where it converged; everything else is the
+    system's own."""
+
+    def __init__(self, system, choice):
+        self._system, self._choice = system, choice
+        self.last_info = {}
+
+    def __getattr__(self, name):
+        return getattr(self._system, name)
+
+    def solve(self, lam, R):
+        if R.shape == self._choice.rhs.shape and np.array_equal(R, self._choice.rhs):
+            C = self._choice.path_solve(lam)
+            if C is not None:
+                self.last_info = {"krylov_steps": self._choice._runs.steps}
+                return C
+        C = self._system.solve(lam, R)
+        self.last_info = self._system.last_info
+        return C

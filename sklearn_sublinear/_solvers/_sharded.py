@@ -376,7 +376,11 @@ class ShardedProblem:
 
     def choose_damping(self, system, linearization, trace):
         """The GCV choice of ``alpha="auto"`` on the gathered Cholesky system
-        (as :meth:`_Problem.choose_damping`, over the gathered rows)."""
+        (as :meth:`_Problem.choose_damping`, over the gathered rows, from
+        the spectrum whatever their number); None on the conjugate-gradient
+        path (the floor: no Lanczos runs over shards)."""
+        if not hasattr(system, "spectrum"):
+            return None
         s = self.fixed["s"]
         rhs = np.sqrt(s / system.h)[:, None] * system.g
         return DampingChoice(system.system, rhs, trace, self.total_weight)
@@ -480,6 +484,8 @@ class _ShardedCG:
             W = self.preconditioner.top(sum(grams), problem.n_weighted)
             self.shards.map("cg_project", W)
             self._first_iterations = None
+        # the name CGSystem.handover reads (built at once here, not lazily)
+        self._preconditioner = self.preconditioner
         self._iterations = None
         self.last_info = {}
 

@@ -97,6 +97,12 @@ class _System:
         """What the next system over the same rows may keep: nothing."""
         return None
 
+    def bmatvec(self, V):
+        """``B V = D^(1/2) G D^(1/2) V`` (the Lanczos runs of ``alpha="auto"``
+        and the conjugate gradient)."""
+        d = self.dsqrt[:, None]
+        return d * self.gram_matvec(d * V)
+
     @property
     def by_neuron(self):
         """The pairs grouped by neuron (csc), made on first use
@@ -213,34 +219,46 @@ class CGSystem(_System):
     ):
         super().__init__(network, active, X, dsqrt, **params)
         self._gram = network.gram_operator(self.active, X, pairs=self.pairs)
-        cls = SketchPreconditioner if preconditioner is None else preconditioner
-        if previous is not None and type(previous[0]) is cls:
-            self.preconditioner, self._first_iterations = previous
-        else:
-            self.preconditioner = cls(self, np.random.RandomState(self.random_state))
-            self._first_iterations = None
+        self._preconditioner_cls = (
+            SketchPreconditioner if preconditioner is None else preconditioner
+        )
+        self._preconditioner = self._first_iterations = None
+        if previous is not None and type(previous[0]) is self._preconditioner_cls:
+            self._preconditioner, self._first_iterations = previous
         self._iterations = None
+
+    @property
+    def preconditioner(self):
+        """The preconditioner, built on the first solve that needs it (a step
+        taken from the Krylov path of ``alpha="auto"`` needs none)."""
+        if self._preconditioner is None:
+            self._preconditioner = self._preconditioner_cls(
+                self, np.random.RandomState(self.random_state)
+            )
+        return self._preconditioner
 
     def handover(self):
         """What the next system may keep: ``(preconditioner, iterations of its
         first solve)`` while the last solve took at most
-        ``PRECONDITIONER_REUSE_GROWTH`` times those iterations, else None."""
-        if self._iterations is None or self._iterations > (
+        ``PRECONDITIONER_REUSE_GROWTH`` times those iterations (or, without a
+        solve, the preconditioner it was handed), else None."""
+        if self._preconditioner is None:
+            return None
+        if self._iterations is None:
+            if self._first_iterations is None:
+                return None
+            return self._preconditioner, self._first_iterations
+        if self._iterations > (
             PRECONDITIONER_REUSE_GROWTH * max(self._first_iterations, 1)
         ):
             return None
-        return self.preconditioner, self._first_iterations
+        return self._preconditioner, self._first_iterations
 
     def gram_matvec(self, Q):
         out = self._gram(Q)
         E = self.affine_rows
         out += E @ (E.T @ Q)
         return out
-
-    def bmatvec(self, V):
-        """``B V = D^(1/2) G D^(1/2) V``."""
-        d = self.dsqrt[:, None]
-        return d * self.gram_matvec(d * V)
 
     def solve(self, lam, R):
         """Preconditioned CG on every column of ``R`` at once (shared operator)."""

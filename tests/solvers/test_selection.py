@@ -8,7 +8,12 @@ from sklearn_sublinear import SublinearNewtonClassifier, SublinearNewtonRegresso
 from sklearn_sublinear._network import LOSSES
 from sklearn_sublinear._solvers import GaussNewton
 from sklearn_sublinear._solvers._gauss_newton import DAMPING_REFERENCE_WEIGHT
-from sklearn_sublinear._solvers._selection import GCV_RELATIVE_DAMPINGS, gcv_scores
+from sklearn_sublinear._solvers._selection import (
+    GCV_RELATIVE_DAMPINGS,
+    KrylovChoice,
+    Lanczos,
+    gcv_scores,
+)
 from sklearn_sublinear._tree_index import DenseIndex
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -124,3 +129,104 @@ def test_float_alpha_is_honoured():
     floor = 0.05 * np.sqrt(DAMPING_REFERENCE_WEIGHT / 600)
     assert reg.alpha_ == pytest.approx(floor, rel=1e-12)
     assert all(a == pytest.approx(floor, rel=1e-12) for a in reg.history_["alpha"])
+
+
+class _Dense:
+    """A system of a given ``B``, for the Krylov choice."""
+
+    def __init__(self, B):
+        self.B = B
+
+    def bmatvec(self, V):
+        return self.B @ V
+
+
+def _spd(n=20, seed=0):
+    rng = np.random.RandomState(seed)
+    V, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return (V * np.logspace(0, -4, n)) @ V.T, rng.standard_normal((n, 2))
+
+
+def test_lanczos_with_full_steps_is_exact():
+    B, Z = _spd()
+    runs = Lanczos(lambda V: B @ V, Z, Z.shape[0])
+    runs.extend(5)
+    runs.extend(Z.shape[0])  # resumed
+    e, V = np.linalg.eigh(B)
+    for c in range(Z.shape[1]):
+        theta, S = runs.quadrature(c)
+        for lam in (1e-4, 1e-2, 1.0):
+            # Gauss quadrature of z^T f(B) z with n nodes is exact
+            f = lam**2 / (theta + lam) ** 2
+            expected = Z[:, c] @ V @ (lam**2 / (e + lam) ** 2 * (V.T @ Z[:, c]))
+            assert_allclose(np.sum(Z[:, c] ** 2) * S[0] ** 2 @ f, expected, rtol=1e-8)
+        Q = runs.basis[:, :, c]
+        assert_allclose(Q @ Q.T, np.eye(Z.shape[0]), atol=1e-10)
+
+
+def test_krylov_path_solves_shifted_systems_and_falls_back():
+    B, Z = _spd(n=40)
+    total = 40.0
+    choice = KrylovChoice(_Dense(B), Z, np.trace(B), total, 0, rtol=1e-2)
+    # where the path converged, its solution has the promised residual
+    for lam in choice.damping * np.array([1.0, 4.0, 100.0]):
+        C = choice.path_solve(lam)
+        assert C is not None
+        residual = np.linalg.norm(B @ C + lam * C - Z, axis=0)
+        assert np.all(residual <= 1e-2 * np.linalg.norm(Z, axis=0) * (1 + 1e-9))
+    # the chosen damping is one whose step the path holds
+    assert choice.path_solve(choice.damping) is not None
+
+    class Counting(_Dense):
+        calls = 0
+        last_info = {}
+
+        def solve(self, lam, R):
+            Counting.calls += 1
+            return np.linalg.solve(self.B + lam * np.eye(len(R)), R)
+
+    system = choice.wrap(Counting(B))
+    system.solve(choice.damping, Z.copy())
+    assert Counting.calls == 0
+    # another right-hand side: the system's own solve
+    other = Z + 1.0
+    assert_allclose(
+        system.solve(choice.damping, other),
+        np.linalg.solve(B + choice.damping * np.eye(40), other),
+    )
+    assert Counting.calls == 1
+
+
+def test_krylov_choice_is_near_the_exact_choice():
+    # the Cholesky system's GCV from its spectrum against the Krylov quadratures
+    rng = np.random.RandomState(0)
+    n = 400
+    X = rng.standard_normal((n, 3))
+    A = np.hstack([np.maximum(X @ rng.standard_normal((3, 200)), 0), np.ones((n, 1))])
+    B = A @ A.T / 200
+    z = (np.sin(2 * X[:, :1]) + 0.5 * rng.standard_normal((n, 1))) / np.sqrt(n)
+    e, V = np.linalg.eigh(B)
+    trace = np.trace(B)
+    exact = gcv_scores(np.maximum(e, 0), V.T @ z, GCV_RELATIVE_DAMPINGS * trace, n)
+    choice = KrylovChoice(_Dense(B), z, trace, float(n), 0, rtol=1e-2)
+    best = np.argmin(exact)
+    # within two grid steps of the exact argmin, and near its score
+    assert abs(np.log10(choice.relative / GCV_RELATIVE_DAMPINGS[best])) <= 0.25 + 1e-9
+    assert choice.score == pytest.approx(exact[best], rel=0.05)
+
+
+def test_auto_on_the_cg_path_is_deterministic_and_the_same_on_both_indexes():
+    X, y = _noisy(n=300)
+    fits = [
+        SublinearNewtonRegressor(
+            n_neurons=512, index=index, solver="cg", n_jobs=n_jobs, random_state=0
+        ).fit(X, y)
+        for index, n_jobs in (("tree", 1), ("dense", 2), ("tree", 2))
+    ]
+    for fit in fits[1:]:
+        assert fit.history_["alpha"] == fits[0].history_["alpha"]
+        assert_array_equal(fit.predict(X), fits[0].predict(X))
+    # GCV chose the damping (not the float floor)
+    assert fits[0].alpha_ != pytest.approx(
+        1e-3 * np.sqrt(DAMPING_REFERENCE_WEIGHT / 300)
+    )
