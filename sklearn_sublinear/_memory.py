@@ -16,6 +16,8 @@ import math
 import os
 from pathlib import Path
 
+from ._solvers._preconditioners import sketch_rank
+
 # Fraction of physical memory a fit may plan to use: the machine's memory is
 # shared with other processes and the page cache.
 MEMORY_FRACTION = 0.75
@@ -42,6 +44,13 @@ PAIR_SHIFT_SLOPE = 2.4
 # "peak_over_estimate").
 PAIR_BYTES = 112
 PAIR_OUTPUT_BYTES = 2
+# The same on the CG path, which holds less per pair: the previous query's
+# pattern (its values are dropped once the outputs are computed), the
+# query's result and, for the tree index and dense queries of several neuron
+# chunks, its parts (dense queries of one neuron chunk write the result as
+# the parts arrive). Calibrated on the same grid and key, and on the rows of
+# benchmarks/bench_scale.py --rows (key "runs" / "peak_rss").
+CG_PAIR_BYTES = 48
 # Bytes per sample and output: targets, outputs before and after the step,
 # gradients, right-hand sides and the conjugate gradient's five vectors.
 OUTPUT_BYTES = 16 * 8
@@ -64,9 +73,8 @@ CHOLESKY_BYTES = 64
 # (alpha="auto"): the scaled Gram, eigh's copy and workspace, and the
 # eigenvectors kept for the iteration's solves (same benchmark and key).
 SPECTRUM_BYTES = 40
-# The CG path's sketch preconditioner: rank, columns and chunk bytes
-# (solvers' SKETCH_RANK, SKETCH_COLUMNS, SKETCH_CHUNK_BYTES).
-SKETCH_RANK = 128
+# The CG path's sketch preconditioner: columns and chunk bytes (solvers'
+# SKETCH_COLUMNS, SKETCH_CHUNK_BYTES); its rank is the solvers' sketch_rank.
 SKETCH_COLUMNS = 512
 SKETCH_CHUNK_BYTES = 2**23
 
@@ -288,13 +296,14 @@ def fit_nbytes(
     if pairs is None:
         pairs = budget_pairs(n_rows, n_weighted, n_neurons, threshold, pair_shift)
     m, d = float(n_neurons), float(n_inputs)
+    pair_bytes = PAIR_BYTES if solver == "cholesky" else CG_PAIR_BYTES
     # W, the rows kept for a rejected step and the step's new rows, the best
     # weights of early stopping, the signs, and the step's sums per output
     weights = 8.0 * m * ((3 + early_stopping) * d + n_outputs * (1 + d))
     parts = {
         "index": float(index_nbytes),
         "weights": weights,
-        "firing pairs": float(pairs) * (PAIR_BYTES + PAIR_OUTPUT_BYTES * n_outputs),
+        "firing pairs": float(pairs) * (pair_bytes + PAIR_OUTPUT_BYTES * n_outputs),
         "rows and outputs": float(n_rows) * (ROW_BYTES * d + OUTPUT_BYTES * n_outputs),
     }
     if stored_entries is not None:
@@ -314,7 +323,7 @@ def fit_nbytes(
         parts["preconditioner"] = (
             20.0 * m * d
             + 8.0 * m * d
-            + 8.0 * n_weighted * min(SKETCH_RANK, n_weighted)
+            + 8.0 * n_weighted * sketch_rank(n_weighted)
             + 2 * SKETCH_CHUNK_BYTES
             + 24.0 * columns**2
         )
