@@ -23,18 +23,32 @@ classes.
 
 Usage::
 
-    python benchmarks/bench_memory.py            # full grid (several minutes)
-    python benchmarks/bench_memory.py --quick    # five small configurations
+    python benchmarks/bench_memory.py            # full grid (about an hour)
+    python benchmarks/bench_memory.py --quick    # six small configurations
+    python benchmarks/bench_memory.py --configs 6 7 8 --merge   # a subset of
+        # the full grid (indices into FULL + RLIMIT_ONLY), replacing those rows
+        # in the results file and keeping the others
+
+Each row records the commit it ran on (``commit``).
 
 Writes ``benchmarks/results/bench_memory.json``.
 """
 
 import argparse
+import json
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
-from _common import GIB, current_rss_bytes, peak_rss_bytes, run_isolated, write_json
+from _common import (
+    GIB,
+    RESULTS,
+    current_rss_bytes,
+    peak_rss_bytes,
+    run_isolated,
+    write_json,
+)
 
 # (n_samples, n_neurons, sparsity, n_outputs, solver, kind)
 QUICK = [
@@ -53,6 +67,8 @@ FULL = QUICK + [
     (50000, 2**14, 0.5, 1, "cg", "regressor"),
     (100000, 1536, 0.5, 1, "cg", "regressor"),
     (3000, 2**14, 0.5, 100, "cg", "regressor"),
+    (6000, 1536, 0.5, 10, "cholesky", "regressor"),
+    (3000, 1536, 0.5, 100, "cholesky", "classifier"),
 ]
 # Refused under every limit here (about 16 GiB): run under RLIMIT_AS only.
 RLIMIT_ONLY = [(50000, 2**16, 0.2, 1, "cg", "regressor")]
@@ -187,13 +203,21 @@ def main():
     parser.add_argument("--max-iter", type=int, default=5)
     parser.add_argument("--skip-rlimit", action="store_true")
     parser.add_argument("--output", default=None)
+    parser.add_argument("--configs", type=int, nargs="+", default=None)
+    parser.add_argument("--merge", action="store_true")
     args = parser.parse_args()
     configs = QUICK if args.quick else FULL
+    rlimit_configs = configs + RLIMIT_ONLY
+    if args.configs is not None:
+        rlimit_configs = [rlimit_configs[i] for i in args.configs]
+        configs = [c for c in rlimit_configs if c in configs]
+    kept, kept_rlimit = _kept(args, rlimit_configs) if args.merge else ([], [])
+    commit = _commit()
     rows = []
     for config in configs:
         for mode in ("estimate", "given"):
             row = run_isolated(measure, config, args.max_iter, mode)
-            row["mode"] = mode
+            row.update(mode=mode, commit=commit, max_iter=args.max_iter)
             rows.append(row)
             ratio = row.get("peak_over_estimate")
             print(
@@ -209,13 +233,14 @@ def main():
                 + f", {row['seconds']:.1f} s",
                 flush=True,
             )
-    rlimit_rows = []
+    rows = kept + rows
+    rlimit_rows = list(kept_rlimit)
     _save(rows, rlimit_rows, args)
     if not args.skip_rlimit:
-        for config in configs + RLIMIT_ONLY:
+        for config in rlimit_configs:
             for rlimit in RLIMITS:
                 row = _isolated_rlimit(config, rlimit, 1)
-                row.update(config=config, rlimit=rlimit)
+                row.update(config=config, rlimit=rlimit, commit=commit)
                 rlimit_rows.append(row)
                 _save(rows, rlimit_rows, args)
                 seconds = row["seconds"]
@@ -225,6 +250,34 @@ def main():
                     flush=True,
                 )
     print(_save(rows, rlimit_rows, args))
+
+
+def _commit():
+    import subprocess
+
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=str(RESULTS),
+        ).stdout.strip()
+    except OSError:
+        return None
+
+
+def _kept(args, configs):
+    """The rows of the results file that this run does not measure again."""
+    path = Path(args.output) if args.output else RESULTS / "bench_memory.json"
+    if not path.exists():
+        return [], []
+    old = json.loads(path.read_text())
+    rerun = [list(c) for c in configs]
+    runs = [r for r in old.get("runs", []) if r["config"] not in rerun]
+    rlimit = [
+        r for r in old.get("rlimit", []) if r["config"] not in rerun or args.skip_rlimit
+    ]
+    return runs, rlimit
 
 
 def _save(rows, rlimit_rows, args):
