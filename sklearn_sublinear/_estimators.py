@@ -1135,8 +1135,9 @@ class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; sparse (csr or csc, 32- or 64-bit indices) stays
+            sparse.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Target values.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -1162,7 +1163,7 @@ class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The batch.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Target values.
@@ -1182,7 +1183,7 @@ class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Input data.
 
         Returns
@@ -1450,8 +1451,9 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; sparse (csr or csc, 32- or 64-bit indices) stays
+            sparse.
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels (any type), or a 0/1 indicator matrix of label sets
             (multilabel).
@@ -1478,7 +1480,7 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The batch.
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or a 0/1 indicator matrix of label sets.
@@ -1532,7 +1534,7 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Input data.
 
         Returns
@@ -1549,7 +1551,7 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Input data.
 
         Returns
@@ -1570,7 +1572,7 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Input data.
 
         Returns
@@ -1592,7 +1594,7 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Input data.
 
         Returns

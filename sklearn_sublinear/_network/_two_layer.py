@@ -303,7 +303,14 @@ class TwoLayerNetwork:
             the number of pairs.
         """
         V = pairs.neuron_sums(X, U)
-        rows = np.einsum("bo,bod->bd", self.signs[pairs.neurons], V)
+        signs = self.signs[pairs.neurons]
+        if V.shape[1] == 1:
+            # one output: the sums scaled in place (wide inputs: V is as
+            # large as the moved weights)
+            rows = V[:, 0, :]
+            rows *= signs
+        else:
+            rows = np.einsum("bo,bod->bd", signs, V)
         rows *= self.scale
         return pairs.neurons, rows
 

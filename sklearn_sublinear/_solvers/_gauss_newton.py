@@ -622,7 +622,14 @@ class _Problem:
         the affine coefficients ``theta``; return ``(old_rows, action, point)``."""
         W = self.network.W
         old_rows = W[move.changed]
-        W[move.changed] = old_rows + move.update
+        # the new rows in the update's own buffer, which the move gives up
+        # before the query (on wide inputs it is as large as the weights
+        # moved)
+        new_rows = move.update
+        move.update = move.values = None
+        new_rows += old_rows
+        W[move.changed] = new_rows
+        del new_rows
         action = self.index.update(self.network.W, move.changed)
         return old_rows, action, self.evaluate(self.query(), theta)
 

@@ -1,0 +1,289 @@
+"""Sparse inputs: peak memory of a wide sparse fit, and accuracy on text.
+
+Two parts (issue 19, sparse X):
+
+- ``memory``: a text-like 50,000 x 50,000 csr input with 1% stored entries
+  (word columns drawn from a power law, tf-idf-like values), a binary
+  classification, fitted in a fresh process: peak RSS over the process's RSS
+  before the input was made, traced peak of the fit, fit time, the fit's
+  memory estimate, and the bytes of the input (values, indices, pointers) and
+  of the model (``coefs_``). Target: peak < 4x (input + model).
+- ``text``: classification of tf-idf rows against a linear model, MLP and
+  SVC on the same sparse input and the same repeated stratified folds
+  (HistGradientBoosting refuses sparse input and is left out). Corpora, both
+  offline: the docstrings of installed scientific Python packages, labelled
+  by the (sub)package documented (scipy.special, .stats, .signal, .linalg,
+  .optimize, .interpolate, .ndimage, numpy, scikit-learn; example lines and
+  package names removed), and a synthetic bag of words of four topics.
+  Target: accuracy >= MLP's.
+
+Usage::
+
+    python benchmarks/bench_sparse.py [--part memory|text|all] [--quick]
+        [--rows N] [--neurons M] [--output PATH]
+
+Writes ``benchmarks/results/bench_sparse.json`` (``--quick``:
+``bench_sparse_quick.json``).
+"""
+
+import importlib
+import inspect
+import re
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from _common import (
+    base_parser,
+    current_rss_bytes,
+    peak_rss_bytes,
+    run_isolated,
+    timed,
+    traced_peak,
+    write_json,
+)
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import RepeatedStratifiedKFold
+from sklearn.neural_network import MLPClassifier
+from sklearn.svm import SVC
+
+from sklearn_sublinear import SublinearNewtonClassifier
+
+# The documented (sub)packages of the docstring corpus; scikit-learn's are one
+# label.
+DOC_GROUPS = {
+    "scipy.special": ["scipy.special"],
+    "scipy.stats": ["scipy.stats"],
+    "scipy.signal": ["scipy.signal"],
+    "scipy.linalg": ["scipy.linalg"],
+    "scipy.optimize": ["scipy.optimize"],
+    "scipy.interpolate": ["scipy.interpolate"],
+    "scipy.ndimage": ["scipy.ndimage"],
+    "numpy": ["numpy"],
+    "sklearn": [
+        "sklearn.linear_model",
+        "sklearn.metrics",
+        "sklearn.preprocessing",
+        "sklearn.ensemble",
+        "sklearn.cluster",
+        "sklearn.decomposition",
+        "sklearn.model_selection",
+        "sklearn.neighbors",
+    ],
+}
+# Words naming a package, removed from the documents.
+PACKAGE_WORDS = re.compile(
+    r"\b(scipy|numpy|np|sklearn|scikit|special|stats|signal|linalg|optimize|"
+    r"interpolate|ndimage)\b",
+    re.IGNORECASE,
+)
+
+MODELS = {
+    "ours": SublinearNewtonClassifier(random_state=0),
+    "logistic": LogisticRegression(C=10.0, max_iter=2000),
+    "mlp": MLPClassifier(random_state=0),
+    "svc": SVC(C=10.0),
+}
+
+
+def docstring_corpus():
+    """``(documents, labels)``: one docstring per public object, deduplicated."""
+    seen, docs, labels = set(), [], []
+    for label, modules in DOC_GROUPS.items():
+        for module_name in modules:
+            module = importlib.import_module(module_name)
+            for name in sorted(dir(module)):
+                obj = getattr(module, name, None)
+                if name.startswith("_") or obj is None or inspect.ismodule(obj):
+                    continue
+                doc = inspect.getdoc(obj)
+                if not doc:
+                    continue
+                prose = "\n".join(
+                    line
+                    for line in doc.splitlines()
+                    if not line.lstrip().startswith((">>>", "..."))
+                )
+                prose = PACKAGE_WORDS.sub(" ", prose)
+                if len(prose) < 200 or prose in seen:
+                    continue
+                seen.add(prose)
+                docs.append(prose)
+                labels.append(label)
+    return docs, np.array(labels)
+
+
+def bag_of_words(n_docs, n_words, words_per_doc=80, n_topics=4, seed=0):
+    """Counts of a synthetic corpus: power-law word frequencies, each topic
+    raising its own 200 words tenfold; ``(counts csr, topics)``."""
+    rng = np.random.RandomState(seed)
+    base = 1.0 / np.arange(1, n_words + 1) ** 1.1
+    topics = rng.randint(0, n_topics, n_docs)
+    rows, cols = [], []
+    for t in range(n_topics):
+        p = base.copy()
+        p[rng.choice(n_words, 200, replace=False)] *= 10.0
+        p /= p.sum()
+        docs = np.flatnonzero(topics == t)
+        lengths = rng.poisson(words_per_doc, docs.size)
+        rows.append(np.repeat(docs, lengths))
+        cols.append(rng.choice(n_words, lengths.sum(), p=p))
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    counts = sp.csr_array(
+        (np.ones(rows.size), (rows, cols)), shape=(n_docs, n_words), dtype=np.float64
+    )
+    counts.sum_duplicates()
+    return counts, topics
+
+
+def wide_input(n_rows, n_columns, density, seed=0):
+    """Text-like csr input with ``density`` stored entries and a binary target.
+
+    Made by blocks of rows, so that making it takes little more memory than
+    the result.
+    """
+    rng = np.random.RandomState(seed)
+    per_row = int(round(1.1 * density * n_columns))
+    order = rng.permutation(n_columns).astype(np.int32)
+    cols = np.empty(n_rows * per_row, dtype=np.int32)
+    step = 2000
+    for r0 in range(0, n_rows, step):
+        r1 = min(r0 + step, n_rows)
+        # word ranks of density ~ rank^(-1/2), shuffled; repeats within a row
+        # are summed (about 10% of the draws)
+        ranks = (n_columns * rng.rand((r1 - r0) * per_row) ** 2).astype(np.int64)
+        cols[r0 * per_row : r1 * per_row] = order[ranks]
+    data = np.empty(cols.size)
+    for p0 in range(0, cols.size, step * per_row):
+        p1 = min(p0 + step * per_row, cols.size)
+        data[p0:p1] = rng.exponential(size=p1 - p0)
+    indptr = np.arange(0, n_rows * per_row + 1, per_row, dtype=np.int32)
+    X = sp.csr_array((data, cols, indptr), shape=(n_rows, n_columns))
+    X.sum_duplicates()
+    np.log1p(X.data, out=X.data)
+    w = rng.standard_normal(n_columns) * (rng.rand(n_columns) < 0.02)
+    score = X @ w
+    y = (score + 0.1 * rng.standard_normal(n_rows) > np.median(score)).astype(int)
+    return X, y
+
+
+def _memory_run(n_rows, n_columns, density, n_neurons, max_iter):
+    """Fit the wide input in this process; return the figures (for run_isolated)."""
+    baseline = current_rss_bytes()
+    X, y = wide_input(n_rows, n_columns, density)
+    input_bytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    made = peak_rss_bytes() - baseline
+    clf = SublinearNewtonClassifier(
+        n_neurons=n_neurons, max_iter=max_iter, random_state=0, n_jobs=2
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        seconds, (traced, _) = timed(traced_peak, clf.fit, X, y)
+    model_bytes = sum(c.nbytes for c in clf.coefs_) + sum(
+        c.nbytes for c in clf.intercepts_
+    )
+    peak = peak_rss_bytes() - baseline
+    budget = input_bytes + model_bytes
+    return {
+        "n_rows": n_rows,
+        "n_columns": n_columns,
+        "stored_entries": int(X.nnz),
+        "density": X.nnz / (n_rows * n_columns),
+        "n_neurons": n_neurons,
+        "n_iter": clf.n_iter_,
+        "solver": clf.solver_,
+        "fit_seconds": seconds,
+        "train_accuracy": float(clf.score(X, y)),
+        "input_bytes": int(input_bytes),
+        "model_bytes": int(model_bytes),
+        "peak_rss_over_baseline_bytes": int(peak),
+        "peak_rss_of_making_the_input_bytes": int(made),
+        "traced_peak_of_fit_bytes": int(traced),
+        "memory_estimate_bytes": int(clf.memory_estimate_),
+        "peak_over_input_plus_model": peak / budget,
+        "traced_plus_input_over_input_plus_model": (traced + input_bytes) / budget,
+        "peak_over_estimate": traced / clf.memory_estimate_,
+    }
+
+
+def scores_on_sparse_splits(models, X, y, splits):
+    """Accuracy and fit seconds of every model on the same splits (no scaler:
+    the rows are tf-idf, and ours standardizes them itself, sparsely)."""
+    out = {key: {"accuracy": [], "fit_time": []} for key in models}
+    for train, test in splits:
+        for key, model in models.items():
+            est = clone(model)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                seconds, _ = timed(est.fit, X[train], y[train])
+            out[key]["accuracy"].append(
+                float(accuracy_score(y[test], est.predict(X[test])))
+            )
+            out[key]["fit_time"].append(seconds)
+    means = {
+        key: {name: float(np.mean(v)) for name, v in s.items()}
+        for key, s in out.items()
+    }
+    return out, means
+
+
+def text_part(quick):
+    folds, repeats = (3, 1) if quick else (5, 2)
+    results = {}
+    docs, labels = docstring_corpus()
+    X = TfidfVectorizer(sublinear_tf=True, min_df=2).fit_transform(docs)
+    counts, topics = bag_of_words(4000 if quick else 12000, 20000)
+    Xb = TfidfTransformer(sublinear_tf=True).fit_transform(counts)
+    for name, (Xt, yt) in {
+        "docstrings": (sp.csr_array(X), labels),
+        "bag_of_words": (sp.csr_array(Xb), topics),
+    }.items():
+        splits = RepeatedStratifiedKFold(
+            n_splits=folds, n_repeats=repeats, random_state=0
+        ).split(np.zeros(yt.size), yt)
+        per_split, means = scores_on_sparse_splits(MODELS, Xt, yt, splits)
+        results[name] = {
+            "shape": list(Xt.shape),
+            "stored_entries": int(Xt.nnz),
+            "classes": int(np.unique(yt).size),
+            "folds": folds,
+            "repeats": repeats,
+            "per_split": per_split,
+            "means": means,
+            "ours_minus_mlp": means["ours"]["accuracy"] - means["mlp"]["accuracy"],
+        }
+        print(f"{name} {Xt.shape} nnz={Xt.nnz}")
+        for key, values in means.items():
+            print(
+                f"  {key:10s} accuracy {values['accuracy']:.4f}"
+                f"  fit {values['fit_time']:.2f} s"
+            )
+    return results
+
+
+def main():
+    parser = base_parser(__doc__)
+    parser.add_argument("--part", choices=["memory", "text", "all"], default="all")
+    parser.add_argument("--rows", type=int, default=None)
+    parser.add_argument("--neurons", type=int, default=512)
+    args = parser.parse_args()
+    payload = {}
+    if args.part in ("memory", "all"):
+        n = args.rows or (10_000 if args.quick else 50_000)
+        figures = run_isolated(_memory_run, n, 50_000, 0.01, args.neurons, 5)
+        print({k: v for k, v in figures.items()})
+        payload["memory"] = figures
+    if args.part in ("text", "all"):
+        payload["text"] = text_part(args.quick)
+    name = "bench_sparse_quick" if args.quick else "bench_sparse"
+    if args.part != "all":
+        name += f"_{args.part}"
+    print("wrote", write_json(name, payload, args.output))
+
+
+if __name__ == "__main__":
+    main()
