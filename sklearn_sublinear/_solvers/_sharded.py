@@ -43,7 +43,6 @@ from ._gauss_newton import (
 from ._preconditioners import SketchPreconditioner
 from ._selection import DampingChoice
 from ._systems import (
-    CG_MAX_ITER,
     CG_RTOL,
     SYSTEMS,
     CGSystem,
@@ -278,6 +277,10 @@ class RowShard:
         self.res = R.copy()
         return self.U.T @ self.res, np.sum(R * R, axis=0)
 
+    def cg_project_residual(self):
+        """``U^T res`` (partial) of a new preconditioner's ``U``."""
+        return self.U.T @ self.res
+
     def cg_precondition(self, UtR, scale, first):
         """``Z = P^-1 res``; return ``res^T Z`` and ``||res||^2`` (partial)."""
         self.Z = self.res + self.U @ ((scale[:, None] - 1.0) * UtR)
@@ -474,24 +477,33 @@ class _ShardedCG:
     def __init__(self, problem, previous=None):
         self.problem, self.shards = problem, problem.shards
         self.shards.map("cg_setup")
+        self._handed_over = previous is not None
         if previous is not None:
             self.preconditioner, self._first_iterations = previous
+            # the name CGSystem.handover reads (built at once here, not lazily)
+            self._preconditioner = self.preconditioner
         else:
-            # one draw of the sketch for every shard, as CGSystem draws it
-            rng = np.random.RandomState(problem.solver.random_state)
-            grams = self.shards.map("cg_sketch", rng.get_state(), problem.n_weighted)
-            self.preconditioner = SketchPreconditioner.__new__(SketchPreconditioner)
-            W = self.preconditioner.top(sum(grams), problem.n_weighted)
-            self.shards.map("cg_project", W)
-            self._first_iterations = None
-        # the name CGSystem.handover reads (built at once here, not lazily)
-        self._preconditioner = self.preconditioner
+            self._new_preconditioner()
         self._iterations = None
         self.last_info = {}
 
+    def _new_preconditioner(self):
+        """Draw a sketch for every shard, as CGSystem draws it, and let the
+        shards form their rows of the new ``U``."""
+        problem = self.problem
+        rng = np.random.RandomState(problem.solver.random_state)
+        grams = self.shards.map("cg_sketch", rng.get_state(), problem.n_weighted)
+        self.preconditioner = SketchPreconditioner.__new__(SketchPreconditioner)
+        W = self.preconditioner.top(sum(grams), problem.n_weighted)
+        self.shards.map("cg_project", W)
+        self._preconditioner = self.preconditioner
+        self._first_iterations = None
+        self._handed_over = False
+
     # the rules of the local system, over its attributes of the same names
     handover = CGSystem.handover
-    _record_solve = CGSystem._record_solve
+    _solve_with_reuse = CGSystem._solve_with_reuse
+    _record_residual = CGSystem._record_residual
 
     def _sum_left(self, answers):
         U, V = sum_rows([(n, V) for n, V, _ in answers], answers[0][1].shape[1:])
@@ -507,22 +519,32 @@ class _ShardedCG:
         shards = self.shards
         starts = shards.map("cg_start")
         norms = np.sqrt(sum(a[1] for a in starts))
-        rz, res_norm = self._precondition([a[0] for a in starts], lam, first=True)
         target = CG_RTOL * np.where(norms > 0, norms, 1.0)
-        beta = None
-        it = 0
-        for it in range(1, CG_MAX_ITER + 1):
-            if np.all(res_norm <= target):
-                it -= 1
-                break
-            U, V, EtQ = self._sum_left(shards.map("cg_left", beta))
-            pAp = sum(shards.map("cg_right", U, V, EtQ, lam))
-            step = np.divide(rz, pAp, out=np.zeros_like(rz), where=pAp > 0)
-            UtR = shards.map("cg_update", step)
-            rz_new, res_norm = self._precondition(UtR, lam)
-            beta = np.divide(rz_new, rz, out=np.zeros_like(rz), where=rz > 0)
-            rz = rz_new
-        self._record_solve(it, res_norm, norms)
+        UtR = [a[0] for a in starts]
+        res_norm = None
+
+        def run(max_iter):
+            nonlocal UtR, res_norm
+            if UtR is None:  # a new preconditioner: project the residual on it
+                UtR = shards.map("cg_project_residual")
+            rz, res_norm = self._precondition(UtR, lam, first=True)
+            UtR = None
+            beta = None
+            for it in range(max_iter):
+                if np.all(res_norm <= target):
+                    return it, True
+                U, V, EtQ = self._sum_left(shards.map("cg_left", beta))
+                pAp = sum(shards.map("cg_right", U, V, EtQ, lam))
+                step = np.divide(rz, pAp, out=np.zeros_like(rz), where=pAp > 0)
+                rz_new, res_norm = self._precondition(
+                    shards.map("cg_update", step), lam
+                )
+                beta = np.divide(rz_new, rz, out=np.zeros_like(rz), where=rz > 0)
+                rz = rz_new
+            return max_iter, bool(np.all(res_norm <= target))
+
+        self._solve_with_reuse(run)
+        self._record_residual(res_norm, norms)
         U, V, EtQ = self._sum_left(shards.map("cg_finish"))
         return float(sum(shards.map("cg_predicted", U, V, EtQ)))
 

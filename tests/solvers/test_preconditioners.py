@@ -271,6 +271,34 @@ def test_next_system_keeps_the_preconditioner_while_cg_does_not_slow(
     assert other.preconditioner is not second.preconditioner
 
 
+def test_kept_preconditioner_that_stalls_is_replaced_mid_solve(problem, monkeypatch):
+    # Weights far from those the kept preconditioner was built for (as the
+    # curvature of the Poisson and log losses moves): the solve gives up on it
+    # after the first solve's iterations and ends with a new one.
+    monkeypatch.setattr(_systems, "CG_RTOL", 1e-12)
+    monkeypatch.setattr(_systems, "PRECONDITIONER_REUSE_GROWTH", 1.0)
+    net, active, X, dsqrt, _, B = problem
+    n = X.shape[0]
+    R = np.random.RandomState(4).standard_normal((n, 1))
+    lam = damping_values(B, dsqrt)[0]
+    first = cg_system(net, active, X, dsqrt, random_state=0)
+    first.solve(lam, R)
+    budget = first.last_info["cg_iterations"]
+    dsqrt2 = dsqrt * np.exp(2.0 * np.random.RandomState(5).standard_normal(n))
+    second = cg_system(
+        net, active, X, dsqrt2, random_state=0, previous=first.handover()
+    )
+    assert second.preconditioner is first.preconditioner
+    B2 = dsqrt2[:, None] * (B / dsqrt[:, None] / dsqrt[None, :]) * dsqrt2[None, :]
+    expected = scipy.linalg.solve(B2 + lam * np.eye(n), R, assume_a="pos")
+    assert_allclose(second.solve(lam, R), expected, rtol=1e-6, atol=1e-8)
+    assert second.preconditioner is not first.preconditioner
+    assert second.last_info["cg_iterations"] > budget
+    # the new preconditioner is the one a new system would build
+    fresh = cg_system(net, active, X, dsqrt2, random_state=0)
+    assert_allclose(second.preconditioner.U, fresh.preconditioner.U)
+
+
 def test_sketch_rank_is_capped_by_the_bytes_of_the_basis(problem, monkeypatch):
     net, active, X, dsqrt, _, _ = problem
     n = X.shape[0]
