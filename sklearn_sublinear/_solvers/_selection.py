@@ -224,7 +224,9 @@ class KrylovChoice:
     ----------
     system : object
         A system offering ``bmatvec(V) = B V``.
-    rhs, trace, total_weight
+    rhs : ndarray of shape (n_weighted, n_outputs)
+        The right-hand side of the step, as for :class:`DampingChoice`.
+    trace, total_weight : float
         As for :class:`DampingChoice`.
     random_state : int or None
         Seed of the probes.
