@@ -215,5 +215,6 @@ def test_bad_sparse_input_is_refused():
     with pytest.raises(ValueError, match="features"):
         est.predict(X[:, :5])
     # other formats are converted, as scikit-learn's validation does
-    assert_allclose(est.predict(sp.coo_array(X)), est.predict(X))
-    assert_allclose(est.predict(sp.lil_matrix(X)), est.predict(X))
+    for fmt in (sp.coo_array, sp.lil_matrix, sp.dok_array, sp.bsr_array):
+        assert_allclose(est.predict(fmt(X)), est.predict(X))
+    assert est.score(X, y) == est.score(X.toarray(), y)
