@@ -4,7 +4,8 @@ Two parts (issue 19, sparse X):
 
 - ``memory``: a text-like 50,000 x 50,000 csr input with 1% stored entries
   (word columns drawn from a power law, tf-idf-like values), a binary
-  classification, fitted in a fresh process: peak RSS over the process's RSS
+  classification, fitted in a fresh process (``alpha=1e-3``, five steps):
+  peak RSS over the process's RSS
   before the input was made, traced peak of the fit, fit time, the fit's
   memory estimate, and the bytes of the input (values, indices, pointers) and
   of the model (``coefs_``). Target: peak < 4x (input + model).
@@ -20,10 +21,12 @@ Two parts (issue 19, sparse X):
 Usage::
 
     python benchmarks/bench_sparse.py [--part memory|text|all] [--quick]
-        [--rows N] [--neurons M] [--output PATH]
+        [--rows N] [--neurons M] [--corpora docstrings bag_of_words]
+        [--output PATH]
 
 Writes ``benchmarks/results/bench_sparse.json`` (``--quick``:
-``bench_sparse_quick.json``).
+``bench_sparse_quick.json``; one part: ``..._memory.json`` or
+``..._text_<corpora>.json``).
 """
 
 import importlib
@@ -137,6 +140,9 @@ def bag_of_words(n_docs, n_words, words_per_doc=80, n_topics=4, seed=0):
         (np.ones(rows.size), (rows, cols)), shape=(n_docs, n_words), dtype=np.float64
     )
     counts.sum_duplicates()
+    # 32-bit indices, as a vectorizer makes them (SVC refuses 64-bit ones)
+    counts.indices = counts.indices.astype(np.int32)
+    counts.indptr = counts.indptr.astype(np.int32)
     return counts, topics
 
 
@@ -177,8 +183,10 @@ def _memory_run(n_rows, n_columns, density, n_neurons, max_iter):
     X, y = wide_input(n_rows, n_columns, density)
     input_bytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
     made = peak_rss_bytes() - baseline
+    # alpha fixed, so that every run takes its max_iter steps (the memory of
+    # the steps is what is measured; alpha="auto" may stop before any)
     clf = SublinearNewtonClassifier(
-        n_neurons=n_neurons, max_iter=max_iter, random_state=0, n_jobs=2
+        n_neurons=n_neurons, alpha=1e-3, max_iter=max_iter, random_state=0, n_jobs=2
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -231,17 +239,23 @@ def scores_on_sparse_splits(models, X, y, splits):
     return out, means
 
 
-def text_part(quick):
+def corpus(name, quick):
+    """``(tf-idf csr, labels)`` of the corpus ``name``."""
+    if name == "docstrings":
+        docs, labels = docstring_corpus()
+        X = TfidfVectorizer(sublinear_tf=True, min_df=2).fit_transform(docs)
+        return sp.csr_array(X), labels
+    counts, topics = bag_of_words(4000 if quick else 12000, 20000)
+    return sp.csr_array(
+        TfidfTransformer(sublinear_tf=True).fit_transform(counts)
+    ), topics
+
+
+def text_part(quick, corpora):
     folds, repeats = (3, 1) if quick else (5, 2)
     results = {}
-    docs, labels = docstring_corpus()
-    X = TfidfVectorizer(sublinear_tf=True, min_df=2).fit_transform(docs)
-    counts, topics = bag_of_words(4000 if quick else 12000, 20000)
-    Xb = TfidfTransformer(sublinear_tf=True).fit_transform(counts)
-    for name, (Xt, yt) in {
-        "docstrings": (sp.csr_array(X), labels),
-        "bag_of_words": (sp.csr_array(Xb), topics),
-    }.items():
+    for name in corpora:
+        Xt, yt = corpus(name, quick)
         splits = RepeatedStratifiedKFold(
             n_splits=folds, n_repeats=repeats, random_state=0
         ).split(np.zeros(yt.size), yt)
@@ -256,7 +270,7 @@ def text_part(quick):
             "means": means,
             "ours_minus_mlp": means["ours"]["accuracy"] - means["mlp"]["accuracy"],
         }
-        print(f"{name} {Xt.shape} nnz={Xt.nnz}")
+        print(f"{name} {Xt.shape} nnz={Xt.nnz}", flush=True)
         for key, values in means.items():
             print(
                 f"  {key:10s} accuracy {values['accuracy']:.4f}"
@@ -270,6 +284,7 @@ def main():
     parser.add_argument("--part", choices=["memory", "text", "all"], default="all")
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--neurons", type=int, default=512)
+    parser.add_argument("--corpora", nargs="+", default=["docstrings", "bag_of_words"])
     args = parser.parse_args()
     payload = {}
     if args.part in ("memory", "all"):
@@ -278,10 +293,12 @@ def main():
         print({k: v for k, v in figures.items()})
         payload["memory"] = figures
     if args.part in ("text", "all"):
-        payload["text"] = text_part(args.quick)
+        payload["text"] = text_part(args.quick, args.corpora)
     name = "bench_sparse_quick" if args.quick else "bench_sparse"
     if args.part != "all":
         name += f"_{args.part}"
+    if args.part == "text":
+        name += "_" + "_".join(args.corpora)
     print("wrote", write_json(name, payload, args.output))
 
 
