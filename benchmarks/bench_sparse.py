@@ -41,11 +41,11 @@ from _common import (
     current_rss_bytes,
     peak_rss_bytes,
     run_isolated,
+    scores_on_splits,
     timed,
     traced_peak,
     write_json,
 )
-from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -218,27 +218,6 @@ def _memory_run(n_rows, n_columns, density, n_neurons, max_iter):
     }
 
 
-def scores_on_sparse_splits(models, X, y, splits):
-    """Accuracy and fit seconds of every model on the same splits (no scaler:
-    the rows are tf-idf, and ours standardizes them itself, sparsely)."""
-    out = {key: {"accuracy": [], "fit_time": []} for key in models}
-    for train, test in splits:
-        for key, model in models.items():
-            est = clone(model)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                seconds, _ = timed(est.fit, X[train], y[train])
-            out[key]["accuracy"].append(
-                float(accuracy_score(y[test], est.predict(X[test])))
-            )
-            out[key]["fit_time"].append(seconds)
-    means = {
-        key: {name: float(np.mean(v)) for name, v in s.items()}
-        for key, s in out.items()
-    }
-    return out, means
-
-
 def corpus(name, quick):
     """``(tf-idf csr, labels)`` of the corpus ``name``."""
     if name == "docstrings":
@@ -259,7 +238,10 @@ def text_part(quick, corpora):
         splits = RepeatedStratifiedKFold(
             n_splits=folds, n_repeats=repeats, random_state=0
         ).split(np.zeros(yt.size), yt)
-        per_split, means = scores_on_sparse_splits(MODELS, Xt, yt, splits)
+        # no scaler: the rows are tf-idf, and ours standardizes them itself
+        per_split, means = scores_on_splits(
+            MODELS, Xt, yt, splits, {"accuracy": accuracy_score}, scale=False
+        )
         results[name] = {
             "shape": list(Xt.shape),
             "stored_entries": int(Xt.nnz),
