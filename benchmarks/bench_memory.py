@@ -79,7 +79,8 @@ def _problem(n_samples, n_outputs, kind, seed=0):
     rng = np.random.RandomState(seed)
     X = rng.standard_normal((n_samples, 8))
     if kind == "classifier":
-        centers = rng.standard_normal((n_outputs, 8))
+        # n_outputs classes, two for a binary classifier (one output)
+        centers = rng.standard_normal((max(n_outputs, 2), 8))
         y = np.argmin(((X[:, None, :] - centers[None]) ** 2).sum(axis=2), axis=1)
         return X, y
     Y = np.sin(X @ rng.standard_normal((8, n_outputs)))
