@@ -60,7 +60,7 @@ from _common import (
 PHASES = PhaseProfiler.PHASES + ("weight_update",)
 
 
-def fit_one(n_neurons, index, n, d, sparsity, max_iter, n_jobs, seed):
+def fit_one(n_neurons, index, n, d, sparsity, max_iter, n_jobs, seed, alpha="auto"):
     """Fit one configuration (run in a fresh process); return its measurements."""
     from sklearn.exceptions import ConvergenceWarning
 
@@ -73,6 +73,7 @@ def fit_one(n_neurons, index, n, d, sparsity, max_iter, n_jobs, seed):
         n_neurons,
         sparsity=sparsity,
         index=index,
+        alpha=alpha,
         max_iter=max_iter,
         tol=0.0,
         n_jobs=n_jobs,
@@ -158,6 +159,13 @@ def main(argv=None):
     parser.add_argument("--max-iter", type=int, default=6)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=None,
+        help='a float alpha (default: the estimator\'s, "auto"); a float keeps the '
+        'iterations comparable with versions before alpha="auto"',
+    )
     parser.add_argument("--output", default=None)
     parser.add_argument(
         "--from-json", default=None, help="re-summarize the runs of a result file"
@@ -195,6 +203,8 @@ def main(argv=None):
         for m in widths:
             for index in ("tree", "dense"):
                 fit_args = (*problem, args.max_iter, args.n_jobs, args.seed)
+                if args.alpha is not None:
+                    fit_args += (args.alpha,)
                 runs.append(run_isolated(fit_one, m, index, *fit_args))
                 _print_row(runs[-1])
         for m in widths:
