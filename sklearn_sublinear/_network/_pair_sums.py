@@ -24,12 +24,14 @@ from ._gram_products import (
 from ._sparse import index_arrays, nnz_blocks, pattern
 
 # The sums by neuron run by row (each row adds its products to its neurons'
-# sums: the sums stay in cache and the rows are read in order), one partial sum
-# per block of rows, added in block order, while the partials of this many
-# blocks (fixed whatever n_jobs, so the order of the sums is too) take at most
-# ROW_SUM_BYTES; beyond (wide networks), neuron by neuron over the csc pattern
-# (the rows of a neuron read scattered). benchmarks/bench_scale.py tunes both
-# (key "runs" / "seconds").
+# sums, read scattered; the rows are read in order), one partial sum per block
+# of rows, added in block order, while the partials of this many blocks (fixed
+# whatever n_jobs, so the order of the sums is too) take at most ROW_SUM_BYTES
+# and one partial is smaller than the rows; otherwise (wide networks, few
+# rows), neuron by neuron over the csc pattern (the rows of a neuron read
+# scattered). Either way the scattered side is the smaller one.
+# benchmarks/bench_scale.py (key "runs" / "seconds") and
+# benchmarks/bench_width_scaling.py (key "runs" / "median_phases") tune both.
 ROW_SUM_BLOCKS = 8
 ROW_SUM_BYTES = 2**25
 
@@ -114,7 +116,9 @@ class PairSums:
         # the sums by neuron of U[i] times the rows X (a tuple of the
         # kernels' arguments), by row or by neuron (ROW_SUM_BYTES)
         shape = (self.neurons.size, U.shape[1], d)
-        if len(self._sum_blocks) * 8 * np.prod(shape) <= ROW_SUM_BYTES:
+        partial = 8 * np.prod(shape)
+        rows = sum(a.nbytes for a in X if isinstance(a, np.ndarray))
+        if len(self._sum_blocks) * partial <= ROW_SUM_BYTES and partial <= rows:
             parts = [np.zeros(shape) for _ in self._sum_blocks]
             tasks = [
                 (*self._csr, self._rank, *X, U, V, a, b)
