@@ -304,30 +304,45 @@ def fit_nbytes(
         "index": float(index_nbytes),
         "weights": weights,
         "firing pairs": float(pairs) * (pair_bytes + PAIR_OUTPUT_BYTES * n_outputs),
-        "rows and outputs": float(n_rows) * (ROW_BYTES * d + OUTPUT_BYTES * n_outputs),
+        "rows and outputs": _rows_nbytes(n_rows, d, n_outputs, stored_entries),
     }
-    if stored_entries is not None:
-        parts["rows and outputs"] = float(stored_entries) * SPARSE_ENTRY_BYTES + float(
-            n_rows
-        ) * (SPARSE_ROW_BYTES + OUTPUT_BYTES * n_outputs)
-    q = d if affine_columns is None else float(affine_columns)
     if lanczos_vectors:
         parts["Lanczos bases"] = 8.0 * lanczos_vectors * n_weighted
+    q = d if affine_columns is None else float(affine_columns)
+    parts.update(_system_nbytes(solver, n_weighted, m, d, q, spectrum))
+    return parts
+
+
+def _rows_nbytes(n_rows, d, n_outputs, stored_entries):
+    """Bytes of the preprocessed rows (dense, or the stored entries of sparse
+    rows) and of the per-row outputs."""
+    outputs = float(n_rows) * OUTPUT_BYTES * n_outputs
+    if stored_entries is None:
+        return float(n_rows) * ROW_BYTES * d + outputs
+    return (
+        float(stored_entries) * SPARSE_ENTRY_BYTES
+        + float(n_rows) * SPARSE_ROW_BYTES
+        + outputs
+    )
+
+
+def _system_nbytes(solver, n_weighted, m, d, q, spectrum):
+    """The linear system's part of :func:`fit_nbytes`: the ``n x n`` Gram
+    matrices of the Cholesky path, or the preconditioner of the CG path (``q``
+    affine columns)."""
     if solver == "cholesky":
         per_entry = CHOLESKY_BYTES + SPECTRUM_BYTES * spectrum
-        parts["n x n Gram matrices"] = per_entry * float(n_weighted) ** 2
-    else:
-        columns = min(SKETCH_COLUMNS, n_weighted) + q
-        # the sketch's buckets and signs, the neurons' sums of a Gram
-        # product, the orthonormal basis, the sketched chunks and their Gram
-        parts["preconditioner"] = (
-            20.0 * m * d
-            + 8.0 * m * d
-            + 8.0 * n_weighted * sketch_rank(n_weighted)
-            + 2 * SKETCH_CHUNK_BYTES
-            + 24.0 * columns**2
-        )
-    return parts
+        return {"n x n Gram matrices": per_entry * float(n_weighted) ** 2}
+    columns = min(SKETCH_COLUMNS, n_weighted) + q
+    # the sketch's buckets and signs, the neurons' sums of a Gram product,
+    # the orthonormal basis, the sketched chunks and their Gram
+    return {
+        "preconditioner": 20.0 * m * d
+        + 8.0 * m * d
+        + 8.0 * n_weighted * sketch_rank(n_weighted)
+        + 2 * SKETCH_CHUNK_BYTES
+        + 24.0 * columns**2
+    }
 
 
 def _gib(nbytes):
