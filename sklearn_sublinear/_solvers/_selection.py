@@ -311,13 +311,13 @@ class KrylovChoice:
     def path_solve(self, lam):
         """``(B + lam I)^-1 rhs`` from the Krylov spaces, or None where some
         column's relative residual exceeds ``rtol``."""
+        if not self._converged(np.array([lam]))[0]:
+            return None
         columns = []
         for c, norm in enumerate(self._norms):
             if norm == 0:
                 columns.append(np.zeros(self.rhs.shape[0]))
                 continue
-            if not self._converged(np.array([lam]))[0]:
-                return None
             theta, S = self._quadratures[c]
             y = norm * (S @ (S[0] / (theta + lam)))
             Q = self._runs.basis[: self._runs.steps, :, c]
