@@ -47,7 +47,9 @@ class _DaskRowShard(RowShard):
         y = np.concatenate([p[1] for p in parts])
         weights = [p[2] for p in parts]
         w = None if weights[0] is None else np.concatenate(weights)
-        super().__init__(X, y, w)
+        # the rows' numbers in the whole array, from each partition's first
+        rows = np.concatenate([np.arange(p[3], p[3] + len(p[0])) for p in parts])
+        super().__init__(X, y, w, rows=rows)
 
 
 class DaskShards(Shards):
@@ -187,9 +189,12 @@ def place_shards(client, X, y, sample_weight=None):
     if X.shape[0] == 0:
         raise ValueError("X has no rows.")
     w_blocks = _blocks(w) or [None] * len(X.chunks[0])
+    starts = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]]).tolist()
     parts = [
-        dask.delayed(tuple)([xb, yb, wb])
-        for xb, yb, wb, rows in zip(_blocks(X), _blocks(y), w_blocks, X.chunks[0])
+        dask.delayed(tuple)([xb, yb, wb, start])
+        for xb, yb, wb, rows, start in zip(
+            _blocks(X), _blocks(y), w_blocks, X.chunks[0], starts
+        )
         if rows > 0  # empty partitions hold nothing to fit
     ]
     futures = client.compute(parts)

@@ -139,12 +139,12 @@ def _relative_error(a, b):
 )
 def test_distributed_fit_agrees_with_local(process_client, task, solver):
     # The CG path uses the same CountSketch preconditioner as the local CG
-    # (its Gram summed over the workers), so both paths compare directly. Its
-    # damping is fixed: alpha="auto" runs no Lanczos selection over shards
-    # (the floor), where the local CG selects up to KRYLOV_MAX_SAMPLES rows.
+    # (its Gram summed over the workers), so both paths compare directly; at
+    # alpha="auto" both choose the damping by Lanczos quadratures, the dask
+    # one with every block product a reduction over the workers.
     local_cls, name = TASKS[task]
     X, y, w = _task_data(task)
-    params = dict(FIT, solver=solver, **({"alpha": 1e-3} if solver == "cg" else {}))
+    params = dict(FIT, solver=solver)
     local = local_cls(**params).fit(X, y, sample_weight=w)
     dX = da.from_array(X, chunks=(90, 5))
     # y and the weights in other chunks: aligned to X's partitions

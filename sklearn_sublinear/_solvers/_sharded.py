@@ -21,12 +21,19 @@ loop needs is a sum over rows, so each shard returns its partial sum:
   sum back; the preconditioner's ``U^T r`` and the inner products are
   reductions. The preconditioner is the package's CountSketch one
   (:class:`SketchPreconditioner`): the same ``Phi`` on every shard, the Gram
-  of the sketch summed over shards, and each shard's rows of ``U``.
+  of the sketch summed over shards, and each shard's rows of ``U``;
+- ``alpha="auto"`` chooses the damping as the local fit does: the Lanczos
+  runs of :class:`KrylovChoice` keep their small basis (at most
+  ``KRYLOV_MAX_SAMPLES`` weighted rows) on the driver, in the order of the
+  rows in the whole data (:class:`RowOrder`, so that the random trace probes
+  fall on the same rows), and each block product ``B V`` sends the shards
+  their rows of ``V`` and sums ``J^T`` as ``G v`` does.
 
 Per iteration the traffic grows with the moved neurons ``|U|``, not with the
-rows. ``linear_solver="cholesky"`` instead gathers the active sets of all
-weighted rows to the driver (the ``n x n`` Gram needs every pair), for problems
-small enough for one machine. Integer weights stay equivalent to repeated rows:
+rows (the Lanczos runs add blocks of rows, of at most ``KRYLOV_MAX_SAMPLES``).
+``linear_solver="cholesky"`` instead gathers the active sets of all weighted
+rows to the driver (the ``n x n`` Gram needs every pair), for problems small
+enough for one machine. Integer weights stay equivalent to repeated rows:
 the weights are normalized by their total over all shards.
 """
 
@@ -41,7 +48,7 @@ from ._gauss_newton import (
     sample_space_step,
 )
 from ._preconditioners import SketchPreconditioner
-from ._selection import DampingChoice
+from ._selection import DampingChoice, KrylovChoice, selection_method
 from ._systems import (
     CG_RTOL,
     SYSTEMS,
@@ -143,10 +150,14 @@ class RowShard:
         Targets.
     sample_weight : array-like of shape (n_rows,), default=None
         Weights, not normalized.
+    rows : ndarray of int of shape (n_rows,), default=None
+        The rows' numbers in the whole data (the order of the local fit);
+        None if the shards' rows follow one another in shard order.
     """
 
-    def __init__(self, X, y, sample_weight=None):
+    def __init__(self, X, y, sample_weight=None, rows=None):
         self.X, self.y, self.sample_weight = X, y, sample_weight
+        self.rows = rows
 
     def call(self, function, *args):
         """Return ``function(self, *args)`` (the estimator layer's passes)."""
@@ -200,6 +211,12 @@ class RowShard:
         self.lin = lin = self.problem.derivatives(self.point)
         return bool(np.any(lin.g)), self.problem.gram_trace(lin)
 
+    def weighted_rows(self):
+        """The number of weighted rows, and their numbers in the whole data
+        (None if ``rows`` is None)."""
+        weighted = self.problem.weighted
+        return weighted.size, None if self.rows is None else self.rows[weighted]
+
     # -- the step ---------------------------------------------------------------
     def gather(self, fixed):
         """What the driver's Cholesky system needs of these rows: the active
@@ -232,6 +249,26 @@ class RowShard:
             )
             self.system_lin = lin
         return self.system
+
+    # -- Lanczos runs of alpha="auto": the driver holds the (small) basis ------
+    def krylov_rhs(self):
+        """This shard's rows of the step's right-hand side ``D^(-1/2) S g``."""
+        p, lin = self.problem, self.lin
+        return np.sqrt(p.s / lin.h)[:, None] * lin.g
+
+    def krylov_left(self, V):
+        """Partial ``J^T D^(1/2) V`` of this shard's rows ``V`` of a block."""
+        return self.gram_left(self._system().dsqrt[:, None] * V)
+
+    def krylov_right(self, U, V, EtQ):
+        """This shard's rows of ``B V`` from the summed ``J^T D^(1/2) V``."""
+        return self._system().dsqrt[:, None] * self.gram_right(U, V, EtQ)
+
+    def krylov_finish(self, C):
+        """``q = D^(1/2) C`` of a step from the Krylov path (this shard's rows
+        ``C``); return the partial ``J^T q`` for ``G q``."""
+        self.q = self._system().dsqrt[:, None] * C
+        return self.gram_left(self.q)
 
     # -- conjugate gradient: the vectors live here ----------------------------
     def cg_setup(self):
@@ -363,7 +400,7 @@ class ShardedProblem:
         self.theta = network.affine_coef
         self.relative_floor = relative_floor(solver.alpha, total_weight)
         self.total_weight = total_weight
-        self.fixed = self.last_system = None
+        self.fixed = self.last_system = self._row_order = None
 
     def start(self):
         return _Point(self.shards.map("start"), self.n_rows)
@@ -377,16 +414,35 @@ class ShardedProblem:
     def gram_trace(self, linearization):
         return linearization.trace
 
+    def row_order(self):
+        """The :class:`RowOrder` of the weighted rows (made once)."""
+        if self._row_order is None:
+            self._row_order = RowOrder(self.shards.map("weighted_rows"))
+        return self._row_order
+
     def choose_damping(self, system, linearization, trace):
-        """The GCV choice of ``alpha="auto"`` on the gathered Cholesky system
-        (as :meth:`_Problem.choose_damping`, over the gathered rows, from
-        the spectrum whatever their number); None on the conjugate-gradient
-        path (the floor: no Lanczos runs over shards)."""
-        if not hasattr(system, "spectrum"):
+        """The GCV choice of ``alpha="auto"``, as :meth:`_Problem.choose_damping`
+        makes it over the same rows in the order of the local fit: from the
+        spectrum of the gathered Cholesky system (:class:`DampingChoice`),
+        from Lanczos runs of its ``bmatvec`` or of the shards' (the basis on
+        the driver, each block product a reduction over shards:
+        :class:`KrylovChoice`), or None (the floor), by
+        :func:`selection_method`."""
+        method = selection_method(self.n_weighted, hasattr(system, "spectrum"))
+        if method is None:
             return None
-        s = self.fixed["s"]
-        rhs = np.sqrt(s / system.h)[:, None] * system.g
-        return DampingChoice(system.system, rhs, trace, self.total_weight)
+        if method == "eigh":
+            return DampingChoice(system.system, system.rhs(), trace, self.total_weight)
+        choice = KrylovChoice(
+            system.krylov_operator(),
+            system.rhs(),
+            trace,
+            self.total_weight,
+            self.solver.random_state,
+            CG_RTOL,
+            minimum=self.relative_floor,
+        )
+        return _ShardedChoice(choice, system)
 
     def system(self, linearization):
         if self.solver.linear_solver == "cg":
@@ -419,27 +475,76 @@ class ShardedProblem:
         self.shards.map("undo", step.changed, step.old_rows)
 
 
+class RowOrder:
+    """The weighted rows of all shards in the order of the local fit.
+
+    The driver's sample-space vectors (the gathered Cholesky system, the
+    Lanczos bases of ``alpha="auto"``) hold the weighted rows in the order of
+    the whole data, as the local fit does, so that its random probes fall on
+    the same rows; the shards' blocks come and go in shard order.
+
+    Parameters
+    ----------
+    answers : list of (int, ndarray or None)
+        :meth:`RowShard.weighted_rows` of every shard.
+    """
+
+    def __init__(self, answers):
+        self.sizes = np.cumsum([size for size, _ in answers])[:-1]
+        rows = [r for _, r in answers]
+        self.order = None
+        if all(r is not None for r in rows):
+            order = np.argsort(np.concatenate(rows), kind="stable")
+            if np.any(order != np.arange(order.size)):
+                self.order = order
+
+    def gather(self, blocks):
+        """The shards' blocks (in shard order) as one array in data order."""
+        out = np.concatenate(blocks) if isinstance(blocks, list) else blocks
+        return out if self.order is None else out[self.order]
+
+    def split(self, V):
+        """``V`` (in data order) as the shards' blocks."""
+        if self.order is not None:
+            out = np.empty_like(V)
+            out[self.order] = V
+            V = out
+        return np.split(V, self.sizes)
+
+
+class _ShardedChoice:
+    """A damping choice whose :meth:`wrap` gives the sharded system's own
+    (the step of the chosen damping taken from the Krylov path)."""
+
+    def __init__(self, choice, system):
+        self._choice, self._system = choice, system
+
+    def __getattr__(self, name):
+        return getattr(self._choice, name)
+
+    def wrap(self, system):
+        return system.with_path(self._choice)
+
+
 class _GatheredCholesky:
     """The Cholesky system on the driver over the gathered weighted rows."""
 
     def __init__(self, problem):
         first = problem.fixed is None
         parts = problem.shards.map("gather", first)
+        self.order = order = problem.row_order()
         if first:
-            fixed = {
-                k: np.concatenate([p[k] for p in parts]) for k in ("s", "Xw", "Ew")
-            }
+            fixed = {k: order.gather([p[k] for p in parts]) for k in ("s", "Xw", "Ew")}
             scales = [p["row_scale_w"] for p in parts]
-            fixed["row_scale_w"] = None if scales[0] is None else np.concatenate(scales)
-            fixed["sizes"] = np.cumsum([p["s"].size for p in parts])[:-1]
+            fixed["row_scale_w"] = None if scales[0] is None else order.gather(scales)
             fixed["data_gram"] = fixed["Xw"] @ fixed["Xw"].T
             fixed["affine_gram"] = fixed["Ew"] @ fixed["Ew"].T
             problem.fixed = fixed
         f = problem.fixed
         self.f = f
-        self.g = np.concatenate([p["g"] for p in parts])
-        self.h = np.concatenate([p["h"] for p in parts])
-        active = sp.vstack([p["active"] for p in parts], format="csr")
+        self.g = order.gather([p["g"] for p in parts])
+        self.h = order.gather([p["h"] for p in parts])
+        active = order.gather(sp.vstack([p["active"] for p in parts], format="csr"))
         self.system = SYSTEMS["cholesky"](
             problem.network,
             active,
@@ -455,14 +560,28 @@ class _GatheredCholesky:
         """The spectrum of the driver's system (``alpha="auto"``)."""
         return self.system.spectrum()
 
+    def rhs(self):
+        """The step's right-hand side ``D^(-1/2) S g`` (``alpha="auto"``)."""
+        return np.sqrt(self.f["s"] / self.h)[:, None] * self.g
+
+    def krylov_operator(self):
+        """What the Lanczos runs multiply by: the driver's system."""
+        return self.system
+
+    def with_path(self, choice):
+        """This system, solving the step from ``choice``'s Krylov path."""
+        self.system = choice.wrap(self.system)
+        return self
+
     def solve(self, damping):
         self.q, predicted = sample_space_step(
             self.system, self.f["s"], self.g, self.h, damping
         )
+        self.last_info = getattr(self.system, "last_info", {})
         return predicted
 
     def q_parts(self):
-        return [(q,) for q in np.split(self.q, self.f["sizes"])]
+        return [(q,) for q in self.order.split(self.q)]
 
 
 class _ShardedCG:
@@ -550,3 +669,51 @@ class _ShardedCG:
 
     def q_parts(self):
         return None
+
+    # -- alpha="auto": Lanczos runs over the shards ---------------------------
+    def rhs(self):
+        """The step's right-hand side ``D^(-1/2) S g``, gathered in data order."""
+        return self.problem.row_order().gather(self.shards.map("krylov_rhs"))
+
+    def krylov_operator(self):
+        """What the Lanczos runs multiply by: this system (:meth:`bmatvec`)."""
+        return self
+
+    def bmatvec(self, V):
+        """``B V = D^(1/2) G D^(1/2) V`` of a block ``V`` in data order: the
+        shards' rows sent out, ``J^T`` summed on the driver, ``B V`` gathered."""
+        order = self.problem.row_order()
+        blocks = [(block,) for block in order.split(V)]
+        U, VJ, EtQ = self._sum_left(self.shards.map("krylov_left", per_shard=blocks))
+        return order.gather(self.shards.map("krylov_right", U, VJ, EtQ))
+
+    def with_path(self, choice):
+        """This system, solving the step from ``choice``'s Krylov path where
+        it converged (:class:`_ShardedPath`)."""
+        return _ShardedPath(self, choice)
+
+
+class _ShardedPath:
+    """The conjugate gradient over shards whose step comes from a
+    :class:`KrylovChoice`'s path where it converged (as the local
+    ``_PathSystem``): its ``C`` sent to the shards in their blocks."""
+
+    def __init__(self, system, choice):
+        self._system, self._choice = system, choice
+        self.last_info = {}
+
+    def __getattr__(self, name):
+        return getattr(self._system, name)
+
+    def solve(self, lam):
+        C = self._choice.path_solve(lam)
+        system = self._system
+        if C is None:
+            predicted = system.solve(lam)
+            self.last_info = system.last_info
+            return predicted
+        blocks = [(block,) for block in system.problem.row_order().split(C)]
+        answers = system.shards.map("krylov_finish", per_shard=blocks)
+        U, V, EtQ = system._sum_left(answers)
+        self.last_info = {"krylov_steps": self._choice._runs.steps}
+        return float(sum(system.shards.map("cg_predicted", U, V, EtQ)))

@@ -48,11 +48,9 @@ def test_sharded_fit_matches_local(task, solver):
     cls = (
         SublinearNewtonRegressor if task == "regression" else SublinearNewtonClassifier
     )
+    # alpha="auto": the Lanczos choice on the CG path (300 rows), from the
+    # spectrum on the Cholesky path
     params = dict(n_neurons=256, solver=solver, max_iter=4, random_state=0)
-    if solver == "cg":
-        # the sharded conjugate gradient keeps the floor of alpha="auto"; the
-        # local one chooses by Lanczos quadrature (not spread over shards)
-        params["alpha"] = 1e-3
     local = cls(**params).fit(X, targets[task], sample_weight=w)
     sharded = fit_sharded(cls(**params), _shards(X, targets[task], w))
     a, b = _outputs(local, X), _outputs(sharded, X)
@@ -62,6 +60,30 @@ def test_sharded_fit_matches_local(task, solver):
     np.testing.assert_allclose(sharded.loss_curve_, local.loss_curve_, rtol=1e-9)
     np.testing.assert_allclose(sharded.input_mean_, local.input_mean_, rtol=1e-12)
     np.testing.assert_allclose(sharded.input_scale_, local.input_scale_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_damping_choice_over_shards_matches_local(solver):
+    # alpha="auto" over more rows than the exact spectrum takes: the Lanczos
+    # choice, on the driver's gathered system (Cholesky) or with every block
+    # product a reduction over shards (CG); the shards hold their rows out of
+    # order, so the driver puts them in data order (the trace probes' rows).
+    n = 1200
+    rng = np.random.RandomState(3)
+    X = rng.normal(size=(n, 4))
+    y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2] + 1.5 * rng.normal(size=n)
+    w = rng.randint(1, 3, size=n).astype(float)
+    params = dict(n_neurons=256, solver=solver, max_iter=4, random_state=0)
+    local = SublinearNewtonRegressor(**params).fit(X, y, sample_weight=w)
+    parts = [np.r_[0:300, 800:n], np.arange(300, 800)]
+    shards = LocalShards(RowShard(X[r], y[r], w[r], rows=r) for r in parts)
+    sharded = fit_sharded(SublinearNewtonRegressor(**params), shards)
+    # GCV chose a damping above the floor at some iteration
+    assert len(set(local.history_["alpha"])) > 1
+    np.testing.assert_allclose(sharded.history_["alpha"], local.history_["alpha"])
+    assert sharded.history_["inner_iterations"] == local.history_["inner_iterations"]
+    a, b = local.predict(X), sharded.predict(X)
+    np.testing.assert_allclose(b, a, rtol=0, atol=1e-9 * np.max(np.abs(a)))
 
 
 def test_integer_weights_are_repeated_rows():
