@@ -80,6 +80,10 @@ class Network(Protocol):
 class Loss(Protocol):
     """A loss of the raw network output, with derivatives w.r.t. that output."""
 
+    #: None, or the share of the loss's value that a gain of ``tol`` times it
+    #: counts as an improvement (``_solvers._stopping.StoppingRule``).
+    stopping_share: float | None
+
     def value(self, y, raw, sample_weight=None):
         """Return the weighted mean loss (a float); reads its arguments only."""
 
@@ -87,7 +91,7 @@ class Loss(Protocol):
         """Return the gradient w.r.t. ``raw``, of the shape of ``raw``."""
 
     def raw_hessian(self, y, raw):
-        """Return one positive curvature bound per row (shape ``(n_rows,)``)."""
+        """Return one positive curvature per row (shape ``(n_rows,)``)."""
 
 
 class SampleSpaceSystem(Protocol):

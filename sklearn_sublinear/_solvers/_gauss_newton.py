@@ -244,22 +244,32 @@ class GaussNewton(BaseSolver):
         problem = _Problem(self, network, loss, index, X, Y, sample_weight)
         problem.check_pairs = check_pairs
         problem.fixed_products(data_gram)
-        return self.run(problem, validation=validation, damping=damping, hooks=hooks)
+        return self.run(
+            problem,
+            validation=validation,
+            damping=damping,
+            hooks=hooks,
+            stopping_share=loss.stopping_share,
+        )
 
-    def run(self, problem, *, validation=None, damping=None, hooks=None):
+    def run(
+        self, problem, *, validation=None, damping=None, hooks=None, stopping_share=None
+    ):
         """Run the iterations over ``problem``, where the rows live.
 
         ``problem`` is the in-process :class:`_Problem` or any object with its
         interface (``start``, ``linearize``, ``gram_trace``, ``system``,
         ``step``, ``apply``, ``undo``, and the attributes ``network``,
         ``theta`` and ``relative_floor``), e.g. rows spread over the workers
-        of a cluster (``_sharded.py``). Arguments and return value as for
+        of a cluster (``_sharded.py``). ``stopping_share`` is the loss's
+        (:class:`StoppingRule`); other arguments and return value as for
         :meth:`_solve`.
         """
         network = problem.network
         point = self._start(problem)
         history = {key: [] for key in HISTORY_KEYS}
         monitor = _Monitor(self, validation, point, network.W, problem.theta)
+        monitor.share = stopping_share
         if validation is not None:
             history["validation_score"] = monitor.scores
         hooks = _NO_HOOKS if hooks is None else hooks
@@ -706,6 +716,8 @@ class _Monitor:
         # be held beside every later iteration's
         self.validation, self.start = validation, _Point(None, start.raw, start.value)
         self.stopping = None
+        # the loss's stopping_share (StoppingRule), set by the loop
+        self.share = None
         self.scores = []
         self.best_score = -np.inf
         self.best_iteration = 0
@@ -722,7 +734,9 @@ class _Monitor:
             start = self.start.value
             if self.validation is not None:
                 start = 1.0 - self._score(self.start)
-            self.stopping = StoppingRule(self.tol, self.n_iter_no_change, start)
+            self.stopping = StoppingRule(
+                self.tol, self.n_iter_no_change, start, self.share
+            )
         if self.validation is None:
             return self.stopping.update(point.value)
         score = self._score(point)

@@ -29,11 +29,18 @@ class StoppingRule:
         Consecutive iterations without improvement that stop the fit.
     start : float
         Value before the first iteration.
+    share : float, default=None
+        If given, an iteration also improves when ``gain >= tol * share *
+        value`` (the value is non-negative: a deviance or a validation
+        error). For losses whose Gauss-Newton steps converge slowly (the
+        Poisson loss: ``stopping_share`` of the loss), so that a fit goes on
+        while each step still lowers the loss by a fixed fraction of itself.
     """
 
-    def __init__(self, tol, n_iter_no_change, start):
+    def __init__(self, tol, n_iter_no_change, start, share=None):
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.share = share
         self.best = self.reference = start
         self.largest_gain = 0.0
         self.no_improvement = 0
@@ -43,7 +50,10 @@ class StoppingRule:
         gain = self.best - value
         if gain > self.largest_gain:
             self.largest_gain, self.reference = gain, value
-        if gain > 0 and gain >= self.tol * (self.reference - value):
+        scale = self.reference - value
+        if self.share is not None:
+            scale = min(scale, self.share * max(value, 0.0))
+        if gain > 0 and gain >= self.tol * scale:
             self.no_improvement = 0
         else:
             self.no_improvement += 1

@@ -32,3 +32,17 @@ def test_stopping_rule_is_scale_free_and_needs_a_gain():
         replay_stopping_rule(list(0.5 ** np.arange(30)), tol=0.0, n_iter_no_change=1)
         == 29
     )
+
+
+def test_stopping_share_keeps_fits_going_while_the_loss_falls_by_a_fraction():
+    # After the first gain (1.0, reference 1.0): 0.04 and 0.025 improve, 0.02 <
+    # 0.25 * (1.0 - 0.915) and 0.015 < 0.25 * 0.1 do not: stop at 5. With share
+    # 0.04, a gain of at least tol * share = 1% of the value also improves:
+    # 0.02, 0.015 and 0.012 do, 0.004 (of 0.884) and 0.003 do not: stop at 8.
+    losses = [2.0, 1.0, 0.96, 0.935, 0.915, 0.9, 0.888, 0.884, 0.881, 0.879]
+    assert replay_stopping_rule(losses, tol=0.25, n_iter_no_change=2) == 5
+    assert replay_stopping_rule(losses, 0.25, 2, share=0.04) == 8
+    # Still scale-free, and tol=0 still runs to the end.
+    scaled = [1e3 * v for v in losses]
+    assert replay_stopping_rule(scaled, 0.25, 2, share=0.04) == 8
+    assert replay_stopping_rule(losses, 0.0, 2, share=0.04) == len(losses) - 1
