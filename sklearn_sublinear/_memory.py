@@ -16,7 +16,7 @@ import math
 import os
 from pathlib import Path
 
-from ._solvers._preconditioners import sketch_rank
+from ._solvers._preconditioners import SKETCH_ENTRY_BLOCK, sketch_rank
 
 # Fraction of physical memory a fit may plan to use: the machine's memory is
 # shared with other processes and the page cache.
@@ -297,9 +297,9 @@ def fit_nbytes(
         pairs = budget_pairs(n_rows, n_weighted, n_neurons, threshold, pair_shift)
     m, d = float(n_neurons), float(n_inputs)
     pair_bytes = PAIR_BYTES if solver == "cholesky" else CG_PAIR_BYTES
-    # W, the rows kept for a rejected step and the step's new rows, the best
+    # W, the rows kept for a rejected step (in the update's buffer), the best
     # weights of early stopping, the signs, and the step's sums per output
-    weights = 8.0 * m * ((3 + early_stopping) * d + n_outputs * (1 + d))
+    weights = 8.0 * m * ((2 + early_stopping) * d + n_outputs * (1 + d))
     parts = {
         "index": float(index_nbytes),
         "weights": weights,
@@ -309,7 +309,9 @@ def fit_nbytes(
     if lanczos_vectors:
         parts["Lanczos bases"] = 8.0 * lanczos_vectors * n_weighted
     q = d if affine_columns is None else float(affine_columns)
-    parts.update(_system_nbytes(solver, n_weighted, m, d, q, spectrum))
+    parts.update(
+        _system_nbytes(solver, n_weighted, m, d, q, spectrum, stored_entries is None)
+    )
     return parts
 
 
@@ -326,18 +328,21 @@ def _rows_nbytes(n_rows, d, n_outputs, stored_entries):
     )
 
 
-def _system_nbytes(solver, n_weighted, m, d, q, spectrum):
+def _system_nbytes(solver, n_weighted, m, d, q, spectrum, dense=True):
     """The linear system's part of :func:`fit_nbytes`: the ``n x n`` Gram
     matrices of the Cholesky path, or the preconditioner of the CG path (``q``
-    affine columns)."""
+    affine columns; the sketch's entries stored for ``dense`` rows, hashed by
+    blocks for sparse ones)."""
     if solver == "cholesky":
         per_entry = CHOLESKY_BYTES + SPECTRUM_BYTES * spectrum
         return {"n x n Gram matrices": per_entry * float(n_weighted) ** 2}
     columns = min(SKETCH_COLUMNS, n_weighted) + q
-    # the sketch's buckets and signs, the neurons' sums of a Gram product,
-    # the orthonormal basis, the sketched chunks and their Gram
+    # the sketch's buckets and signs (a block of hashed ones with their cells
+    # and weights), the neurons' sums of a Gram product, the orthonormal
+    # basis, the sketched chunks and their Gram
+    entries = 20.0 * m * d if dense else 40.0 * SKETCH_ENTRY_BLOCK
     return {
-        "preconditioner": 20.0 * m * d
+        "preconditioner": entries
         + 8.0 * m * d
         + 8.0 * n_weighted * sketch_rank(n_weighted)
         + 2 * SKETCH_CHUNK_BYTES

@@ -16,6 +16,7 @@ from sklearn_sublinear import (
     _memory,
 )
 from sklearn_sublinear._solvers._selection import EIGH_MAX_SAMPLES
+from sklearn_sublinear._tree_index._sparse_rows import PRODUCT_CHUNK_BYTES
 
 GiB = 2**30
 
@@ -321,4 +322,22 @@ def test_sparse_fit_never_densifies_the_input():
     # the weights alone are 64 x 100001 floats (51 MB)
     assert peak < 6 * 8 * 64 * (X.shape[1] + 1)
     assert peak < 8 * X.shape[0] * X.shape[1] / 4
+    assert peak <= clf.memory_estimate_
+
+
+def test_wide_sparse_cg_fit_holds_two_weight_sized_buffers():
+    # 300 x 100000, 0.1% stored entries, on the CG path: the weights and the
+    # step's sums are the only buffers of the weights' size (no sketch
+    # entries, no kept rows of an accepted step, no copies of W for the
+    # offsets); besides them, chunks of PRODUCT_CHUNK_BYTES.
+    rng = np.random.RandomState(0)
+    X = sp.random(300, 100_000, density=0.001, random_state=rng, format="csr")
+    y = (X @ rng.randn(X.shape[1]) > 0).astype(int)
+    clf = SublinearNewtonClassifier(
+        n_neurons=64, solver="cg", alpha=1e-3, max_iter=3, random_state=0
+    )
+    peak = _traced_peak(clf, X, y)
+    assert clf.n_iter_ == 3
+    weights = clf.coefs_[0].nbytes
+    assert peak < 2.5 * weights + 2 * PRODUCT_CHUNK_BYTES
     assert peak <= clf.memory_estimate_

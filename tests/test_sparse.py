@@ -102,12 +102,45 @@ def test_sketch_preconditioner_matches_dense():
     dense = CGSystem(
         net, active, D, dsqrt, random_state=0, affine_rows=net.affine_rows(D)
     )
-    assert isinstance(sparse.preconditioner, SketchPreconditioner)
-    assert_allclose(
-        sparse.preconditioner.U, dense.preconditioner.U, rtol=1e-7, atol=1e-9
-    )
+    prec = sparse.preconditioner
+    assert isinstance(prec, SketchPreconditioner)
+    # the sparse rows' sketch hashes its entries: no (m, d) arrays
+    assert prec.buckets is None and prec.signs is None
+    # the dense rows' sketch of the same entries, made explicit
+    twin = SketchPreconditioner.__new__(SketchPreconditioner)
+    twin.draw(np.random.RandomState(0), X.shape[0], 64, D.shape[1])
+    twin.buckets, twin.signs = prec.entries(0, 64)
+    twin.U = twin.project(dense, twin.top(twin.sketch_gram(dense), X.shape[0]))
+    assert_allclose(prec.eigenvalues, twin.eigenvalues, rtol=1e-9)
+    assert_allclose(prec.U, twin.U, rtol=1e-7, atol=1e-9)
     Q = rng.randn(X.shape[0], 1)
     assert_allclose(sparse.bmatvec(Q), dense.bmatvec(Q), rtol=1e-10, atol=1e-10)
+
+
+def test_hashed_sketch_entries():
+    """Hashed entries: fixed by the seed, +-1/sqrt(m), in every column about
+    equally often, the same whichever neurons are asked for."""
+    X, _, _ = _sparse_data()
+    rows, _ = _rows(X)
+
+    def draw(seed, m=200):
+        prec = SketchPreconditioner.__new__(SketchPreconditioner)
+        return prec.draw(np.random.RandomState(seed), 100, m, rows.shape[1], True)
+
+    prec = draw(0)
+    buckets, signs = prec.entries(0, 200)
+    assert buckets.shape == signs.shape == (200, rows.shape[1])
+    assert_array_equal(np.abs(signs), 1.0 / np.sqrt(200))
+    assert abs(np.mean(signs > 0) - 0.5) < 0.02
+    counts = np.bincount(buckets.ravel(), minlength=100)
+    assert counts.size == 100 and buckets.min() >= 0
+    expected = buckets.size / 100
+    assert np.all(np.abs(counts - expected) < 5 * np.sqrt(expected))
+    part_b, part_s = prec.entries(50, 60)
+    assert_array_equal(part_b, buckets[50:60])
+    assert_array_equal(part_s, signs[50:60])
+    assert_array_equal(draw(0).entries(0, 200)[0], buckets)
+    assert np.mean(draw(1).entries(0, 200)[0] == buckets) < 0.05
 
 
 def test_tree_and_dense_index_identical_on_sparse_rows():

@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._threads import map_threads
-from .._tree_index._sparse_rows import fixed_dots, is_sparse_rows
+from .._tree_index._sparse_rows import is_sparse_rows
 from ._gram_products import (
     neuron_sums,
     neuron_sums_csr,
@@ -34,6 +34,9 @@ from ._sparse import index_arrays, nnz_blocks, pattern
 # benchmarks/bench_width_scaling.py (key "runs" / "median_phases") tune both.
 ROW_SUM_BLOCKS = 8
 ROW_SUM_BYTES = 2**25
+# Bytes of the temporary of one block of the sparse rows' centering of the
+# sums (a few MiB instead of the sums' size, which is the weights').
+SHIFT_BLOCK_BYTES = 2**24
 
 
 class PairSums:
@@ -106,7 +109,13 @@ class PairSums:
             )
             t = (self._pattern().T @ Us)[self.neurons]
             f, d = X.offset, X.Z.shape[1]
-            V[:, :, f : f + d] -= t[:, :, None] * X.shift
+            if np.any(X.shift):
+                # by blocks of neurons: the products' temporary stays small
+                # (one block, not the sums' size)
+                step = max(1, SHIFT_BLOCK_BYTES // (8 * V.shape[1] * max(d, 1)))
+                for b0 in range(0, V.shape[0], step):
+                    b1 = b0 + step
+                    V[b0:b1, :, f : f + d] -= t[b0:b1, :, None] * X.shift
             V[:, :, X.bias_index] = t
             return V
         X = np.ascontiguousarray(X, dtype=np.float64)
@@ -165,9 +174,8 @@ class PairSums:
             ]
             map_threads(row_dots_csr, tasks, self.n_jobs)
             # the centering and bias coordinate of every neuron's sums
-            f, n_cols = X.offset, X.Z.shape[1]
-            flat = V.reshape(-1, d)
-            C = fixed_dots(flat[:, f : f + n_cols], X.shift) - flat[:, X.bias_index]
+            # (the offsets of the sums' rows, by blocks: no copy of the sums)
+            C = X.offsets(V.reshape(-1, d))
             full = np.zeros((self._active.shape[1], c))
             full[self.neurons] = C.reshape(-1, c)
             out -= self._pattern() @ full

@@ -70,6 +70,8 @@ DAMPING_REFERENCE_WEIGHT = 300.0
 # lowest damping the Lanczos selection tries: the float default before GCV
 # (benchmarks/bench_real_tables.py, key "rows" / "ours_score").
 AUTO_ALPHA_WITHOUT_GRAM = 1e-3
+# Bytes of the weight rows moved at once by a step (its temporaries).
+APPLY_BLOCK_BYTES = 2**22
 # Keys of the history every accepted iteration appends to.
 HISTORY_KEYS = (
     "loss",
@@ -380,6 +382,9 @@ class GaussNewton(BaseSolver):
                 )
                 step.inner = inner
                 step.alpha = floor / trace if choice is None else choice.relative
+                # an accepted step is never undone: its old rows (as large as
+                # the moved weights) are not kept through the next iteration
+                step.old_rows = None
                 return step
             problem.undo(step)
             damping *= nu
@@ -630,17 +635,19 @@ class _Problem:
     def apply(self, move, theta):
         """Move the weights and the index by ``move``, query and evaluate at
         the affine coefficients ``theta``; return ``(old_rows, action, point)``."""
-        W = self.network.W
-        old_rows = W[move.changed]
-        # the new rows in the update's own buffer, which the move gives up
-        # before the query (on wide inputs it is as large as the weights
-        # moved)
-        new_rows = move.update
+        W, changed = self.network.W, move.changed
+        # By blocks of rows, W[changed] += update, and the update's buffer,
+        # which the move gives up, takes the old rows: on wide inputs it is
+        # as large as the weights moved, and no third such buffer is made.
+        old_rows = move.update
         move.update = move.values = None
-        new_rows += old_rows
-        W[move.changed] = new_rows
-        del new_rows
-        action = self.index.update(self.network.W, move.changed)
+        step = max(1, APPLY_BLOCK_BYTES // (8 * max(W.shape[1], 1)))
+        for b0 in range(0, changed.size, step):
+            block = changed[b0 : b0 + step]
+            old = W[block]
+            W[block] = old_rows[b0 : b0 + step] + old
+            old_rows[b0 : b0 + step] = old
+        action = self.index.update(self.network.W, changed)
         return old_rows, action, self.evaluate(self.query(), theta)
 
     def evaluate(self, active, theta):

@@ -12,7 +12,11 @@ import numpy as np
 from .._network import is_sparse_rows
 from .._network._sparse import csr_rows, index_arrays, pattern
 from .._threads import one_blas_thread
-from ._count_sketch import count_sketch_csr_rows, count_sketch_rows
+from ._count_sketch import (
+    count_sketch_hashed_csr_rows,
+    count_sketch_rows,
+    hashed_entries,
+)
 
 # Columns of the CountSketch of J^T and rank kept from it (both capped by n):
 # the sketch costs O(nnz * d) whatever its columns plus O(n * columns^2) for
@@ -29,6 +33,9 @@ SKETCH_BASIS_BYTES = 2**29
 SKETCH_MIN_RANK = 32
 # Bytes of one chunk of sketched rows (the chunk's rows of Y).
 SKETCH_CHUNK_BYTES = 2**23
+# Hashed sketch entries made at once (neurons times inputs) for the centering
+# of sparse rows: a block of entries, their cells and weights, a few MiB.
+SKETCH_ENTRY_BLOCK = 2**20
 
 
 def sketch_rank(n):
@@ -97,25 +104,57 @@ class SketchPreconditioner(LowRankPreconditioner):
     ----------
     columns : int
         Columns ``s`` of ``Phi``, ``SKETCH_COLUMNS`` capped by ``n``.
-    buckets : ndarray of shape (n_neurons, n_inputs)
-        Column of ``Phi`` of each coordinate ``(r, k)``.
-    signs : ndarray of shape (n_neurons, n_inputs)
-        Its entry, ``+-1 / sqrt(m)`` (the Jacobian's scale included).
+    buckets : ndarray of shape (n_neurons, n_inputs) or None
+        Column of ``Phi`` of each coordinate ``(r, k)``; None when hashed.
+    signs : ndarray of shape (n_neurons, n_inputs) or None
+        Its entry, ``+-1 / sqrt(m)`` (the Jacobian's scale included); None
+        when hashed.
+    seed : int or None
+        Seed of the hashed entries (sparse rows), else None.
     """
 
     def __init__(self, system, rng):
         n, d = system.X.shape
-        self.draw(rng, n, system.network.n_neurons, d)
+        self.draw(rng, n, system.network.n_neurons, d, hashed=is_sparse_rows(system.X))
         self.U = self.project(system, self.top(self.sketch_gram(system), n))
 
     # The three stages below are sums or maps over rows, so that rows held on
     # several machines build the same preconditioner (``_sharded.py``).
-    def draw(self, rng, n, m, d):
-        """Draw ``Phi`` for ``n`` rows of ``m`` neurons of ``d`` inputs; return self."""
+    def draw(self, rng, n, m, d, hashed=False):
+        """Draw ``Phi`` for ``n`` rows of ``m`` neurons of ``d`` inputs; return self.
+
+        ``hashed``: only a seed, the entries hashed from it where they are
+        used (``_count_sketch.pyx``): no ``(m, d)`` arrays (the sparse rows'
+        sketch).
+        """
         self.columns = min(SKETCH_COLUMNS, n)
-        self.buckets = rng.randint(0, self.columns, size=(m, d)).astype(np.int32)
-        self.signs = rng.choice([-1.0, 1.0], size=(m, d)) / np.sqrt(m)
+        self.n_neurons, self.n_inputs = m, d
+        if hashed:
+            self.seed = int(rng.randint(0, 2**63, dtype=np.uint64))
+            self.buckets = self.signs = None
+        else:
+            self.seed = None
+            self.buckets = rng.randint(0, self.columns, size=(m, d)).astype(np.int32)
+            self.signs = rng.choice([-1.0, 1.0], size=(m, d)) / np.sqrt(m)
         return self
+
+    def entries(self, r0, r1):
+        """``(buckets, signs)`` of the neurons ``r0:r1`` (hashed ones made
+        here, ``(r1 - r0) x d``)."""
+        if self.seed is None:
+            return self.buckets[r0:r1], self.signs[r0:r1]
+        buckets = np.empty((r1 - r0, self.n_inputs), dtype=np.int32)
+        signs = np.empty((r1 - r0, self.n_inputs))
+        hashed_entries(
+            self.seed,
+            self.n_inputs,
+            self.columns,
+            1.0 / np.sqrt(self.n_neurons),
+            r0,
+            buckets,
+            signs,
+        )
+        return buckets, signs
 
     def sketch_gram(self, system):
         """``Y^T Y`` over the rows of ``system``."""
@@ -172,14 +211,16 @@ class SketchPreconditioner(LowRankPreconditioner):
             if sparse:
                 # the stored entries, then the centering and bias coordinate
                 # of every firing neuron, times the row scales
-                count_sketch_csr_rows(
+                count_sketch_hashed_csr_rows(
                     *index_arrays(X.Z),
                     X.Z.data,
                     X.offset,
                     active.indptr,
                     active.indices,
-                    self.buckets,
-                    self.signs,
+                    self.seed,
+                    self.n_inputs,
+                    s,
+                    1.0 / np.sqrt(self.n_neurons),
                     start,
                     Y,
                 )
@@ -198,19 +239,20 @@ class SketchPreconditioner(LowRankPreconditioner):
         """Per neuron, the sketch of the row part that sparse rows do not
         store: ``sum_k signs[r, k] c_k`` in column ``buckets[r, k]`` over the
         features, minus the bias coordinate's (``_sparse_rows.py``)."""
-        m, s = self.buckets.shape[0], self.columns
+        m, s = self.n_neurons, self.columns
         f, d = X.offset, X.Z.shape[1]
         H = np.zeros((m, s))
-        step = max(1, 2**22 // max(d, 1))
+        bias = X.bias_index
+        step = max(1, SKETCH_ENTRY_BLOCK // self.n_inputs)
         for r0 in range(0, m, step):
             r1 = min(r0 + step, m)
-            cells = self.buckets[r0:r1, f : f + d] + s * np.arange(r1 - r0)[:, None]
+            buckets, signs = self.entries(r0, r1)
+            cells = buckets[:, f : f + d] + s * np.arange(r1 - r0)[:, None]
             H[r0:r1] = np.bincount(
                 cells.ravel(),
-                weights=(self.signs[r0:r1, f : f + d] * X.shift).ravel(),
+                weights=(signs[:, f : f + d] * X.shift).ravel(),
                 minlength=(r1 - r0) * s,
             ).reshape(r1 - r0, s)
-        rows = np.arange(m)
-        bias = X.bias_index
-        np.subtract.at(H, (rows, self.buckets[:, bias]), self.signs[:, bias])
+            rows = np.arange(r0, r1)
+            np.subtract.at(H, (rows, buckets[:, bias]), signs[:, bias])
         return H

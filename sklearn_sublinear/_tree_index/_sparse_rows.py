@@ -173,11 +173,19 @@ class SparseRows:
         return out
 
     # -- products --------------------------------------------------------------
-    def offsets(self, B):
-        """``o_r = <B[r, features], c> - B[r, bias]`` for the weight rows ``B``."""
-        f = self.offset
-        d = self.Z.shape[1]
-        return fixed_dots(B[:, f : f + d], self.shift) - B[:, self.bias_index]
+    def offsets(self, B, rows=None):
+        """``o_r = <B[r, features], c> - B[r, bias]`` for the weight rows ``B``
+        (or ``B[rows]``), by chunks of rows: no copy of the weight rows."""
+        f, d = self.offset, self.Z.shape[1]
+        k = B.shape[0] if rows is None else rows.size
+        out = np.empty(k)
+        step = max(1, PRODUCT_CHUNK_BYTES // (8 * max(d, 1)))
+        for c0 in range(0, k, step):
+            c1 = min(c0 + step, k)
+            block = B[c0:c1] if rows is None else B[rows[c0:c1]]
+            out[c0:c1] = fixed_dots(block[:, f : f + d], self.shift)
+            out[c0:c1] -= block[:, self.bias_index]
+        return out
 
     def products(self, B):
         """``X @ B.T`` for dense weight rows ``B`` (k, n_columns + 1)."""
@@ -199,7 +207,7 @@ class SparseRows:
     def pair_dots(self, W, rows, cols):
         """Exact ``<W[cols[p]], X[rows[p]]>`` (``rows``, ``cols`` intp, checked)."""
         ucols, inverse = np.unique(cols, return_inverse=True)
-        offsets = self.offsets(W[ucols])[inverse]
+        offsets = self.offsets(W, ucols)[inverse]
         out = np.empty(rows.size)
         indptr, indices = index_arrays(self.Z)
         data = np.ascontiguousarray(self.Z.data, dtype=np.float64)

@@ -30,8 +30,9 @@ def _check_threshold(threshold):
     return threshold
 
 
-# Rows of W checked at a time when only some rows are: bounded gathers.
-CHECK_ROW_CHUNK = 2**12
+# Bytes of the rows of W checked at a time when only some rows are: bounded
+# gathers, whatever the width.
+CHECK_CHUNK_BYTES = 2**22
 
 
 def _bounded(values):
@@ -58,10 +59,8 @@ def check_weights(W, n_features, rows=None):
         ok = _bounded(W)
     else:
         rows = np.asarray(rows, dtype=np.intp)
-        ok = all(
-            _bounded(W[rows[s : s + CHECK_ROW_CHUNK]])
-            for s in range(0, rows.size, CHECK_ROW_CHUNK)
-        )
+        chunk = max(1, CHECK_CHUNK_BYTES // (8 * n_features))
+        ok = all(_bounded(W[rows[s : s + chunk]]) for s in range(0, rows.size, chunk))
     if not ok:
         raise ValueError("W must be finite with entries below 2**100 in magnitude.")
 
