@@ -90,8 +90,9 @@ class Loss(Protocol):
     def raw_grad(self, y, raw):
         """Return the gradient w.r.t. ``raw``, of the shape of ``raw``."""
 
-    def raw_hessian(self, y, raw):
-        """Return one positive curvature per row (shape ``(n_rows,)``)."""
+    def raw_hessian(self, y, raw, secant=False):
+        """Return one positive curvature per row (shape ``(n_rows,)``), with
+        ``secant`` one for steps no damping selection relies on."""
 
 
 class SampleSpaceSystem(Protocol):

@@ -117,3 +117,50 @@ def test_warm_start_needs_the_same_loss():
     # A warm start with the same loss continues from the fitted weights.
     reg.set_params(loss="poisson", max_iter=2).fit(X, y)
     assert reg.out_activation_ == "exp"
+
+
+def test_secant_curvature_only_where_no_damping_selection(monkeypatch):
+    # alpha="auto" selects the damping by GCV, which needs the Newton curvature
+    # e^f; a float alpha, or rows beyond the selection's sizes, step with the
+    # secant curvature.
+    from sklearn_sublinear._network._losses import PoissonLoss
+    from sklearn_sublinear._solvers import _selection
+
+    seen = []
+    newton_or_secant = PoissonLoss.raw_hessian
+
+    def spy(self, y, raw, secant=False):
+        seen.append(secant)
+        return newton_or_secant(self, y, raw, secant)
+
+    monkeypatch.setattr(PoissonLoss, "raw_hessian", spy)
+    X, y, _ = _counts(200)
+    params = {**SMALL, "max_iter": 3}
+    for alpha, expected in [("auto", False), (1e-3, True)]:
+        seen.clear()
+        SublinearNewtonRegressor(**{**params, "alpha": alpha}).fit(X, y)
+        assert seen and set(seen) == {expected}
+    monkeypatch.setattr(_selection, "EIGH_MAX_SAMPLES", 50)
+    monkeypatch.setattr(_selection, "KRYLOV_MAX_SAMPLES", 100)
+    seen.clear()
+    SublinearNewtonRegressor(**{**params, "alpha": "auto"}).fit(X, y)
+    assert seen and set(seen) == {True}
+
+
+def test_secant_steps_fit_faster_than_newton_steps(monkeypatch):
+    # Same fit, same iterations: the secant curvature reaches a lower training
+    # deviance than the Newton curvature e^f.
+    from sklearn_sublinear._network._losses import PoissonLoss
+
+    X, y, _ = _counts(400)
+    params = {**SMALL, "max_iter": 4, "tol": 0.0}
+    secant = SublinearNewtonRegressor(**params).fit(X, y)
+    newton_or_secant = PoissonLoss.raw_hessian
+    monkeypatch.setattr(
+        PoissonLoss,
+        "raw_hessian",
+        lambda self, y, raw, secant=False: newton_or_secant(self, y, raw),
+    )
+    newton = SublinearNewtonRegressor(**params).fit(X, y)
+    assert secant.n_iter_ == newton.n_iter_ == 4
+    assert secant.loss_curve_[-1] < newton.loss_curve_[-1]

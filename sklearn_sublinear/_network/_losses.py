@@ -7,10 +7,12 @@ Every loss works on the *raw* output ``raw`` of shape ``(n_samples, n_outputs)``
   ``sum_i s_i l(y_i, raw_i) / sum_i s_i``;
 - ``raw_grad(y, raw)``: ``d l(y_i, raw_i) / d raw_io``, of shape
   ``(n_samples, n_outputs)``;
-- ``raw_hessian(y, raw)``: a per-sample curvature ``h_i > 0``, shape ``(n_samples,)``,
-  the weight of the row in the Gauss-Newton model. For the squared and logistic
-  losses ``h_i I`` bounds the Hessian of ``l(y_i, .)`` from above; for the
-  Poisson loss it is a secant curvature (see :meth:`PoissonLoss.raw_hessian`).
+- ``raw_hessian(y, raw, secant=False)``: a per-sample curvature ``h_i > 0``,
+  shape ``(n_samples,)``, the weight of the row in the Gauss-Newton model, such
+  that ``h_i I`` bounds the Hessian of ``l(y_i, .)`` from above. With
+  ``secant=True`` a loss may instead return a curvature for longer steps, where
+  nothing relies on the local quadratic model (the Poisson loss's secant
+  curvature, see :meth:`PoissonLoss.raw_hessian`; the other losses ignore it).
   The Gauss-Newton solver uses one ``n x n`` system shared by all outputs, so the
   curvature has to be one scalar per sample.
 
@@ -62,7 +64,7 @@ class SquaredLoss:
         """Gradient ``f - y`` of the per-sample loss."""
         return raw - y
 
-    def raw_hessian(self, y, raw):
+    def raw_hessian(self, y, raw, secant=False):
         """The Hessian is exactly the identity."""
         return np.ones(raw.shape[0])
 
@@ -87,7 +89,7 @@ class BinaryLogisticLoss:
         """Gradient ``sigma(f) - y``."""
         return expit(raw) - y
 
-    def raw_hessian(self, y, raw):
+    def raw_hessian(self, y, raw, secant=False):
         """Constant bound 1/4 on the curvature ``p (1 - p)``.
 
         The quadratic model with ``h = 1/4`` majorizes the loss along the
@@ -113,7 +115,7 @@ class MultinomialLoss:
         """Gradient ``softmax(f) - y``."""
         return softmax(raw, axis=1) - y
 
-    def raw_hessian(self, y, raw):
+    def raw_hessian(self, y, raw, secant=False):
         """Constant bound 1/2 on the softmax Hessian ``diag(p) - p p^T``.
 
         ``diag(p) - p p^T <= I / 2`` for every ``p`` (Bohning, 1992): one scalar
@@ -146,19 +148,26 @@ class PoissonLoss:
         """Gradient ``e^f - y``."""
         return np.exp(raw) - y
 
-    def raw_hessian(self, y, raw):
-        """The secant curvature of every row (its largest value over outputs).
+    def raw_hessian(self, y, raw, secant=False):
+        """The curvature ``e^f``, or with ``secant`` the secant curvature
+        (the largest value over the outputs).
 
-        The logarithmic mean ``(y' - mu) / log(y' / mu)`` of the predicted
-        mean ``mu = e^f`` and the target ``y' = max(y, POISSON_SECANT_FLOOR *
+        ``e^f`` is the exact Hessian for one output; for several, the largest
+        mean bounds the diagonal Hessian ``diag(e^f)`` from above, as the
+        shared ``n x n`` system requires. Its steps move one row's log-mean by
+        ``y / mu - 1`` (``mu = e^f``): far too long upwards, at most 1
+        downwards, so that fits crawl.
+
+        The secant curvature is the logarithmic mean ``(y' - mu) / log(y' /
+        mu)`` of the mean and the target ``y' = max(y, POISSON_SECANT_FLOOR *
         mu)``: the slope of the gradient ``e^f - y`` between ``f`` and the
-        row's own optimum ``log y'``. One row's step ``-g / h`` is then
-        ``log(y' / mu)``, the whole way to its target, where the Newton
-        curvature ``e^f`` steps by ``y / mu - 1``: far too long upwards, at
-        most 1 downwards, which made the fits crawl. The step vanishes where
-        the gradient does, so the fitted optimum is the same. Like ``e^f``, it
-        scales with the targets (``y -> c y``, ``f -> f + log c``).
+        row's own optimum ``log y'``, so that one row's step ``-g / h`` is
+        ``log(y' / mu)``, the whole way to its target. The step vanishes where
+        the gradient does (the fitted optimum is the same), and like ``e^f``
+        it scales with the targets (``y -> c y``, ``f -> f + log c``).
         """
+        if not secant:
+            return np.maximum(np.max(np.exp(raw), axis=1), POISSON_MIN_CURVATURE)
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             # log(y' / mu), computed without forming mu (it may underflow)
             t = np.maximum(np.log(y) - raw, np.log(POISSON_SECANT_FLOOR))

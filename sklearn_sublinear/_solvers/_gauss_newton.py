@@ -531,6 +531,16 @@ class _Problem:
         self.total_weight = float(np.sum(sample_weight[self.weighted]))
         self.s = sample_weight[self.weighted] / self.total_weight
         self.relative_floor = relative_floor(solver.alpha, self.total_weight)
+        # The loss's secant curvature (longer steps) unless alpha="auto"
+        # selects the damping by GCV, whose estimate of the held-out error
+        # needs the local quadratic model of the loss (with the secant one
+        # it kept the lowest damping while Poisson fits overfit:
+        # benchmarks/bench_poisson.py, table DoctorAUS).
+        has_spectrum = hasattr(self.system_cls, "spectrum")
+        self.secant = not (
+            solver.alpha == "auto"
+            and selection_method(self.weighted.size, has_spectrum) is not None
+        )
         self.row_scale = network.row_scale(X)
         self.row_scale_w = (
             None if self.row_scale is None else self.row_scale[self.weighted]
@@ -580,7 +590,7 @@ class _Problem:
         active_w = self.weighted_active(point.active)
         raw_w = point.raw[self.weighted]
         g = self.loss.raw_grad(self.Yw, raw_w)
-        h = self.loss.raw_hessian(self.Yw, raw_w)
+        h = self.loss.raw_hessian(self.Yw, raw_w, secant=self.secant)
         return _Linearization(active_w, g, h, self.s * h)
 
     def gram_trace(self, linearization):

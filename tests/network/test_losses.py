@@ -37,7 +37,7 @@ def test_raw_grad_matches_finite_differences(name):
         assert grad[i, o] == pytest.approx(fd, rel=1e-6, abs=1e-9)
 
 
-@pytest.mark.parametrize("name", sorted(set(LOSSES) - {"poisson"}))
+@pytest.mark.parametrize("name", sorted(LOSSES))
 def test_raw_hessian_bounds_the_true_hessian(name):
     rng = np.random.RandomState(1)
     k = 4
@@ -51,6 +51,8 @@ def test_raw_hessian_bounds_the_true_hessian(name):
         elif name == "binary_log_loss":
             p = 1 / (1 + np.exp(-raw[i]))
             top = np.max(p * (1 - p))
+        elif name == "poisson":
+            top = np.max(np.exp(raw[i]))
         else:
             p = softmax(raw[i])
             top = np.linalg.eigvalsh(np.diag(p) - np.outer(p, p))[-1]
@@ -59,13 +61,13 @@ def test_raw_hessian_bounds_the_true_hessian(name):
 
 def test_poisson_secant_step_lands_on_each_target():
     # One output: the row's own step -g / h is log(y / mu) for a target above
-    # the floor, and log(POISSON_SECANT_FLOOR) for a zero count.
+    # the floor; a zero count steps as towards the floor, by log(r) / (1 - r).
     rng = np.random.RandomState(4)
     raw = rng.uniform(-3, 3, size=(60, 1))
     y = rng.poisson(3.0, size=(60, 1)).astype(float)
     y[:5, 0] = np.exp(raw[:5, 0]) * (1 + 1e-8)  # targets next to the mean
     loss = LOSSES["poisson"]()
-    step = -loss.raw_grad(y, raw)[:, 0] / loss.raw_hessian(y, raw)
+    step = -loss.raw_grad(y, raw)[:, 0] / loss.raw_hessian(y, raw, secant=True)
     with np.errstate(divide="ignore"):
         target = np.maximum(np.log(y[:, 0]) - raw[:, 0], np.log(POISSON_SECANT_FLOOR))
     above = np.log(y[:, 0]) - raw[:, 0] > np.log(POISSON_SECANT_FLOOR)
@@ -75,12 +77,21 @@ def test_poisson_secant_step_lands_on_each_target():
     expected = np.log(POISSON_SECANT_FLOOR) / (1 - POISSON_SECANT_FLOOR)
     assert step[zero] == pytest.approx(np.full(zero.sum(), expected), rel=1e-12)
     # The curvature scales with the targets, like e^f.
-    h = loss.raw_hessian(y, raw)
-    assert loss.raw_hessian(7.5 * y, raw + np.log(7.5)) == pytest.approx(7.5 * h)
+    h = loss.raw_hessian(y, raw, secant=True)
+    assert loss.raw_hessian(7.5 * y, raw + np.log(7.5), secant=True) == pytest.approx(
+        7.5 * h
+    )
     # Several outputs: the largest curvature over the outputs.
     Y2, raw2 = np.hstack([y, y[::-1]]), np.hstack([raw, raw[::-1]])
-    each = [loss.raw_hessian(Y2[:, [o]], raw2[:, [o]]) for o in range(2)]
-    assert loss.raw_hessian(Y2, raw2) == pytest.approx(np.maximum(*each))
+    each = [loss.raw_hessian(Y2[:, [o]], raw2[:, [o]], True) for o in range(2)]
+    assert loss.raw_hessian(Y2, raw2, secant=True) == pytest.approx(np.maximum(*each))
+    # The other losses ignore secant.
+    for name in sorted(set(LOSSES) - {"poisson"}):
+        other = LOSSES[name]()
+        yo = targets(name, rng, 60, 2)
+        assert np.array_equal(
+            other.raw_hessian(yo, raw2, secant=True), other.raw_hessian(yo, raw2)
+        )
 
 
 def test_weighted_value_equals_repetition():
@@ -119,6 +130,7 @@ def test_poisson_value_is_half_the_mean_deviance():
 def test_poisson_curvature_stays_positive_and_value_overflows_to_inf():
     loss = LOSSES["poisson"]()
     y = np.array([[2.0], [0.0]])
-    assert np.all(loss.raw_hessian(y, np.array([[-1e4], [-1e4]])) > 0)
+    for secant in (False, True):
+        assert np.all(loss.raw_hessian(y, np.array([[-1e4], [-1e4]]), secant) > 0)
     with np.errstate(over="raise"):
         assert loss.value(y, np.array([[1e4], [0.0]])) == np.inf
