@@ -238,6 +238,10 @@ def _check_supported(estimator):
             ("early_stopping=True", estimator.early_stopping),
             ("warm_start=True", estimator.warm_start),
             ("loss='poisson'", getattr(estimator, "loss", None) == "poisson"),
+            (
+                f"input_scaling={estimator.input_scaling!r}",
+                estimator.input_scaling not in ("auto", "standard"),
+            ),
         ]
         if used
     ]

@@ -195,6 +195,7 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "warm_start": ["boolean"],
+        "input_scaling": [StrOptions({"auto", "standard", "maxabs", "none"})],
         "homogeneous": ["boolean", StrOptions({"auto"})],
         "linear_term": ["boolean", StrOptions({"auto"})],
         "memory_limit": [
@@ -228,6 +229,7 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
         validation_fraction=0.1,
         n_iter_no_change=DEFAULTS["n_iter_no_change"],
         warm_start=False,
+        input_scaling="auto",
         homogeneous="auto",
         linear_term="auto",
         memory_limit="auto",
@@ -247,6 +249,7 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.warm_start = warm_start
+        self.input_scaling = input_scaling
         self.homogeneous = homogeneous
         self.linear_term = linear_term
         self.memory_limit = memory_limit
@@ -284,6 +287,24 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
         ``_<name>_default``."""
         value = getattr(self, name)
         return getattr(self, f"_{name}_default") if value == "auto" else bool(value)
+
+    def _input_scaling(self, sparse):
+        """``input_scaling``, "auto" meaning "maxabs" for sparse input (the
+        scaling keeps the zeros and the words' relative weights) and
+        "standard" for dense input."""
+        if self.input_scaling != "auto":
+            return self.input_scaling
+        return "maxabs" if sparse else "standard"
+
+    def _linear_term(self, sparse, warm=False):
+        """``linear_term``, "auto" meaning: as the previous fit with a warm
+        start, True for sparse input (text and one-hot features, where a
+        linear model is strong), else the subclass's default."""
+        if self.linear_term != "auto":
+            return bool(self.linear_term)
+        if warm:
+            return getattr(self, "linear_coef_", None) is not None
+        return sparse or self._linear_term_default
 
     # -- fitting --------------------------------------------------------------
     def _fit(self, X, y, sample_weight, incremental=False, first_state=None):
@@ -326,7 +347,9 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
         if warm:
             transform = self._fitted_transform()
         else:
-            transform = InputTransform().fit(X_train, sample_weight[train])
+            transform = InputTransform(self._input_scaling(sp.issparse(X))).fit(
+                X_train, sample_weight[train]
+            )
         del X_train
         # The index rows: the training rows, then the validation rows (weight 0).
         rows = train if val is None else np.concatenate([train, val])
@@ -348,9 +371,10 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
         index = make_index(
             self.index, X_index, threshold, self.n_neurons, n_jobs=self.n_jobs
         )
-        guard = self._check_memory(index, n_weighted, Y.shape[1], solver)
+        linear = self._linear_term(sp.issparse(X), warm)
+        guard = self._check_memory(index, n_weighted, Y.shape[1], solver, linear)
         network = self._initial_network(
-            warm, state, threshold, X_index.shape[1], Y.shape[1], transform
+            warm, state, threshold, X_index.shape[1], Y.shape[1], transform, linear
         )
         if self.alpha == "auto" and not warm:
             network.intercept = _constant_model(Y, sample_weight[train], loss_name)
@@ -469,8 +493,11 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
         limit = CHOLESKY_MAX_SAMPLES * np.sqrt(n_outputs)
         return "cholesky" if n_weighted <= limit else "cg"
 
-    def _initial_network(self, warm, state, threshold, n_inputs, n_outputs, transform):
-        """The network to train: the previous fit's (warm start) or a random one."""
+    def _initial_network(
+        self, warm, state, threshold, n_inputs, n_outputs, transform, linear=None
+    ):
+        """The network to train: the previous fit's (warm start) or a random one
+        (with a linear term if ``linear``; None: as for dense input)."""
         n_neurons = self.n_neurons
         if warm:
             W = np.array(self.coefs_[0].T, dtype=np.float64, order="C")
@@ -497,7 +524,7 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
                 signs[half : 2 * half] = -signs[:half]
             intercept = state.get("intercept", np.zeros(n_outputs))
         linear_coef = None
-        if self._resolve("linear_term"):
+        if self._linear_term(False, warm) if linear is None else linear:
             previous = getattr(self, "linear_coef_", None) if warm else None
             linear_coef = (
                 np.zeros((n_inputs - 1, n_outputs))
@@ -569,7 +596,7 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
             self.best_validation_score_ = None
         self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
 
-    def _memory_parts(self, index, n_weighted, n_outputs, solver, pairs=None):
+    def _memory_parts(self, index, n_weighted, n_outputs, solver, linear, pairs=None):
         """Estimated peak bytes of the fit by part (``_memory.fit_nbytes``)."""
         n_rows, n_inputs = index.X.shape
         sparse = is_sparse_rows(index.X)
@@ -589,7 +616,7 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
             pair_shift=pair_shift(self.sparsity),
             stored_entries=index.X.nnz if sparse else None,
             index_itemsize=index.X.Z.indices.itemsize if sparse else 4,
-            affine_columns=n_inputs if self._resolve("linear_term") else 1,
+            affine_columns=n_inputs if linear else 1,
             **self._selection_memory(n_weighted, n_outputs, solver),
         )
 
@@ -605,7 +632,7 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
             "lanczos_vectors": vectors if method == "krylov" else 0,
         }
 
-    def _check_memory(self, index, n_weighted, n_outputs, solver):
+    def _check_memory(self, index, n_weighted, n_outputs, solver, linear):
         """Refuse sizes whose estimated peak memory exceeds ``memory_limit``.
 
         Returns the guard, whose ``check_pairs`` the solver calls with the
@@ -617,12 +644,13 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
             "Gram) or fit on fewer samples. "
         )
         guard.check(
-            self._memory_parts(index, n_weighted, n_outputs, solver), advice=advice
+            self._memory_parts(index, n_weighted, n_outputs, solver, linear),
+            advice=advice,
         )
 
         def check_pairs(pairs):
             guard.check(
-                self._memory_parts(index, n_weighted, n_outputs, solver, pairs),
+                self._memory_parts(index, n_weighted, n_outputs, solver, linear, pairs),
                 when=f" once the firing pairs grew to {pairs} in training",
                 advice=advice,
             )
@@ -752,6 +780,17 @@ _PARAMS_DOC = """
         Continue from the weights, input scaling and target scaling of the
         previous fit instead of a new random initialization.
 
+    input_scaling : {{"auto", "standard", "maxabs", "none"}}, default="auto"
+        How each feature is scaled before the rows get their bias coordinate
+        and unit length: ``"standard"`` subtracts the weighted mean and
+        divides by the weighted standard deviation; ``"maxabs"`` divides by
+        the largest magnitude on the training rows (no centering: sparse rows
+        stay sparse, and a rare feature is not magnified beyond 1);
+        ``"none"`` leaves the features as they are (e.g. tf-idf rows).
+        ``"auto"`` means ``"maxabs"`` for sparse ``X`` and ``"standard"`` for
+        dense ``X`` (see the user guide). The scaling is learned by the first
+        fit (or ``partial_fit`` batch) and kept by warm starts.
+
     homogeneous : bool or "auto", default="auto"
         Scale each sample's hidden output by the norm of its standardized row,
         so that outputs grow linearly far from the data instead of saturating
@@ -759,10 +798,11 @@ _PARAMS_DOC = """
         classifier (see the user guide).
 
     linear_term : bool or "auto", default="auto"
-        Add a linear function of the standardized features to the output,
-        trained jointly with the network, as a skip connection. ``"auto"``
-        means True for the regressor, False for the classifier (see the user
-        guide).
+        Add a linear function of the scaled features to the output, trained
+        jointly with the network, as a skip connection. ``"auto"`` means True
+        for the regressor and for sparse ``X``, False for the classifier on
+        dense ``X``, and what the previous fit had with a warm start (see the
+        user guide).
 
     memory_limit : "auto", float or None, default="auto"
         Bytes the fit may use. The fit estimates its peak memory before
@@ -1030,6 +1070,7 @@ class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
         validation_fraction=0.1,
         n_iter_no_change=DEFAULTS["n_iter_no_change"],
         warm_start=False,
+        input_scaling="auto",
         homogeneous="auto",
         linear_term="auto",
         memory_limit="auto",
@@ -1051,6 +1092,7 @@ class SublinearNewtonRegressor(RegressorMixin, BaseSublinearNewton):
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
             warm_start=warm_start,
+            input_scaling=input_scaling,
             homogeneous=homogeneous,
             linear_term=linear_term,
             memory_limit=memory_limit,
@@ -1307,6 +1349,7 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
         validation_fraction=0.1,
         n_iter_no_change=DEFAULTS["n_iter_no_change"],
         warm_start=False,
+        input_scaling="auto",
         homogeneous="auto",
         linear_term="auto",
         memory_limit="auto",
@@ -1328,6 +1371,7 @@ class SublinearNewtonClassifier(ClassifierMixin, BaseSublinearNewton):
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
             warm_start=warm_start,
+            input_scaling=input_scaling,
             homogeneous=homogeneous,
             linear_term=linear_term,
             memory_limit=memory_limit,

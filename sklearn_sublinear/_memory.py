@@ -280,7 +280,9 @@ def fit_nbytes(
         Bytes of one index of the sparse input.
     affine_columns : int, default=None
         Columns of the affine part (1 for the intercept, ``n_inputs`` with a
-        linear term), kept exactly by the sketch; ``n_inputs`` if None.
+        linear term), kept exactly by the sketch (for sparse rows, up to the
+        sketch's columns, beyond which they are sketched too); ``n_inputs``
+        if None.
     lanczos_vectors : int, default=0
         Vectors of ``n_weighted`` floats held by the Lanczos runs of
         ``alpha="auto"`` without a spectrum (its steps times the outputs
@@ -309,6 +311,9 @@ def fit_nbytes(
     if lanczos_vectors:
         parts["Lanczos bases"] = 8.0 * lanczos_vectors * n_weighted
     q = d if affine_columns is None else float(affine_columns)
+    if stored_entries is not None:
+        # sparse rows hash wide affine parts into as many columns as the rest
+        q = min(q, float(min(SKETCH_COLUMNS, n_weighted)))
     parts.update(
         _system_nbytes(solver, n_weighted, m, d, q, spectrum, stored_entries is None)
     )

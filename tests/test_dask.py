@@ -217,6 +217,9 @@ def test_bad_input(process_client):
     with pytest.raises(ValueError, match="early_stopping"):
         est.set_params(early_stopping=True).fit(dX, da.from_array(y, chunks=100))
     est.set_params(early_stopping=False)
+    with pytest.raises(ValueError, match="input_scaling='maxabs'"):
+        est.set_params(input_scaling="maxabs").fit(dX, da.from_array(y, chunks=100))
+    est.set_params(input_scaling="auto")
     sparse = sp.csr_matrix(np.where(np.abs(X) > 1, X, 0))
     for sparse_X in (sparse, da.from_array(sparse, chunks=100)):
         with pytest.raises(TypeError, match="dense partitions only"):

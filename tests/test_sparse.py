@@ -117,6 +117,38 @@ def test_sketch_preconditioner_matches_dense():
     assert_allclose(sparse.bmatvec(Q), dense.bmatvec(Q), rtol=1e-10, atol=1e-10)
 
 
+def test_sketch_of_wide_sparse_affine_rows():
+    """A linear term on sparse rows wider than the sketch: its affine rows
+    are CountSketched too, ``E Psi`` with ``Psi`` hashed as one more neuron
+    of signs +-1, and the sketch keeps 2 s columns."""
+    X, _, rng = _sparse_data(n=60, d=150, density=0.05)
+    rows, _ = _rows(X)
+    m = 16
+    net = TwoLayerNetwork(
+        rng.randn(m, rows.shape[1]),
+        np.ones((m, 1)),
+        0.5,
+        np.zeros(1),
+        linear_coef=np.zeros((X.shape[1], 1)),
+    )
+    active = DenseIndex(rows, 0.5).build(net.W).query()
+    dsqrt = rng.rand(X.shape[0]) + 0.5
+    system = CGSystem(
+        net, active, rows, dsqrt, random_state=0, affine_rows=net.affine_rows(rows)
+    )
+    prec = system.preconditioner
+    s = prec.columns
+    assert s == X.shape[0] < net.affine_rows(rows).shape[1]
+    assert prec.affine_width(system) == s
+    buckets, signs = prec.entries(m, m + 1, scale=1.0)
+    Psi = np.zeros((rows.shape[1], s))
+    Psi[np.arange(rows.shape[1]), buckets[0]] = signs[0]
+    E = net.affine_rows(rows).toarray()
+    Y = np.vstack([chunk for _, chunk in prec.sketch(system)])
+    assert Y.shape == (X.shape[0], 2 * s)
+    assert_allclose(Y[:, s:], dsqrt[:, None] * (E @ Psi), rtol=1e-10, atol=1e-10)
+
+
 def test_hashed_sketch_entries():
     """Hashed entries: fixed by the seed, +-1/sqrt(m), in every column about
     equally often, the same whichever neurons are asked for."""
@@ -169,14 +201,24 @@ def test_tree_and_dense_index_identical_on_sparse_rows():
 @pytest.mark.parametrize(
     "Estimator", [SublinearNewtonRegressor, SublinearNewtonClassifier]
 )
-@pytest.mark.parametrize("fmt", ["csr_matrix", "csc_array"])
-def test_sparse_and_dense_fits_agree(Estimator, solver, fmt):
+@pytest.mark.parametrize(
+    "fmt, scaling", [("csr_matrix", "standard"), ("csc_array", "maxabs")]
+)
+def test_sparse_and_dense_fits_agree(Estimator, solver, fmt, scaling):
     X, y, rng = _sparse_data()
     if Estimator is SublinearNewtonClassifier:
         y = np.digitize(y, np.quantile(y, [0.33, 0.66]))
     w = rng.rand(X.shape[0]) * 2
     Xs = getattr(sp, fmt)(X)
-    params = dict(n_neurons=256, solver=solver, random_state=0, max_iter=8)
+    # the same scaling and linear term ("auto" picks them by the input's kind)
+    params = dict(
+        n_neurons=256,
+        solver=solver,
+        random_state=0,
+        max_iter=8,
+        input_scaling=scaling,
+        linear_term=scaling == "maxabs",
+    )
     dense = Estimator(**params).fit(X.toarray(), y, sample_weight=w)
     sparse = Estimator(**params).fit(Xs, y, sample_weight=w)
     assert sparse.n_iter_ == dense.n_iter_
@@ -213,13 +255,19 @@ def test_sparse_fit_does_not_depend_on_n_jobs_or_index():
 
 def test_sparse_early_stopping_and_partial_fit_agree_with_dense():
     X, y, _ = _sparse_data(n=300)
-    params = dict(n_neurons=256, random_state=0, early_stopping=True, max_iter=6)
+    params = dict(
+        n_neurons=256,
+        random_state=0,
+        early_stopping=True,
+        max_iter=6,
+        input_scaling="standard",
+    )
     dense = SublinearNewtonRegressor(**params).fit(X.toarray(), y)
     sparse = SublinearNewtonRegressor(**params).fit(X, y)
     assert sparse.n_iter_ == dense.n_iter_
     assert_allclose(sparse.validation_scores_, dense.validation_scores_, rtol=1e-8)
-    a = SublinearNewtonRegressor(n_neurons=256, random_state=0)
-    b = SublinearNewtonRegressor(n_neurons=256, random_state=0)
+    a = SublinearNewtonRegressor(n_neurons=256, random_state=0, input_scaling="maxabs")
+    b = SublinearNewtonRegressor(n_neurons=256, random_state=0, input_scaling="maxabs")
     for start in range(0, 300, 100):
         a.partial_fit(X[start : start + 100], y[start : start + 100])
         b.partial_fit(X[start : start + 100].toarray(), y[start : start + 100])
@@ -251,3 +299,78 @@ def test_bad_sparse_input_is_refused():
     for fmt in (sp.coo_array, sp.lil_matrix, sp.dok_array, sp.bsr_array):
         assert_allclose(est.predict(fmt(X)), est.predict(X))
     assert est.score(X, y) == est.score(X.toarray(), y)
+
+
+def _topic_counts(n_docs=400, n_words=10_000, words_per_doc=20, seed=1):
+    """Word counts of three topics over power-law word frequencies, each topic
+    raising 200 words tenfold (rare words carry the topics)."""
+    rng = np.random.RandomState(seed)
+    base = 1.0 / np.arange(1, n_words + 1) ** 1.1
+    topics = rng.randint(0, 3, n_docs)
+    rows, cols = [], []
+    for t in range(3):
+        p = base.copy()
+        p[rng.choice(n_words, 200, replace=False)] *= 10.0
+        docs = np.flatnonzero(topics == t)
+        lengths = rng.poisson(words_per_doc, docs.size)
+        rows.append(np.repeat(docs, lengths))
+        cols.append(rng.choice(n_words, lengths.sum(), p=p / p.sum()))
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    counts = sp.csr_array((np.ones(rows.size), (rows, cols)), shape=(n_docs, n_words))
+    counts.sum_duplicates()
+    return counts, topics
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_input_scaling_auto_for_sparse_and_dense():
+    X, y, rng = _sparse_data()
+    w = rng.randint(0, 3, X.shape[0]).astype(float)
+    w[0] = 0.0
+    X = X.tolil()
+    X[0, 1] = 1e6  # a row of weight zero takes no part in the scaling
+    X = sp.csr_array(X)
+    labels = (y > np.median(y)).astype(int)
+    params = dict(n_neurons=64, random_state=0, max_iter=2)
+    sparse = SublinearNewtonClassifier(**params).fit(X, labels, sample_weight=w)
+    kept = X[w > 0].toarray()
+    peak = np.abs(kept).max(axis=0)
+    assert_array_equal(sparse.input_mean_, 0.0)
+    assert_array_equal(sparse.input_scale_, np.where(peak > 0, peak, 1.0))
+    assert sparse.linear_coef_ is not None  # "auto": a linear term on sparse X
+    dense = SublinearNewtonClassifier(**params).fit(
+        X.toarray(), labels, sample_weight=w
+    )
+    mean = np.average(kept, axis=0, weights=w[w > 0])
+    assert_allclose(dense.input_mean_, mean, rtol=1e-12)
+    assert dense.linear_coef_ is None
+    none = SublinearNewtonRegressor(input_scaling="none", **params).fit(X, y)
+    assert_array_equal(none.input_mean_, 0.0)
+    assert_array_equal(none.input_scale_, 1.0)
+    # integer weights are repeated rows for the max-abs scaling too
+    reps = np.repeat(np.arange(X.shape[0]), w.astype(int))
+    repeated = SublinearNewtonClassifier(**params).fit(X[reps], labels[reps])
+    assert_array_equal(repeated.input_scale_, sparse.input_scale_)
+    # warm starts and partial_fit keep the first fit's scaling and linear term
+    sparse.set_params(warm_start=True).fit(X.toarray(), labels)
+    assert_array_equal(sparse.input_mean_, 0.0)
+    assert sparse.linear_coef_ is not None
+    with pytest.raises(ValueError, match="input_scaling"):
+        SublinearNewtonClassifier(input_scaling="minmax").fit(X, labels)
+
+
+def test_default_scaling_of_sparse_text_beats_standardization():
+    # tf-idf rows of rare topic words: standardization magnifies the rarest
+    # words (the previous default for sparse X); max-abs scaling with a
+    # linear term does not
+    counts, topics = _topic_counts()
+    X = sp.csr_array(counts.log1p())
+    X = sp.csr_array(X.multiply(1.0 / np.sqrt(X.multiply(X).sum(axis=1))[:, None]))
+    train = np.arange(X.shape[0]) < 267
+    scores = {}
+    for scaling in ("standard", "auto"):
+        clf = SublinearNewtonClassifier(
+            n_neurons=256, random_state=0, input_scaling=scaling
+        )
+        clf.fit(X[train], topics[train])
+        scores[scaling] = clf.score(X[~train], topics[~train])
+    assert scores["auto"] > scores["standard"] + 0.05

@@ -100,18 +100,57 @@ def _sparse_mean_scale(X, sample_weight, name):
     return mean, scale, constant
 
 
-class InputTransform:
-    """Weighted standardization, a constant bias coordinate, unit-length rows.
+def weighted_max_abs(X, sample_weight):
+    """Largest magnitude of each column of ``X`` over the rows of positive weight.
 
-    ``x' = [(x - mu) / sigma, 1] / ||[(x - mu) / sigma, 1]||`` where ``mu`` and
-    ``sigma`` are the weighted mean and standard deviation of the training rows
-    (a zero ``sigma`` is replaced by 1). Sparse inputs stay sparse: their
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_columns)
+        Values.
+    sample_weight : ndarray of shape (n_samples,)
+        Non-negative weights with a positive sum.
+
+    Returns
+    -------
+    scale : ndarray of shape (n_columns,)
+        The largest magnitudes, 1 for columns that are zero on those rows.
+    """
+    weighted = sample_weight > 0
+    if sp.issparse(X):
+        X = sp.csr_array(X)
+        X = X if np.all(weighted) else X[weighted]
+        low, high = min_max_axis(X, axis=0)
+        peak = np.maximum(np.abs(low), np.abs(high))
+    else:
+        peak = np.max(np.abs(X[weighted]), axis=0, initial=0.0)
+    peak = np.asarray(peak, dtype=np.float64)
+    return np.where(peak > 0, peak, 1.0)
+
+
+class InputTransform:
+    """Weighted input scaling, a constant bias coordinate, unit-length rows.
+
+    ``x' = [(x - mu) / sigma, 1] / ||[(x - mu) / sigma, 1]||``. With
+    ``scaling="standard"``, ``mu`` and ``sigma`` are the weighted mean and
+    standard deviation of the training rows (a zero ``sigma`` is replaced by
+    1); with ``"maxabs"``, ``mu = 0`` and ``sigma`` is the largest magnitude
+    of the column on the training rows of positive weight (scikit-learn's
+    ``MaxAbsScaler``: zeros stay zero and no rare column is magnified beyond
+    1); with ``"none"``, ``mu = 0`` and ``sigma = 1``. Sparse inputs stay sparse: their
     rows are :class:`SparseRows`, the same rows with the centering folded into
     the products. Rows of ``x'`` have unit norm, as the
     method's analysis assumes, and the bias coordinate lets a neuron's hyperplane
     leave the origin. Weights only enter through weighted means, so integer
     weights are equivalent to repeated rows and zero weights have no effect.
+
+    Parameters
+    ----------
+    scaling : {"standard", "maxabs", "none"}, default="standard"
+        How the columns are scaled.
     """
+
+    def __init__(self, scaling="standard"):
+        self.scaling = scaling
 
     def fit(self, X, sample_weight):
         """Learn ``mu``, ``sigma`` and the weighted mean norm of the rows.
@@ -119,7 +158,17 @@ class InputTransform:
         ``norm_mean_`` is the weighted mean of ``||[(x - mu) / sigma, 1]||``
         over the rows of ``X``, the ``norm_scale`` of a homogeneous network.
         """
-        self.mean_, self.scale_, _ = weighted_mean_scale(X, sample_weight)
+        if self.scaling == "standard":
+            self.mean_, self.scale_, _ = weighted_mean_scale(X, sample_weight)
+        elif self.scaling == "maxabs":
+            self.mean_ = np.zeros(X.shape[1])
+            self.scale_ = weighted_max_abs(X, sample_weight)
+        elif self.scaling == "none":
+            self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        else:
+            raise ValueError(
+                f"scaling must be 'standard', 'maxabs' or 'none', got {self.scaling!r}."
+            )
         # The transform's bias coordinate x'[-1] is 1 / ||u||.
         rows = self.transform(X)
         norms = 1.0 / (rows.bias if is_sparse_rows(rows) else rows[:, -1])

@@ -138,9 +138,10 @@ class SketchPreconditioner(LowRankPreconditioner):
             self.signs = rng.choice([-1.0, 1.0], size=(m, d)) / np.sqrt(m)
         return self
 
-    def entries(self, r0, r1):
+    def entries(self, r0, r1, scale=None):
         """``(buckets, signs)`` of the neurons ``r0:r1`` (hashed ones made
-        here, ``(r1 - r0) x d``)."""
+        here, ``(r1 - r0) x d``, of magnitude ``scale``: ``1 / sqrt(m)`` if
+        None)."""
         if self.seed is None:
             return self.buckets[r0:r1], self.signs[r0:r1]
         buckets = np.empty((r1 - r0, self.n_inputs), dtype=np.int32)
@@ -149,16 +150,28 @@ class SketchPreconditioner(LowRankPreconditioner):
             self.seed,
             self.n_inputs,
             self.columns,
-            1.0 / np.sqrt(self.n_neurons),
+            1.0 / np.sqrt(self.n_neurons) if scale is None else scale,
             r0,
             buckets,
             signs,
         )
         return buckets, signs
 
+    def affine_width(self, system):
+        """Columns of ``Y`` for the affine part: all of them, or for sparse
+        rows with more than ``columns`` affine columns (a linear term on a
+        wide input) a hashed CountSketch of them into ``columns``, so that
+        the sketch's Gram stays ``(2 s)^2``."""
+        q = system.affine_rows.shape[1]
+        return self.columns if self._sketches_affine(system) else q
+
+    def _sketches_affine(self, system):
+        E = system.affine_rows
+        return self.seed is not None and is_sparse_rows(E) and E.shape[1] > self.columns
+
     def sketch_gram(self, system):
         """``Y^T Y`` over the rows of ``system``."""
-        q = system.affine_rows.shape[1]
+        q = self.affine_width(system)
         gram = np.zeros((self.columns + q, self.columns + q))
         for _, Y in self.sketch(system):
             gram += Y.T @ Y
@@ -203,7 +216,8 @@ class SketchPreconditioner(LowRankPreconditioner):
         else:
             X = np.ascontiguousarray(system.X, dtype=np.float64)
         n = X.shape[0]
-        s, q = self.columns, system.affine_rows.shape[1]
+        s, q = self.columns, self.affine_width(system)
+        affine = self._affine_sketch(system) if self._sketches_affine(system) else None
         step = max(1, SKETCH_CHUNK_BYTES // (8 * (s + q)))
         for start in range(0, n, step):
             stop = min(start + step, n)
@@ -230,29 +244,66 @@ class SketchPreconditioner(LowRankPreconditioner):
                 count_sketch_rows(
                     X, active.indptr, active.indices, self.buckets, self.signs, start, Y
                 )
-            E = system.affine_rows[start:stop]
-            Y[:, s:] = E.toarray() if is_sparse_rows(E) else E
+            if affine is None:
+                E = system.affine_rows[start:stop]
+                Y[:, s:] = E.toarray() if is_sparse_rows(E) else E
+            else:
+                Y[:, s:] = affine(start, stop)
             Y *= dsqrt[start:stop, None]
             yield slice(start, stop), Y
 
-    def _centering(self, X):
-        """Per neuron, the sketch of the row part that sparse rows do not
-        store: ``sum_k signs[r, k] c_k`` in column ``buckets[r, k]`` over the
-        features, minus the bias coordinate's (``_sparse_rows.py``)."""
-        m, s = self.n_neurons, self.columns
+    def _affine_sketch(self, system):
+        """``(start, stop) -> E[start:stop] Psi`` for sparse affine rows ``E``:
+        the CountSketch ``Psi`` of their columns into ``columns``, hashed as
+        the weights of one more neuron (``n_neurons``) with signs ``+-1``,
+        firing on every row."""
+        E, m, s = system.affine_rows, self.n_neurons, self.columns
+        n = E.shape[0]
+        every_row = np.arange(n + 1, dtype=np.int64)
+        pseudo = np.full(n, m, dtype=np.int64)
+        centering = self._centering(E, m, m + 1, scale=1.0)
+
+        def rows(start, stop):
+            Y = np.zeros((stop - start, s))
+            count_sketch_hashed_csr_rows(
+                *index_arrays(E.Z),
+                E.Z.data,
+                E.offset,
+                every_row,
+                pseudo,
+                self.seed,
+                self.n_inputs,
+                s,
+                1.0,
+                start,
+                Y,
+            )
+            Y -= centering
+            Y *= E.scale[start:stop, None]
+            return Y
+
+        return rows
+
+    def _centering(self, X, r0=0, r1=None, scale=None):
+        """Per neuron ``r0:r1`` (all if None), the sketch of the row part that
+        sparse rows do not store: ``sum_k signs[r, k] c_k`` in column
+        ``buckets[r, k]`` over the features, minus the bias coordinate's
+        (``_sparse_rows.py``); signs of magnitude ``scale`` (:meth:`entries`)."""
+        r1 = self.n_neurons if r1 is None else r1
+        s = self.columns
         f, d = X.offset, X.Z.shape[1]
-        H = np.zeros((m, s))
+        H = np.zeros((r1 - r0, s))
         bias = X.bias_index
         step = max(1, SKETCH_ENTRY_BLOCK // self.n_inputs)
-        for r0 in range(0, m, step):
-            r1 = min(r0 + step, m)
-            buckets, signs = self.entries(r0, r1)
-            cells = buckets[:, f : f + d] + s * np.arange(r1 - r0)[:, None]
-            H[r0:r1] = np.bincount(
+        for a in range(r0, r1, step):
+            b = min(a + step, r1)
+            buckets, signs = self.entries(a, b, scale)
+            cells = buckets[:, f : f + d] + s * np.arange(b - a)[:, None]
+            H[a - r0 : b - r0] = np.bincount(
                 cells.ravel(),
                 weights=(signs[:, f : f + d] * X.shift).ravel(),
-                minlength=(r1 - r0) * s,
-            ).reshape(r1 - r0, s)
-            rows = np.arange(r0, r1)
+                minlength=(b - a) * s,
+            ).reshape(b - a, s)
+            rows = np.arange(a - r0, b - r0)
             np.subtract.at(H, (rows, buckets[:, bias]), signs[:, bias])
         return H
