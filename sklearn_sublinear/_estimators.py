@@ -730,7 +730,8 @@ _PARAMS_DOC = """
         Relative tolerance: training stops when ``n_iter_no_change``
         consecutive iterations each lower the training loss (the validation
         error with ``early_stopping``) by less than ``tol`` times its decrease
-        since the iteration of largest gain (see the user guide).
+        since the iteration of largest gain (for the Poisson loss, also by
+        less than ``tol`` times 4% of its value; see the user guide).
 
     index : {{"auto", "tree", "dense"}}, default="auto"
         Active-set index over the training rows. ``"tree"`` keeps one max-tree
