@@ -341,3 +341,18 @@ def test_wide_sparse_cg_fit_holds_two_weight_sized_buffers():
     weights = clf.coefs_[0].nbytes
     assert peak < 2.5 * weights + 2 * PRODUCT_CHUNK_BYTES
     assert peak <= clf.memory_estimate_
+
+
+def test_linear_term_on_wide_sparse_input_fits_on_the_cg_path():
+    # The regressor's default linear term on 600 x 60000 sparse rows on the
+    # CG path: the sketch hashes the 60001 affine columns into its own 512
+    # instead of keeping them (a 60513^2 Gram: 88 GB, which the guard refused)
+    rng = np.random.RandomState(0)
+    X = sp.random(600, 60_000, density=5e-4, random_state=rng, format="csr")
+    y = X @ rng.randn(X.shape[1]) + rng.randn(X.shape[0])
+    reg = SublinearNewtonRegressor(n_neurons=64, max_iter=2, alpha=1e-3, solver="cg")
+    reg.set_params(random_state=0, memory_limit=2**31)
+    peak = _traced_peak(reg, X, y)
+    assert reg.solver_ == "cg" and reg.linear_coef_.shape == (X.shape[1], 1)
+    assert reg.memory_estimate_ < 2**30
+    assert peak <= reg.memory_estimate_
