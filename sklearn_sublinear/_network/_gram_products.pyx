@@ -19,28 +19,37 @@ def row_sums(
     const double[:, ::1] X,
     const double[:, ::1] U,
     double[:, :, ::1] V,
+    double[::1] ux,
     Py_ssize_t start,
     Py_ssize_t stop,
 ):
     """Add ``U[i, k] X[i]`` to ``V[rank[r], k]`` for rows ``start:stop``, ``r in S_i``.
 
-    ``indptr``, ``indices``: the csr pattern of the active sets. Every row
-    may write any block, so each thread needs its own ``V``.
+    ``indptr``, ``indices``: the csr pattern of the active sets; ``ux`` is
+    scratch of size ``c d`` owned by the calling thread. Every row may write
+    any block, so each thread needs its own ``V``.
+
+    The products ``U[i, k] X[i, j]`` are formed once per row, then added to
+    each firing neuron's block as one contiguous run of ``c d`` values
+    (the same roundings as one product per pair).
     """
     cdef Py_ssize_t i, p, k, j
-    cdef Py_ssize_t d = X.shape[1], c = U.shape[1]
+    cdef Py_ssize_t d = X.shape[1], c = U.shape[1], cd = c * d
     cdef double u
     cdef double* v
+    cdef double* t = &ux[0]
     cdef const double* x
     with nogil:
         for i in range(start, stop):
             x = &X[i, 0]
+            for k in range(c):
+                u = U[i, k]
+                for j in range(d):
+                    t[k * d + j] = u * x[j]
             for p in range(indptr[i], indptr[i + 1]):
-                for k in range(c):
-                    u = U[i, k]
-                    v = &V[rank[indices[p]], k, 0]
-                    for j in range(d):
-                        v[j] += u * x[j]
+                v = &V[rank[indices[p]], 0, 0]
+                for j in range(cd):
+                    v[j] += t[j]
 
 
 def neuron_sums(
@@ -86,42 +95,64 @@ def row_dots(
     const Py_ssize_t[::1] rank,
     const double[:, ::1] X,
     const double[:, :, ::1] V,
-    double[:, ::1] acc,
     double[:, ::1] out,
     Py_ssize_t start,
     Py_ssize_t stop,
 ):
     """``out[i, k] = <X[i], sum_{r in S_i} V[rank[r], k]>`` for rows ``start:stop``.
 
-    ``indptr``, ``indices``: the csr pattern of the active sets; ``acc`` is
-    scratch of shape ``(c, d)`` owned by the calling thread. Only the rows
-    ``start:stop`` are written.
+    ``indptr``, ``indices``: the csr pattern of the active sets. Only the
+    rows ``start:stop`` are written.
+
+    A row's sums over its firing neurons are taken eight coordinates
+    ``(k, j)`` at a time (the last few one at a time), held in registers (one
+    pass over the row's pairs per group, their blocks staying in cache),
+    then dotted with ``X[i]``: every sum runs in the same order as one
+    coordinate at a time.
     """
-    cdef Py_ssize_t i, p, k, j
-    cdef Py_ssize_t d = X.shape[1], c = V.shape[1]
-    cdef double s
-    cdef double* a
+    cdef Py_ssize_t i, p, k, j, q, p0, p1, b
+    cdef Py_ssize_t d = X.shape[1], c = V.shape[1], cd = c * d
+    cdef Py_ssize_t stride = V.strides[0] // sizeof(double)
+    cdef double a0, a1, a2, a3, a4, a5, a6, a7
+    cdef double a[8]
     cdef const double* v
+    cdef const double* base
     cdef const double* x
+    if V.shape[0] == 0:
+        base = NULL
+    else:
+        base = &V[0, 0, 0]
     with nogil:
         for i in range(start, stop):
-            for k in range(c):
-                a = &acc[k, 0]
-                for j in range(d):
-                    a[j] = 0.0
-            for p in range(indptr[i], indptr[i + 1]):
-                for k in range(c):
-                    a = &acc[k, 0]
-                    v = &V[rank[indices[p]], k, 0]
-                    for j in range(d):
-                        a[j] += v[j]
             x = &X[i, 0]
+            p0, p1 = indptr[i], indptr[i + 1]
             for k in range(c):
-                a = &acc[k, 0]
-                s = 0.0
-                for j in range(d):
-                    s += a[j] * x[j]
-                out[i, k] = s
+                out[i, k] = 0.0
+            q = 0
+            while q < cd:
+                a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+                if q + 8 <= cd:
+                    for p in range(p0, p1):
+                        v = base + rank[indices[p]] * stride + q
+                        a0 += v[0]
+                        a1 += v[1]
+                        a2 += v[2]
+                        a3 += v[3]
+                        a4 += v[4]
+                        a5 += v[5]
+                        a6 += v[6]
+                        a7 += v[7]
+                    b = 8
+                else:
+                    for p in range(p0, p1):
+                        a0 += base[rank[indices[p]] * stride + q]
+                    b = 1
+                a[0], a[1], a[2], a[3] = a0, a1, a2, a3
+                a[4], a[5], a[6], a[7] = a4, a5, a6, a7
+                for j in range(b):
+                    k = (q + j) // d
+                    out[i, k] += a[j] * x[q + j - k * d]
+                q += b
 
 
 # -- rows of a csr matrix ------------------------------------------------------

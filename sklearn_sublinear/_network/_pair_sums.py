@@ -119,19 +119,21 @@ class PairSums:
             V[:, :, X.bias_index] = t
             return V
         X = np.ascontiguousarray(X, dtype=np.float64)
-        return self._sums(X.shape[1], U, (X,), row_sums, neuron_sums)
+        return self._sums(X.shape[1], U, (X,), row_sums, neuron_sums, scratch=True)
 
-    def _sums(self, d, U, X, row_kernel, neuron_kernel):
+    def _sums(self, d, U, X, row_kernel, neuron_kernel, scratch=False):
         # the sums by neuron of U[i] times the rows X (a tuple of the
-        # kernels' arguments), by row or by neuron (ROW_SUM_BYTES)
+        # kernels' arguments), by row or by neuron (ROW_SUM_BYTES); with
+        # scratch, the row kernel takes a buffer of one row's products
         shape = (self.neurons.size, U.shape[1], d)
         partial = 8 * np.prod(shape)
         rows = sum(a.nbytes for a in X if isinstance(a, np.ndarray))
         if len(self._sum_blocks) * partial <= ROW_SUM_BYTES and partial <= rows:
             parts = [np.zeros(shape) for _ in self._sum_blocks]
+            buffers = [(np.empty(U.shape[1] * d),) if scratch else () for _ in parts]
             tasks = [
-                (*self._csr, self._rank, *X, U, V, a, b)
-                for V, (a, b) in zip(parts, self._sum_blocks)
+                (*self._csr, self._rank, *X, U, V, *t, a, b)
+                for V, t, (a, b) in zip(parts, buffers, self._sum_blocks)
             ]
             map_threads(row_kernel, tasks, self.n_jobs)
             V = parts[0]
@@ -183,10 +185,8 @@ class PairSums:
             return out
         X = np.ascontiguousarray(X, dtype=np.float64)
         out = np.empty((X.shape[0], c))
-        tasks = [
-            (*self._csr, self._rank, X, V, np.empty((c, d)), out, a, b)
-            for a, b in self._row_blocks
-        ]
+        V = np.ascontiguousarray(V, dtype=np.float64)
+        tasks = [(*self._csr, self._rank, X, V, out, a, b) for a, b in self._row_blocks]
         map_threads(row_dots, tasks, self.n_jobs)
         return out
 

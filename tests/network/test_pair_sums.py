@@ -55,3 +55,37 @@ def test_results_independent_of_n_jobs(by_neuron, monkeypatch):
         V = other.neuron_sums(X, U)
         assert_array_equal(V, V1)
         assert_array_equal(other.row_dots(X, V), one.row_dots(X, V1))
+
+
+def _in_stored_order(A, X, U, neurons):
+    """Both passes pair by pair in the stored order of ``A`` (slow reference)."""
+    rank = {r: b for b, r in enumerate(neurons)}
+    V = np.zeros((neurons.size, U.shape[1], X.shape[1]))
+    for i in range(A.shape[0]):
+        for r in A.indices[A.indptr[i] : A.indptr[i + 1]]:
+            V[rank[r]] += U[i][:, None] * X[i]
+    out = np.zeros((A.shape[0], U.shape[1]))
+    for i in range(A.shape[0]):
+        acc = np.zeros((U.shape[1], X.shape[1]))
+        for r in A.indices[A.indptr[i] : A.indptr[i + 1]]:
+            acc += V[rank[r]]
+        for k in range(U.shape[1]):
+            s = 0.0
+            for j in range(X.shape[1]):
+                s += acc[k, j] * X[i, j]
+            out[i, k] = s
+    return V, out
+
+
+@pytest.mark.parametrize("d", [3, 8, 17])
+@pytest.mark.parametrize("c", [1, 3])
+def test_by_row_sums_in_the_stored_order_bit_for_bit(d, c, monkeypatch):
+    # the row kernels group coordinates and form each row's products once:
+    # every sum must still run pair by pair in the stored order
+    monkeypatch.setattr(_pair_sums, "ROW_SUM_BLOCKS", 1)
+    rng, A = _pairs(seed=2, n=120, m=30, density=0.3)
+    X, U = rng.standard_normal((120, d)), rng.standard_normal((120, c))
+    pairs = PairSums(A)
+    V, out = _in_stored_order(A, X, U, pairs.neurons)
+    assert_array_equal(pairs.neuron_sums(X, U), V)
+    assert_array_equal(pairs.row_dots(X, V), out)
