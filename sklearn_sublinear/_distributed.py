@@ -207,7 +207,13 @@ def fit_sharded(estimator, shards, n_features=None):
     solver_name = estimator._resolve_solver(n_weighted, n_outputs)
     threshold = threshold_from_sparsity(estimator.n_neurons, estimator.sparsity)
     network = estimator._initial_network(
-        False, state, threshold, d + 1, n_outputs, transform
+        False,
+        state,
+        threshold,
+        d + 1,
+        n_outputs,
+        transform,
+        estimator._linear_term(False),
     )
     if estimator.alpha == "auto":
         # the best constant, from the weighted mean of the encoded targets

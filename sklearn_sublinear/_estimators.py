@@ -494,10 +494,10 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
         return "cholesky" if n_weighted <= limit else "cg"
 
     def _initial_network(
-        self, warm, state, threshold, n_inputs, n_outputs, transform, linear=None
+        self, warm, state, threshold, n_inputs, n_outputs, transform, linear
     ):
-        """The network to train: the previous fit's (warm start) or a random one
-        (with a linear term if ``linear``; None: as for dense input)."""
+        """The network to train: the previous fit's (warm start) or a random one,
+        with a linear term if ``linear`` (:meth:`_linear_term`)."""
         n_neurons = self.n_neurons
         if warm:
             W = np.array(self.coefs_[0].T, dtype=np.float64, order="C")
@@ -524,7 +524,7 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
                 signs[half : 2 * half] = -signs[:half]
             intercept = state.get("intercept", np.zeros(n_outputs))
         linear_coef = None
-        if self._linear_term(False, warm) if linear is None else linear:
+        if linear:
             previous = getattr(self, "linear_coef_", None) if warm else None
             linear_coef = (
                 np.zeros((n_inputs - 1, n_outputs))

@@ -270,8 +270,9 @@ class GaussNewton(BaseSolver):
         network = problem.network
         point = self._start(problem)
         history = {key: [] for key in HISTORY_KEYS}
-        monitor = _Monitor(self, validation, point, network.W, problem.theta)
-        monitor.share = stopping_share
+        monitor = _Monitor(
+            self, validation, point, network.W, problem.theta, share=stopping_share
+        )
         if validation is not None:
             history["validation_score"] = monitor.scores
         hooks = _NO_HOOKS if hooks is None else hooks
@@ -727,14 +728,14 @@ class _Monitor:
     where a validation part of zero weight could not even be scored).
     """
 
-    def __init__(self, solver, validation, start, W, theta):
+    def __init__(self, solver, validation, start, W, theta, share=None):
         self.tol, self.n_iter_no_change = solver.tol, solver.n_iter_no_change
         # the starting point without its active sets, which would otherwise
         # be held beside every later iteration's
         self.validation, self.start = validation, _Point(None, start.raw, start.value)
         self.stopping = None
-        # the loss's stopping_share (StoppingRule), set by the loop
-        self.share = None
+        # the loss's stopping_share (StoppingRule)
+        self.share = share
         self.scores = []
         self.best_score = -np.inf
         self.best_iteration = 0
