@@ -86,6 +86,12 @@ HISTORY_KEYS = (
 )
 
 
+def step_rhs(s, h, g):
+    """The step's right-hand side ``D^(-1/2) S g`` in the scaled sample space
+    (``D = S H``): one row per weighted sample, one column per output."""
+    return np.sqrt(s / h)[:, None] * g
+
+
 def sample_space_step(system, s, g, h, damping):
     """The multipliers ``q`` of the damped step ``delta = -J^T q``.
 
@@ -100,7 +106,7 @@ def sample_space_step(system, s, g, h, damping):
     """
     d = s * h
     dsqrt = np.sqrt(d)
-    rhs = np.sqrt(s / h)[:, None] * g
+    rhs = step_rhs(s, h, g)
     q = dsqrt[:, None] * system.solve(damping, rhs)
     # Linearized output change J delta = -G q (one Gram for all outputs).
     return q, predicted_decrease(system.gram_matvec(q), s, g, d)
@@ -613,7 +619,7 @@ class _Problem:
         ``bmatvec`` (:class:`KrylovChoice`), or None (the floor), by
         :func:`selection_method`."""
         g, h = linearization.g, linearization.h
-        rhs = np.sqrt(self.s / h)[:, None] * g
+        rhs = step_rhs(self.s, h, g)
         method = selection_method(self.weighted.size, hasattr(system, "spectrum"))
         if method == "eigh":
             return DampingChoice(system, rhs, trace, self.total_weight)

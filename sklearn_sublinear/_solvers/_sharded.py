@@ -46,6 +46,7 @@ from ._gauss_newton import (
     predicted_decrease,
     relative_floor,
     sample_space_step,
+    step_rhs,
 )
 from ._preconditioners import SketchPreconditioner
 from ._selection import DampingChoice, KrylovChoice, selection_method
@@ -254,7 +255,7 @@ class RowShard:
     def krylov_rhs(self):
         """This shard's rows of the step's right-hand side ``D^(-1/2) S g``."""
         p, lin = self.problem, self.lin
-        return np.sqrt(p.s / lin.h)[:, None] * lin.g
+        return step_rhs(p.s, lin.h, lin.g)
 
     def krylov_left(self, V):
         """Partial ``J^T D^(1/2) V`` of this shard's rows ``V`` of a block."""
@@ -309,7 +310,7 @@ class RowShard:
     def cg_start(self):
         """Right-hand side ``R``; return ``U^T R`` and ``||R||^2`` (partial)."""
         p, lin = self.problem, self.lin
-        R = np.sqrt(p.s / lin.h)[:, None] * lin.g
+        R = step_rhs(p.s, lin.h, lin.g)
         self.X_cg = np.zeros_like(R)
         self.res = R.copy()
         return self.U.T @ self.res, np.sum(R * R, axis=0)
@@ -562,7 +563,7 @@ class _GatheredCholesky:
 
     def rhs(self):
         """The step's right-hand side ``D^(-1/2) S g`` (``alpha="auto"``)."""
-        return np.sqrt(self.f["s"] / self.h)[:, None] * self.g
+        return step_rhs(self.f["s"], self.h, self.g)
 
     def krylov_operator(self):
         """What the Lanczos runs multiply by: the driver's system."""
