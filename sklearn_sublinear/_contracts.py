@@ -12,7 +12,7 @@ Implementations: :class:`ActiveSetIndex` by ``_tree_index.TreeIndex`` and
 :class:`Loss` by the classes of ``_network.LOSSES``;
 :class:`SampleSpaceSystem` by ``_solvers.CholeskySystem`` and
 ``_solvers.CGSystem``; :class:`IterationHooks` by the estimators' callback
-bridge (``_estimators._CallbackHooks``).
+bridge (``_estimators._callbacks._CallbackHooks``).
 
 Arrays: ``X`` holds the index rows (preprocessed, unit norm), ``W`` the weights
 (``n_neurons x n_inputs``), ``active`` a csr array ``n_rows x n_neurons`` of

@@ -17,7 +17,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array
 
-from ._estimators import _constant_model
+from ._estimators._base import _constant_model
 from ._network import LOSSES, InputTransform, threshold_from_sparsity
 from ._solvers._sharded import ShardedProblem
 from ._tree_index import DenseIndex, TreeIndex, make_index

@@ -13,9 +13,9 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn_sublinear import (
     SublinearNewtonClassifier,
     SublinearNewtonRegressor,
-    _estimators,
     _memory,
 )
+from sklearn_sublinear._solvers import GaussNewton
 from sklearn_sublinear._tree_index import DenseIndex, TreeIndex
 
 # A fixed alpha: these tests count iterations of the stopping rule.
@@ -256,7 +256,7 @@ def test_memory_guard_counts_the_gram_and_suggests_cg(monkeypatch):
     def reached(*args, **kwargs):
         raise _GuardPassed
 
-    monkeypatch.setattr(_estimators.GaussNewton, "solve", reached)
+    monkeypatch.setattr(GaussNewton, "solve", reached)
     X, y, _ = _data(n_samples=2000, n_features=2)
     reg = SublinearNewtonRegressor(
         n_neurons=64, solver="cholesky", max_iter=1, memory_limit=128 * 2**20
