@@ -220,16 +220,17 @@ def fit_sharded(estimator, shards, n_features=None):
         mean = sum(shards.map("call", _weighted_sum, "Y", total))
         network.intercept = _constant_model(mean[None, :], np.ones(1), loss_name)
     solver = estimator._gauss_newton(solver_name, estimator.max_iter)
+    loss = LOSSES[loss_name]()
     shards.map(
         "setup",
         solver,
         network,
-        LOSSES[loss_name](),
+        loss,
         _index_factory(estimator, threshold, n_rows, d),
         total,
     )
     problem = ShardedProblem(solver, network, shards, n_rows, n_weighted, total)
-    network, history, _ = solver.run(problem)
+    network, history, _ = solver.run(problem, loss=loss)
     estimator._set_fitted(network, transform, state, solver_name, history, False)
     estimator._set_curves(False)
     estimator.n_features_in_ = d

@@ -191,10 +191,14 @@ def test_cg_and_cholesky_estimators_agree(regression_data, monkeypatch):
             for s in ("cholesky", "cg")
         ]
 
-    # default: CG stops at a 1e-3 relative residual (inexact Gauss-Newton)
+    # default: CG stops at a CG_RTOL relative residual (inexact Gauss-Newton),
+    # which leaves the loss after a step off by up to about CG_RTOL^2 times
+    # the loss before it (at most 1/2: the target is standardized)
     fits = fit_both()
     assert fits[0].solver_ == "cholesky" and fits[1].solver_ == "cg"
-    assert_allclose(fits[0].loss_curve_, fits[1].loss_curve_, rtol=0.05)
+    assert_allclose(
+        fits[0].loss_curve_, fits[1].loss_curve_, rtol=0.05, atol=systems.CG_RTOL**2
+    )
     monkeypatch.setattr(systems, "CG_RTOL", 1e-10)
     fits = fit_both()
     assert_allclose(fits[0].loss_curve_, fits[1].loss_curve_, rtol=1e-4)

@@ -106,11 +106,12 @@ def test_sketch_preconditioner_matches_dense():
     assert isinstance(prec, SketchPreconditioner)
     # the sparse rows' sketch hashes its entries: no (m, d) arrays
     assert prec.buckets is None and prec.signs is None
-    # the dense rows' sketch of the same entries, made explicit
-    twin = SketchPreconditioner.__new__(SketchPreconditioner)
-    twin.draw(np.random.RandomState(0), X.shape[0], 64, D.shape[1])
-    twin.buckets, twin.signs = prec.entries(0, 64)
-    twin.U = twin.project(dense, twin.top(twin.sketch_gram(dense), X.shape[0]))
+    # the dense rows' sketch stores the same entries, so that dense and
+    # sparse fits take the same steps
+    twin = dense.preconditioner
+    buckets, signs = prec.entries(0, 64)
+    assert_array_equal(twin.buckets, buckets)
+    assert_array_equal(twin.signs, signs)
     assert_allclose(prec.eigenvalues, twin.eigenvalues, rtol=1e-9)
     assert_allclose(prec.U, twin.U, rtol=1e-7, atol=1e-9)
     Q = rng.randn(X.shape[0], 1)

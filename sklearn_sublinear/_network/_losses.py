@@ -18,7 +18,10 @@ Every loss works on the *raw* output ``raw`` of shape ``(n_samples, n_outputs)``
 
 A loss may also set ``stopping_share`` (default None): the stopping rule then
 also counts an iteration as an improvement when it lowers the loss by at least
-``tol * stopping_share`` of its value (``_solvers._stopping.StoppingRule``).
+``tol * stopping_share`` of its value (``_solvers._stopping.StoppingRule``);
+and ``kept_stopping_share`` (default None), the share from the iteration on
+where ``alpha="auto"`` keeps the lowest damping it may choose
+(``_solvers._gauss_newton``).
 
 Targets ``y`` have shape ``(n_samples, n_outputs)``: real values for the squared
 loss, 0/1 for the binary logistic loss (one column per independent label), one-hot
@@ -42,6 +45,13 @@ POISSON_SECANT_FLOOR = np.exp(-2.0)
 # Gauss-Newton steps gain a slowly shrinking fraction, not a geometric one
 # (benchmarks/bench_poisson.py, DoctorContacts).
 POISSON_STOPPING_SHARE = 0.04
+# Squared-error fits whose damping alpha="auto" keeps at its lowest also go on
+# while an iteration lowers the loss by tol * SQUARED_KEPT_STOPPING_SHARE of
+# itself: there GCV no longer stops them, and their steps at that damping gain
+# a slowly shrinking fraction (benchmarks/bench_real_tables.py, table PSID).
+# The log losses have none: on separable classes their loss falls
+# geometrically towards zero, and the share would never stop them.
+SQUARED_KEPT_STOPPING_SHARE = 0.04
 
 
 def _weighted_mean(values, sample_weight):
@@ -55,6 +65,7 @@ class SquaredLoss:
 
     name = "squared_error"
     stopping_share = None
+    kept_stopping_share = SQUARED_KEPT_STOPPING_SHARE
 
     def value(self, y, raw, sample_weight=None):
         """Weighted mean of the per-sample loss."""
@@ -78,6 +89,7 @@ class BinaryLogisticLoss:
 
     name = "binary_log_loss"
     stopping_share = None
+    kept_stopping_share = None
 
     def value(self, y, raw, sample_weight=None):
         """Weighted mean of the per-sample loss (computed without overflow)."""
@@ -105,6 +117,7 @@ class MultinomialLoss:
 
     name = "log_loss"
     stopping_share = None
+    kept_stopping_share = None
 
     def value(self, y, raw, sample_weight=None):
         """Weighted mean of the per-sample loss (computed without overflow)."""
@@ -137,6 +150,7 @@ class PoissonLoss:
 
     name = "poisson"
     stopping_share = POISSON_STOPPING_SHARE
+    kept_stopping_share = None
 
     def value(self, y, raw, sample_weight=None):
         """Weighted mean of the per-sample loss (inf where ``e^f`` overflows)."""

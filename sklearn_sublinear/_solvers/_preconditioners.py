@@ -123,26 +123,26 @@ class SketchPreconditioner(LowRankPreconditioner):
     def draw(self, rng, n, m, d, hashed=False):
         """Draw ``Phi`` for ``n`` rows of ``m`` neurons of ``d`` inputs; return self.
 
-        ``hashed``: only a seed, the entries hashed from it where they are
-        used (``_count_sketch.pyx``): no ``(m, d)`` arrays (the sparse rows'
-        sketch).
+        The entries are hashed from one seed (``_count_sketch.pyx``), so that
+        dense and sparse rows of the same data are sketched alike and their
+        fits agree. ``hashed``: only the seed is kept, the entries made where
+        they are used (the sparse rows' sketch, no ``(m, d)`` arrays); else
+        they are made once and stored.
         """
         self.columns = min(SKETCH_COLUMNS, n)
         self.n_neurons, self.n_inputs = m, d
-        if hashed:
-            self.seed = int(rng.randint(0, 2**63, dtype=np.uint64))
-            self.buckets = self.signs = None
-        else:
+        self.seed = int(rng.randint(0, 2**63, dtype=np.uint64))
+        self.buckets = self.signs = None
+        if not hashed:
+            self.buckets, self.signs = self.entries(0, m)
             self.seed = None
-            self.buckets = rng.randint(0, self.columns, size=(m, d)).astype(np.int32)
-            self.signs = rng.choice([-1.0, 1.0], size=(m, d)) / np.sqrt(m)
         return self
 
     def entries(self, r0, r1, scale=None):
         """``(buckets, signs)`` of the neurons ``r0:r1`` (hashed ones made
         here, ``(r1 - r0) x d``, of magnitude ``scale``: ``1 / sqrt(m)`` if
         None)."""
-        if self.seed is None:
+        if self.buckets is not None:
             return self.buckets[r0:r1], self.signs[r0:r1]
         buckets = np.empty((r1 - r0, self.n_inputs), dtype=np.int32)
         signs = np.empty((r1 - r0, self.n_inputs))

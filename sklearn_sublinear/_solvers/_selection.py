@@ -99,6 +99,10 @@ class DampingChoice:
         self.relative = float(GCV_RELATIVE_DAMPINGS[best])
         self.score = float(scores[best])
         self.no_step = float(np.sum(rhs**2))
+        # never kept (GaussNewton's KEEP_LOWEST_CHOICE): the exact selection
+        # costs one eigendecomposition, and its range reaches far below the
+        # dampings that keep a step linear
+        self.lowest = False
 
     @property
     def improves(self):
@@ -275,6 +279,7 @@ class KrylovChoice:
         self.damping = float(dampings[best])
         self.relative = float(GCV_RELATIVE_DAMPINGS[best])
         self.score = float(scores[best])
+        self.lowest = best == int(np.argmax(allowed))
 
     def _scores(self, dampings, n, q, total_weight, allowed):
         """GCV of every damping from the quadratures (``inf`` if not allowed)."""

@@ -230,3 +230,43 @@ def test_auto_on_the_cg_path_is_deterministic_and_the_same_on_both_indexes():
     assert fits[0].alpha_ != pytest.approx(
         1e-3 * np.sqrt(DAMPING_REFERENCE_WEIGHT / 300)
     )
+
+
+def test_lowest_krylov_choice_is_kept(monkeypatch):
+    """Once the Lanczos choice is the lowest damping it may try, later
+    iterations keep it without selecting again, and the squared error's kept
+    stopping share lets the fit go on while the loss falls."""
+    import sklearn_sublinear._solvers._gauss_newton as gn
+    from sklearn_sublinear._network._losses import SquaredLoss
+
+    choices = []
+    choose = gn._Problem.choose_damping
+
+    def counting(self, *args):
+        choice = choose(self, *args)
+        choices.append(choice)
+        return choice
+
+    monkeypatch.setattr(gn._Problem, "choose_damping", counting)
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((300, 4))
+    y = np.sin(2 * X[:, 0]) + X[:, 1] + 0.1 * rng.standard_normal(300)
+
+    def fit():
+        choices.clear()
+        return SublinearNewtonRegressor(
+            n_neurons=256, solver="cg", random_state=0, max_iter=10
+        ).fit(X, y)
+
+    reg = fit()
+    assert len(choices) == 1 and isinstance(choices[0], KrylovChoice)
+    assert choices[0].lowest
+    assert reg.n_iter_ > 1
+    assert reg.history_["alpha"] == [choices[0].relative] * reg.n_iter_
+    # without the share the stopping rule alone ends the fit sooner
+    monkeypatch.setattr(SquaredLoss, "kept_stopping_share", None)
+    assert fit().n_iter_ < reg.n_iter_
+    # without keeping, every iteration selects again
+    monkeypatch.setattr(gn, "KEEP_LOWEST_CHOICE", False)
+    again = fit()
+    assert len(choices) >= again.n_iter_ > 1
