@@ -34,6 +34,7 @@ Writes ``benchmarks/results/bench_sparse.json`` (``--quick``:
 
 import importlib
 import inspect
+import os
 import re
 import warnings
 
@@ -187,16 +188,32 @@ def wide_input(n_rows, n_columns, density, seed=0):
     return X, y
 
 
-def _memory_run(n_rows, n_columns, density, n_neurons, max_iter):
-    """Fit the wide input in this process; return the figures (for run_isolated)."""
+def _memory_run(n_rows, n_columns, density, n_neurons, max_iter, verbose=0):
+    """Fit the wide input in this process; return the figures (for run_isolated).
+
+    ``verbose``: the fit's, and the baseline and input sizes printed before
+    the fit (so that a run stopped before its end can be read from its
+    output and the process's peak RSS).
+    """
     baseline = current_rss_bytes()
     X, y = wide_input(n_rows, n_columns, density)
     input_bytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
     made = peak_rss_bytes() - baseline
+    if verbose:
+        print(
+            f"pid {os.getpid()} baseline RSS {baseline} B, input {input_bytes} B, "
+            f"peak RSS after making it {made} B over the baseline",
+            flush=True,
+        )
     # alpha fixed, so that every run takes its max_iter steps (the memory of
     # the steps is what is measured; alpha="auto" may stop before any)
     clf = SublinearNewtonClassifier(
-        n_neurons=n_neurons, alpha=1e-3, max_iter=max_iter, random_state=0, n_jobs=2
+        n_neurons=n_neurons,
+        alpha=1e-3,
+        max_iter=max_iter,
+        random_state=0,
+        n_jobs=2,
+        verbose=verbose,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -214,6 +231,10 @@ def _memory_run(n_rows, n_columns, density, n_neurons, max_iter):
         "n_neurons": n_neurons,
         "n_iter": clf.n_iter_,
         "solver": clf.solver_,
+        "cg_iterations_per_step": [
+            None if k is None else int(k) for k in clf.history_["inner_iterations"]
+        ],
+        "linear_term": clf.linear_coef_ is not None,
         "fit_seconds": seconds,
         "train_accuracy": float(clf.score(X, y)),
         "input_bytes": int(input_bytes),
@@ -277,11 +298,16 @@ def main():
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--neurons", type=int, default=512)
     parser.add_argument("--corpora", nargs="+", default=["docstrings", "bag_of_words"])
+    parser.add_argument(
+        "--verbose", type=int, default=0, help="verbose of the memory part's fit"
+    )
     args = parser.parse_args()
     payload = {}
     if args.part in ("memory", "all"):
         n = args.rows or (10_000 if args.quick else 50_000)
-        figures = run_isolated(_memory_run, n, 50_000, 0.01, args.neurons, 5)
+        figures = run_isolated(
+            _memory_run, n, 50_000, 0.01, args.neurons, 5, verbose=args.verbose
+        )
         print({k: v for k, v in figures.items()})
         payload["memory"] = figures
     if args.part in ("text", "all"):
