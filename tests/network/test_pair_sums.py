@@ -77,7 +77,7 @@ def _in_stored_order(A, X, U, neurons):
     return V, out
 
 
-@pytest.mark.parametrize("d", [3, 8, 17])
+@pytest.mark.parametrize("d", [1, 3, 8, 9, 12, 15, 17])
 @pytest.mark.parametrize("c", [1, 3])
 def test_by_row_sums_in_the_stored_order_bit_for_bit(d, c, monkeypatch):
     # the row kernels group coordinates and form each row's products once:
