@@ -293,15 +293,20 @@ class GaussNewton(BaseSolver):
         hooks = _NO_HOOKS if hooks is None else hooks
         stop_reason = "max_iter"
         kept = None
+        # parameters already fitted, for the GCV of later choices
+        # (_selection.py): the affine part after a step
+        fitted = 0.0
         for iteration in range(1, self.max_iter + 1):
             t_start = time.perf_counter()
             hooks.begin(iteration)
-            step = self._iterate(iteration, problem, point, damping, kept)
+            step = self._iterate(iteration, problem, point, damping, kept, fitted)
             if isinstance(step, str):
                 hooks.end(iteration, None)
                 stop_reason = step
                 break
             point, damping, kept = step.point, step.damping, step.kept
+            if step.dof is not None:
+                fitted = min(float(problem.theta.shape[0]), step.dof)
             if kept is not None:
                 monitor.share_at_least(kept_share)
             problem.theta = network.affine_coef = step.theta
@@ -336,7 +341,7 @@ class GaussNewton(BaseSolver):
             )
         return point
 
-    def _damping_floor(self, problem, linearization, system, kept=None):
+    def _damping_floor(self, problem, linearization, system, kept=None, fitted=0.0):
         """Lowest damping of this iteration, its trace and the GCV choice.
 
         ``alpha`` relative to the trace of ``D^(1/2) G D^(1/2)``, shrunk for
@@ -344,19 +349,20 @@ class GaussNewton(BaseSolver):
         damping of lowest GCV score (the problem's ``choose_damping``: a
         :class:`DampingChoice` or :class:`KrylovChoice`, or None without
         selection), or ``kept`` (relative) once an earlier choice was the
-        lowest damping the selection may try.
+        lowest damping the selection may try. ``fitted``: the parameters the
+        model has already fitted (``_selection.py``).
         """
         trace = max(problem.gram_trace(linearization), 1e-300)
         relative = problem.relative_floor if kept is None else kept
         floor = max(relative, MIN_RELATIVE_DAMPING) * trace
         choice = None
         if self.alpha == "auto" and kept is None:
-            choice = problem.choose_damping(system, linearization, trace)
+            choice = problem.choose_damping(system, linearization, trace, fitted)
         if choice is not None:
             floor = max(choice.damping, MIN_RELATIVE_DAMPING * trace)
         return floor, trace, choice
 
-    def _iterate(self, iteration, problem, point, damping, kept=None):
+    def _iterate(self, iteration, problem, point, damping, kept=None, fitted=0.0):
         """One outer iteration: the system at ``point``, then damping trials.
 
         Returns the accepted :class:`_Step`, or why the fit stops: ``"tol"``
@@ -369,7 +375,9 @@ class GaussNewton(BaseSolver):
         if linearization is None:
             return "tol"
         system = problem.system(linearization)
-        floor, trace, choice = self._damping_floor(problem, linearization, system, kept)
+        floor, trace, choice = self._damping_floor(
+            problem, linearization, system, kept, fitted
+        )
         if choice is not None:
             if self.verbose:
                 print(
@@ -409,6 +417,7 @@ class GaussNewton(BaseSolver):
                 step.inner = inner
                 step.alpha = floor / trace if choice is None else choice.relative
                 step.kept = kept
+                step.dof = None if choice is None else choice.dof
                 # an accepted step is never undone: its old rows (as large as
                 # the moved weights) are not kept through the next iteration
                 step.old_rows = None
@@ -633,16 +642,17 @@ class _Problem:
             trace = float(linearization.d @ squared_row_norms(self.Ew))
         return trace
 
-    def choose_damping(self, system, linearization, trace):
+    def choose_damping(self, system, linearization, trace, fitted=0.0):
         """The GCV choice of the step at a linearization: from the spectrum
         of ``system`` (:class:`DampingChoice`), from Lanczos runs of its
         ``bmatvec`` (:class:`KrylovChoice`), or None (the floor), by
-        :func:`selection_method`."""
+        :func:`selection_method`; ``fitted``: the parameters the model has
+        already fitted."""
         g, h = linearization.g, linearization.h
         rhs = step_rhs(self.s, h, g)
         method = selection_method(self.weighted.size, hasattr(system, "spectrum"))
         if method == "eigh":
-            return DampingChoice(system, rhs, trace, self.total_weight)
+            return DampingChoice(system, rhs, trace, self.total_weight, fitted)
         if method is None:
             return None
         return KrylovChoice(
@@ -653,6 +663,7 @@ class _Problem:
             self.random_state,
             CG_RTOL,
             minimum=self.relative_floor,
+            fitted=fitted,
         )
 
     def step(self, system, linearization, damping):
