@@ -128,15 +128,18 @@ class DampingChoice:
         self.score = float(scores[best])
         self.no_step = _no_step(rhs, total_weight, fitted)
         self.dof = float(np.sum(eigenvalues / (eigenvalues + self.damping)))
-        # never kept (GaussNewton's KEEP_LOWEST_CHOICE): the exact selection
-        # costs one eigendecomposition, and its range reaches far below the
-        # dampings that keep a step linear
-        self.lowest = False
+        self.lowest = best == 0
 
     @property
     def improves(self):
         """Whether the chosen step is expected to lower the held-out error."""
         return self.score < self.no_step
+
+    # Never kept by later iterations (GaussNewton's KEEP_LOWEST_CHOICE): the
+    # exact selection costs one eigendecomposition, and its range reaches far
+    # below the dampings that keep a step linear, where rounding and
+    # overfitting grow from step to step.
+    keepable = False
 
     def wrap(self, system):
         """The system of the steps: ``system`` itself (its spectrum solves)."""
@@ -337,6 +340,9 @@ class KrylovChoice:
             (1.0 - shrink[c]) @ weights[c] for c in range(q, len(shrink))
         )
         return _gcv(residual, dof, total_weight, allowed, self._fitted), dof
+
+    # Later iterations may keep it (GaussNewton's KEEP_LOWEST_CHOICE).
+    keepable = True
 
     @property
     def improves(self):

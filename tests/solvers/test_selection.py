@@ -269,6 +269,7 @@ def test_lowest_krylov_choice_is_kept(monkeypatch):
     assert fit().n_iter_ < reg.n_iter_
     # without keeping, every iteration selects again
     monkeypatch.setattr(gn, "KEEP_LOWEST_CHOICE", False)
+    monkeypatch.setattr(gn, "KEEP_REPEATED_CHOICE", False)
     again = fit()
     assert len(choices) >= again.n_iter_ > 1
 
@@ -323,3 +324,28 @@ def test_later_choices_count_the_affine_part_as_fitted(monkeypatch):
     assert calls[0][0] == 0.0
     for (_, dof, q), (fitted, _, _) in zip(calls, calls[1:]):
         assert fitted == min(q, dof)
+
+
+def test_selection_keeps_lowest_or_repeated_lanczos_choices():
+    from sklearn_sublinear._solvers._gauss_newton import _Selection
+
+    class Choice:
+        def __init__(self, relative, lowest=False, keepable=True, dof=5.0):
+            self.relative, self.lowest = relative, lowest
+            self.keepable, self.dof = keepable, dof
+
+    selection = _Selection()
+    selection.chose(Choice(1e-2), n_affine=3)
+    assert selection.kept is None and selection.fitted == 3.0
+    selection.chose(Choice(1e-3, dof=2.0), n_affine=3)
+    assert selection.kept is None and selection.fitted == 2.0
+    selection.chose(Choice(1e-3), n_affine=3)  # the same choice again
+    assert selection.kept == 1e-3
+    selection = _Selection()
+    selection.chose(Choice(1e-3, lowest=True), n_affine=1)
+    assert selection.kept == 1e-3
+    # the exact (eigendecomposition) choices are never kept
+    selection = _Selection()
+    for _ in range(2):
+        selection.chose(Choice(1e-7, lowest=True, keepable=False), n_affine=1)
+    assert selection.kept is None
