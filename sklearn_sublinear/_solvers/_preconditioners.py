@@ -11,7 +11,7 @@ import numpy as np
 
 from .._network import is_sparse_rows
 from .._network._sparse import csr_rows, index_arrays, pattern
-from .._threads import one_blas_thread
+from .._threads import imap_threads, one_blas_thread
 from ._count_sketch import (
     count_sketch_hashed_csr_rows,
     count_sketch_rows,
@@ -173,8 +173,8 @@ class SketchPreconditioner(LowRankPreconditioner):
         """``Y^T Y`` over the rows of ``system``."""
         q = self.affine_width(system)
         gram = np.zeros((self.columns + q, self.columns + q))
-        for _, Y in self.sketch(system):
-            gram += Y.T @ Y
+        for part in self._over_chunks(system, _chunk_gram):
+            gram += part
         return gram
 
     def top(self, gram, n):
@@ -196,8 +196,12 @@ class SketchPreconditioner(LowRankPreconditioner):
     def project(self, system, W):
         """The rows of ``U = Y W`` of the rows of ``system``."""
         U = np.empty((system.X.shape[0], W.shape[1]))
-        for rows, Y in self.sketch(system):
+
+        def rows_of_u(rows, Y):
             U[rows] = Y @ W
+
+        for _ in self._over_chunks(system, rows_of_u):
+            pass
         return U
 
     def sketch(self, system):
@@ -207,6 +211,16 @@ class SketchPreconditioner(LowRankPreconditioner):
         ``signs[r, k] x_ik`` in column ``buckets[r, k]``, added in place by a
         compiled loop over the active pairs (:func:`count_sketch_rows`), which
         writes no csr of the ``|S_i| d`` entries.
+        """
+        yield from self._over_chunks(system, _rows_and_chunk)
+
+    def _over_chunks(self, system, then):
+        """Yield ``then(rows, Y[rows])`` over chunks of rows, in order.
+
+        The chunks are independent: they are sketched (and ``then`` runs) on
+        the network's ``n_jobs`` threads, a few chunks ahead of the consumer,
+        each chunk's products on one BLAS thread, so that every value is the
+        same whatever ``n_jobs``; the consumer sums in chunk order.
         """
         active, dsqrt = system.active, system.dsqrt
         sparse = is_sparse_rows(system.X)
@@ -218,9 +232,8 @@ class SketchPreconditioner(LowRankPreconditioner):
         n = X.shape[0]
         s, q = self.columns, self.affine_width(system)
         affine = self._affine_sketch(system) if self._sketches_affine(system) else None
-        step = max(1, SKETCH_CHUNK_BYTES // (8 * (s + q)))
-        for start in range(0, n, step):
-            stop = min(start + step, n)
+
+        def chunk(start, stop):
             Y = np.zeros((stop - start, s + q))
             if sparse:
                 # the stored entries, then the centering and bias coordinate
@@ -250,7 +263,13 @@ class SketchPreconditioner(LowRankPreconditioner):
             else:
                 Y[:, s:] = affine(start, stop)
             Y *= dsqrt[start:stop, None]
-            yield slice(start, stop), Y
+            return then(slice(start, stop), Y)
+
+        step = max(1, SKETCH_CHUNK_BYTES // (8 * (s + q)))
+        bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
+        yield from imap_threads(
+            chunk, bounds, system.network.n_jobs, one_blas_thread=True
+        )
 
     def _affine_sketch(self, system):
         """``(start, stop) -> E[start:stop] Psi`` for sparse affine rows ``E``:
@@ -307,3 +326,12 @@ class SketchPreconditioner(LowRankPreconditioner):
             rows = np.arange(a - r0, b - r0)
             np.subtract.at(H, (rows, buckets[:, bias]), signs[:, bias])
         return H
+
+
+def _chunk_gram(rows, Y):
+    """``Y^T Y`` of one chunk of sketched rows."""
+    return Y.T @ Y
+
+
+def _rows_and_chunk(rows, Y):
+    return rows, Y

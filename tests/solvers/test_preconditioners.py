@@ -299,6 +299,30 @@ def test_kept_preconditioner_that_stalls_is_replaced_mid_solve(problem, monkeypa
     assert_allclose(second.preconditioner.U, fresh.preconditioner.U)
 
 
+def test_sketch_chunks_on_threads_give_the_same_preconditioner(problem):
+    # the chunks of rows are sketched on the network's threads: the Gram of
+    # the sketch is the chunks' Grams in row order, and the basis is the same
+    # bit for bit whatever n_jobs
+    net, active, X, dsqrt, K, _ = problem
+    built = []
+    for n_jobs in (1, 2, 3):
+        net.n_jobs = n_jobs
+        system = cg_system(net, active, X, dsqrt, random_state=0)
+        built.append((system, system.preconditioner))
+    system, first = built[0]
+    for _, other_one in built[1:]:
+        assert_array_equal(other_one.U, first.U)
+        assert_array_equal(other_one.eigenvalues, first.eigenvalues)
+    # slow reference: Y = D^(1/2) [K Phi, E] from the drawn entries
+    n, d = X.shape
+    m, s = net.n_neurons, first.columns
+    Phi = np.zeros((m * d, s))
+    Phi[np.arange(m * d), first.buckets.ravel()] = first.signs.ravel() * np.sqrt(m)
+    Y = dsqrt[:, None] * np.hstack([K @ Phi, net.affine_rows(X)])
+    gram = sum(Y[a : a + 7].T @ Y[a : a + 7] for a in range(0, n, 7))
+    assert_allclose(first.sketch_gram(system), gram, rtol=1e-12, atol=1e-14)
+
+
 def test_sketch_rank_is_capped_by_the_bytes_of_the_basis(problem, monkeypatch):
     net, active, X, dsqrt, _, _ = problem
     n = X.shape[0]
