@@ -1,7 +1,7 @@
 """Docstring parts shared by the two estimators, filled with their defaults."""
 
 from .._network._two_layer import FORWARD_CHUNK_BYTES
-from .._solvers._gauss_newton import DAMPING_REFERENCE_WEIGHT
+from .._solvers._gauss_newton import DAMPING_REFERENCE_WEIGHT, DAMPING_SLOWER_WEIGHT
 from ._base import CHOLESKY_MAX_SAMPLES
 
 _PARAMS_DOC = """
@@ -123,6 +123,7 @@ _DOC_CONSTANTS = {
     "cholesky_max_samples": CHOLESKY_MAX_SAMPLES,
     "forward_chunk_mib": FORWARD_CHUNK_BYTES // 2**20,
     "damping_reference_weight": DAMPING_REFERENCE_WEIGHT,
+    "damping_slower_weight": DAMPING_SLOWER_WEIGHT,
 }
 
 _ATTRIBUTES_DOC = """
@@ -249,7 +250,9 @@ _NOTES_DOC = """
     the neurons that fire for some sample; it is accepted if the training loss
     decreases, else the damping grows and the step is retried. With a float
     ``alpha`` the damping is at least ``alpha * trace(D^{{1/2}} G D^{{1/2}})``
-    times ``min(1, sqrt({damping_reference_weight:g} / sum(sample_weight)))``.
+    times ``min(1, sqrt({damping_reference_weight:g} / sum(sample_weight)))``
+    (beyond a total weight of {damping_slower_weight:,.0f}, it shrinks as the
+    inverse fourth root of the total weight instead, from its value there).
     With ``alpha="auto"`` the step is a ridge regression of the whitened
     working response ``z`` on the Jacobian, and its floor is the damping of
     lowest generalized cross-validation score

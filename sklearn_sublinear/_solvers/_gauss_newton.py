@@ -22,7 +22,8 @@ One outer iteration (:meth:`GaussNewton._iterate`):
    ``D^(1/2) G D^(1/2)`` (a weighted mean), times
    ``min(1, sqrt(DAMPING_REFERENCE_WEIGHT / sum(w)))``, so that, like a ridge
    penalty, it weakens as data accumulate (integer weights count as repeated
-   rows).
+   rows); beyond ``DAMPING_SLOWER_WEIGHT`` it shrinks as ``sum(w)^(-1/4)``
+   (:func:`relative_floor`).
    With ``alpha="auto"``, the floor of every iteration is instead the
    damping of lowest generalized cross-validation score of the step
    (``_selection.py``: from the spectrum of a small Cholesky system, else
@@ -70,6 +71,13 @@ DAMPING_GROWTH = 2.0
 # (benchmarks/bench_real_data.py --all, key "rows" / "score", and the diamonds
 # fit of bench_scale.py, key "runs" / "test_r2").
 DAMPING_REFERENCE_WEIGHT = 300.0
+# Total sample weight beyond which the floor shrinks more slowly, as
+# 1/weight^(1/4): the conjugate gradient's iterations grow as the inverse
+# square root of the floor, so that beyond this weight a floor shrinking as
+# 1/sqrt(weight) made the time per row grow with the rows, for little gain in
+# score (benchmarks/bench_scale.py --rows, keys "runs" / "inner_iterations",
+# "fit_seconds", "test_r2"). The real tables are far below it.
+DAMPING_SLOWER_WEIGHT = 100_000.0
 # alpha="auto" without selection (beyond KRYLOV_MAX_SAMPLES rows), and the
 # lowest damping the Lanczos selection tries: the float default before GCV
 # (benchmarks/bench_real_tables.py, key "rows" / "ours_score").
@@ -136,8 +144,13 @@ def relative_floor(alpha, total_weight):
     """The damping floor relative to the trace of the system: ``alpha`` (for
     ``"auto"``, ``AUTO_ALPHA_WITHOUT_GRAM``, the floor without selection and
     the lowest damping of the Lanczos selection) times
-    ``min(1, sqrt(DAMPING_REFERENCE_WEIGHT / total_weight))``."""
+    ``min(1, sqrt(DAMPING_REFERENCE_WEIGHT / total_weight))``, and beyond
+    ``DAMPING_SLOWER_WEIGHT`` times ``(DAMPING_SLOWER_WEIGHT /
+    total_weight)^(1/4)`` from its value there instead."""
     alpha = AUTO_ALPHA_WITHOUT_GRAM if alpha == "auto" else alpha
+    if total_weight > DAMPING_SLOWER_WEIGHT:
+        at_slower = np.sqrt(DAMPING_REFERENCE_WEIGHT / DAMPING_SLOWER_WEIGHT)
+        return alpha * at_slower * (DAMPING_SLOWER_WEIGHT / total_weight) ** 0.25
     return alpha * min(1.0, np.sqrt(DAMPING_REFERENCE_WEIGHT / total_weight))
 
 
@@ -193,9 +206,11 @@ class GaussNewton(BaseSolver):
     alpha : float or "auto"
         Damping floor relative to the trace of the sample-space Gram, for a
         total sample weight up to ``DAMPING_REFERENCE_WEIGHT`` (shrinking as
-        its inverse square root beyond). ``"auto"``: chosen at every iteration
-        by generalized cross-validation (``_selection.selection_method``),
-        ``AUTO_ALPHA_WITHOUT_GRAM`` where there is none.
+        its inverse square root beyond, and as its inverse fourth root beyond
+        ``DAMPING_SLOWER_WEIGHT``: :func:`relative_floor`). ``"auto"``:
+        chosen at every iteration by generalized cross-validation
+        (``_selection.selection_method``), ``AUTO_ALPHA_WITHOUT_GRAM`` where
+        there is none.
     max_iter : int
         Maximum number of outer iterations.
     tol : float

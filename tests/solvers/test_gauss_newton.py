@@ -215,6 +215,38 @@ def test_damping_floor_shrinks_with_total_weight(network_factory, monkeypatch):
     assert not np.allclose(fit(0.1)[1], shrunk[1], rtol=1e-6)
 
 
+def test_damping_floor_shrinks_more_slowly_beyond_the_slower_weight(
+    network_factory, monkeypatch
+):
+    # 40 rows of weight 10,000 (total 400,000, four times the slower weight):
+    # the floor is alpha * sqrt(300 / 100,000) * (1 / 4)^(1/4), so the fit
+    # equals one with that alpha and no shrinking at all
+    monkeypatch.setattr(_gauss_newton, "DAMPING_SLOWER_WEIGHT", 100_000.0)
+    X, net = network_factory(n_samples=40, n_neurons=64, n_outputs=1, seed=3)
+    Y = np.sin(3 * X[:, :1])
+    weights = np.full(40, 10_000.0)
+
+    def fit(alpha):
+        _, history, _ = fit_to_max_iter(net, X, Y, weights, alpha=alpha, max_iter=3)
+        return history["damping"], history["loss"]
+
+    slower = fit(0.1)
+    monkeypatch.setattr(_gauss_newton, "DAMPING_REFERENCE_WEIGHT", np.inf)
+    monkeypatch.setattr(_gauss_newton, "DAMPING_SLOWER_WEIGHT", np.inf)
+    assert_allclose(fit(0.1 * np.sqrt(300 / 100_000) * 0.25**0.25), slower, rtol=1e-12)
+    assert not np.allclose(fit(0.1 * np.sqrt(300 / 400_000))[1], slower[1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("alpha", [0.1, "auto"])
+def test_relative_floor_is_continuous_at_the_slower_weight(alpha):
+    w = _gauss_newton.DAMPING_SLOWER_WEIGHT
+    floor = _gauss_newton.relative_floor
+    base = 1e-3 if alpha == "auto" else alpha
+    assert floor(alpha, w) == base * np.sqrt(_gauss_newton.DAMPING_REFERENCE_WEIGHT / w)
+    assert_allclose(floor(alpha, w * (1 + 1e-9)), floor(alpha, w), rtol=1e-8)
+    assert_allclose(floor(alpha, 16 * w), floor(alpha, w) / 2, rtol=1e-12)
+
+
 def test_tol_stops_before_max_iter(network_factory):
     X, net = network_factory(n_samples=20, n_neurons=64, n_outputs=1, seed=2)
     Y = X[:, :1]
