@@ -197,13 +197,25 @@ def test_sample_weights_equal_repetition(linear, network_factory):
     assert_allclose(results[0][2], results[1][2], rtol=1e-7)
 
 
-def test_damping_floor_shrinks_with_total_weight(network_factory, monkeypatch):
-    # 40 rows of weight 30 (total 1200): the floor is alpha * sqrt(300 / 1200),
-    # so the fit equals one with alpha / 2 and no shrinking, and differs from
-    # one with the same alpha and no shrinking.
+@pytest.mark.parametrize(
+    "weight, factor, other",
+    [
+        # total 1200: alpha * sqrt(300 / 1200), not alpha (no shrinking)
+        (30.0, 0.5, 1.0),
+        # total 400,000, four times the slower weight: alpha * sqrt(300 /
+        # 100,000) * (1 / 4)^(1/4), not alpha * sqrt(300 / 400,000)
+        (10_000.0, np.sqrt(300 / 100_000) * 0.25**0.25, np.sqrt(300 / 400_000)),
+    ],
+)
+def test_damping_floor_shrinks_with_total_weight(
+    weight, factor, other, network_factory, monkeypatch
+):
+    # 40 rows of one weight: the fit equals one with alpha times the floor's
+    # factor and no shrinking at all, and differs from the other factor's
+    monkeypatch.setattr(_gauss_newton, "DAMPING_SLOWER_WEIGHT", 100_000.0)
     X, net = network_factory(n_samples=40, n_neurons=64, n_outputs=1, seed=3)
     Y = np.sin(3 * X[:, :1])
-    weights = np.full(40, 30.0)
+    weights = np.full(40, weight)
 
     def fit(alpha):
         _, history, _ = fit_to_max_iter(net, X, Y, weights, alpha=alpha, max_iter=3)
@@ -211,30 +223,9 @@ def test_damping_floor_shrinks_with_total_weight(network_factory, monkeypatch):
 
     shrunk = fit(0.1)
     monkeypatch.setattr(_gauss_newton, "DAMPING_REFERENCE_WEIGHT", np.inf)
-    assert_allclose(fit(0.05), shrunk, rtol=1e-12)
-    assert not np.allclose(fit(0.1)[1], shrunk[1], rtol=1e-6)
-
-
-def test_damping_floor_shrinks_more_slowly_beyond_the_slower_weight(
-    network_factory, monkeypatch
-):
-    # 40 rows of weight 10,000 (total 400,000, four times the slower weight):
-    # the floor is alpha * sqrt(300 / 100,000) * (1 / 4)^(1/4), so the fit
-    # equals one with that alpha and no shrinking at all
-    monkeypatch.setattr(_gauss_newton, "DAMPING_SLOWER_WEIGHT", 100_000.0)
-    X, net = network_factory(n_samples=40, n_neurons=64, n_outputs=1, seed=3)
-    Y = np.sin(3 * X[:, :1])
-    weights = np.full(40, 10_000.0)
-
-    def fit(alpha):
-        _, history, _ = fit_to_max_iter(net, X, Y, weights, alpha=alpha, max_iter=3)
-        return history["damping"], history["loss"]
-
-    slower = fit(0.1)
-    monkeypatch.setattr(_gauss_newton, "DAMPING_REFERENCE_WEIGHT", np.inf)
     monkeypatch.setattr(_gauss_newton, "DAMPING_SLOWER_WEIGHT", np.inf)
-    assert_allclose(fit(0.1 * np.sqrt(300 / 100_000) * 0.25**0.25), slower, rtol=1e-12)
-    assert not np.allclose(fit(0.1 * np.sqrt(300 / 400_000))[1], slower[1], rtol=1e-6)
+    assert_allclose(fit(0.1 * factor), shrunk, rtol=1e-12)
+    assert not np.allclose(fit(0.1 * other)[1], shrunk[1], rtol=1e-6)
 
 
 @pytest.mark.parametrize("alpha", [0.1, "auto"])
