@@ -212,6 +212,35 @@ def fit_like_step(X, W, active, *, scale=10.0, seed=0):
     return W_new, changed, coef
 
 
+def _measured_phase(index, name, func, phases):
+    """Run one phase of :func:`index_memory_profile` under ``tracemalloc``,
+    append its record to ``phases`` and return what it returned."""
+    held_before = index.nbytes
+    gc.collect()
+    tracemalloc.reset_peak()
+    start = tracemalloc.get_traced_memory()[0]
+    t0 = time.perf_counter()
+    out = func()
+    seconds = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1]
+    held = index.nbytes
+    total = held_before + peak - start
+    result = 0
+    if hasattr(out, "indptr"):
+        result = out.data.nbytes + out.indices.nbytes + out.indptr.nbytes
+    phases.append(
+        {
+            "phase": name,
+            "held": held,
+            "total": total,
+            "transient": total - held,
+            "result_bytes": result,
+            "seconds": seconds,
+        }
+    )
+    return out
+
+
 def index_memory_profile(kind, X, W, threshold, *, n_jobs=2, scale=10.0, **params):
     """Bytes an index holds and allocates over a fit-like sequence of calls.
 
@@ -258,30 +287,7 @@ def index_memory_profile(kind, X, W, threshold, *, n_jobs=2, scale=10.0, **param
     step = {}
 
     def measured(name, func):
-        held_before = index.nbytes
-        gc.collect()
-        tracemalloc.reset_peak()
-        start = tracemalloc.get_traced_memory()[0]
-        t0 = time.perf_counter()
-        out = func()
-        seconds = time.perf_counter() - t0
-        peak = tracemalloc.get_traced_memory()[1]
-        held = index.nbytes
-        total = held_before + peak - start
-        result = 0
-        if hasattr(out, "indptr"):
-            result = out.data.nbytes + out.indices.nbytes + out.indptr.nbytes
-        phases.append(
-            {
-                "phase": name,
-                "held": held,
-                "total": total,
-                "transient": total - held,
-                "result_bytes": result,
-                "seconds": seconds,
-            }
-        )
-        return out
+        return _measured_phase(index, name, func, phases)
 
     tracemalloc.start()
     try:

@@ -113,6 +113,75 @@ def run_once(record, name, lams):
     return setup, solves
 
 
+def _print_case(results):
+    base = results["nystrom"]["total_seconds"]
+    header = " ".join(f"{'lam*' + str(f):>26s}" for f in FACTORS)
+    print(f"{'':>13s} {'setup s':>8s} {'MiB':>6s} {header}")
+    print(
+        f"{'':>13s} {'':>8s} {'':>6s} "
+        + " ".join(
+            f"{'it':>4s} {'solve':>6s} {'total':>6s} {'/nys':>6s}" for _ in FACTORS
+        )
+    )
+    for name, r in results.items():
+        cells = " ".join(
+            f"{it:4.0f} {s:6.2f} {t:6.2f} {t / b:6.2f}"
+            for it, s, t, b in zip(
+                r["iterations"], r["solve_seconds"], r["total_seconds"], base
+            )
+        )
+        print(
+            f"{name:>13s} {r['setup_seconds']:8.2f} "
+            f"{r['peak_traced_bytes'] / MIB:6.0f} {cells}",
+            flush=True,
+        )
+
+
+def run_case(problem, n_train, names, repeats):
+    """Every preconditioner on one recorded system, at every damping factor."""
+    t0 = time.perf_counter()
+    record = fit_system(problem, n_train)
+    network, active, X, dsqrt, _, lam_fit = record
+    trace = float(dsqrt**2 @ network.gram_diagonal(active, X))
+    lams = [f * lam_fit for f in FACTORS]
+    print(
+        f"\n{problem}: n={X.shape[0]}, d={X.shape[1]}, "
+        f"active pairs={active.nnz}, damping of the fit "
+        f"{lam_fit:.3g} = {lam_fit / trace:.3g} trace "
+        f"(system recorded in {time.perf_counter() - t0:.1f} s)"
+    )
+    runs = {name: [] for name in names}
+    for _ in range(repeats):
+        for name in names:
+            runs[name].append(run_once(record, name, lams))
+    results = {}
+    for name in names:
+        setup = float(np.median([r[0] for r in runs[name]]))
+        its = np.median([[s[0] for s in r[1]] for r in runs[name]], axis=0)
+        secs = np.median([[s[1] for s in r[1]] for r in runs[name]], axis=0)
+        # Memory does not depend on the iterations: the cheapest damping.
+        peak, _ = traced_peak(run_once, record, name, lams[-1:])
+        results[name] = {
+            "setup_seconds": setup,
+            "iterations": its.tolist(),
+            "solve_seconds": secs.tolist(),
+            "total_seconds": (setup + secs).tolist(),
+            "peak_traced_bytes": peak,
+            "raw": runs[name],
+        }
+    _print_case(results)
+    return {
+        "problem": problem,
+        "n_samples": X.shape[0],
+        "n_inputs": X.shape[1],
+        "active_pairs": int(active.nnz),
+        "lams": lams,
+        "lam_over_trace": lam_fit / trace,
+        "lam_factors": FACTORS,
+        "results": results,
+    }
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, < 1 min")
@@ -124,72 +193,7 @@ def main(argv=None):
         sizes = {"diamonds": 3_000, "friedman1_16": 10_000}
     repeats = args.repeats
     names = list(PRECONDITIONERS)
-
-    cases = []
-    for problem, n_train in sizes.items():
-        t0 = time.perf_counter()
-        record = fit_system(problem, n_train)
-        network, active, X, dsqrt, _, lam_fit = record
-        trace = float(dsqrt**2 @ network.gram_diagonal(active, X))
-        lams = [f * lam_fit for f in FACTORS]
-        print(
-            f"\n{problem}: n={X.shape[0]}, d={X.shape[1]}, "
-            f"active pairs={active.nnz}, damping of the fit "
-            f"{lam_fit:.3g} = {lam_fit / trace:.3g} trace "
-            f"(system recorded in {time.perf_counter() - t0:.1f} s)"
-        )
-        runs = {name: [] for name in names}
-        for _ in range(repeats):
-            for name in names:
-                runs[name].append(run_once(record, name, lams))
-        results = {}
-        for name in names:
-            setup = float(np.median([r[0] for r in runs[name]]))
-            its = np.median([[s[0] for s in r[1]] for r in runs[name]], axis=0)
-            secs = np.median([[s[1] for s in r[1]] for r in runs[name]], axis=0)
-            # Memory does not depend on the iterations: the cheapest damping.
-            peak, _ = traced_peak(run_once, record, name, lams[-1:])
-            results[name] = {
-                "setup_seconds": setup,
-                "iterations": its.tolist(),
-                "solve_seconds": secs.tolist(),
-                "total_seconds": (setup + secs).tolist(),
-                "peak_traced_bytes": peak,
-                "raw": runs[name],
-            }
-        base = results["nystrom"]["total_seconds"]
-        header = " ".join(f"{'lam*' + str(f):>26s}" for f in FACTORS)
-        print(f"{'':>13s} {'setup s':>8s} {'MiB':>6s} {header}")
-        print(
-            f"{'':>13s} {'':>8s} {'':>6s} "
-            + " ".join(
-                f"{'it':>4s} {'solve':>6s} {'total':>6s} {'/nys':>6s}" for _ in FACTORS
-            )
-        )
-        for name, r in results.items():
-            cells = " ".join(
-                f"{it:4.0f} {s:6.2f} {t:6.2f} {t / b:6.2f}"
-                for it, s, t, b in zip(
-                    r["iterations"], r["solve_seconds"], r["total_seconds"], base
-                )
-            )
-            print(
-                f"{name:>13s} {r['setup_seconds']:8.2f} "
-                f"{r['peak_traced_bytes'] / MIB:6.0f} {cells}",
-                flush=True,
-            )
-        cases.append(
-            {
-                "problem": problem,
-                "n_samples": X.shape[0],
-                "n_inputs": X.shape[1],
-                "active_pairs": int(active.nnz),
-                "lams": lams,
-                "lam_over_trace": lam_fit / trace,
-                "lam_factors": FACTORS,
-                "results": results,
-            }
-        )
+    cases = [run_case(problem, n, names, repeats) for problem, n in sizes.items()]
 
     # Totals over the problems: at the fit's damping (one solve per accepted
     # iteration) and over all dampings.

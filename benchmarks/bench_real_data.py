@@ -151,7 +151,7 @@ def run_dataset(name, task, loader, params, n_splits=5, baselines=False):
     return row
 
 
-def main(argv=None):
+def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--held-out", action="store_true", help="held-out datasets")
     parser.add_argument("--all", action="store_true", help="target and held-out")
@@ -169,7 +169,48 @@ def main(argv=None):
         help="limit BLAS threads for both models (default: no limit); on a busy "
         "shared machine 1 avoids multi-threaded BLAS stalls that dwarf the fits",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def _print_row(name, row):
+    print(
+        f"{name:<20}{row['mlp_score']:>10.4f}{row['ours_score']:>8.4f}"
+        f"{row['score_diff']:>+8.4f}{row['mlp_fit_time']:>11.2f}"
+        f"{row['ours_fit_time']:>9.2f}{row['time_ratio']:>7.2f}",
+        flush=True,
+    )
+    for key in ("svm", "kernel_ridge", "hgb"):
+        if f"{key}_score" in row:
+            print(
+                f"{'  ' + key:<20}{row[f'{key}_score']:>10.4f}"
+                f"{'':>16}{row[f'{key}_fit_time']:>11.2f}",
+                flush=True,
+            )
+
+
+def _summarize(rows):
+    mlp_total = sum(r["mlp_fit_time"] for r in rows)
+    ours_total = sum(r["ours_fit_time"] for r in rows)
+    summary = {
+        "mlp_total_fit_time": mlp_total,
+        "ours_total_fit_time": ours_total,
+        "total_time_ratio": ours_total / mlp_total,
+        "all_scores_met": all(r["meets_score"] for r in rows),
+        "time_target_met": ours_total <= 0.5 * mlp_total,
+    }
+    print(
+        f"{'total':<20}{'':>26}{mlp_total:>11.2f}{ours_total:>9.2f}"
+        f"{summary['total_time_ratio']:>7.2f}"
+    )
+    print(
+        f"scores within 0.01 of MLP: {summary['all_scores_met']}; "
+        f"time <= 0.5 x MLP: {summary['time_target_met']}"
+    )
+    return summary
+
+
+def main(argv=None):
+    args = _parse(argv)
     if args.blas_threads is not None:
         from threadpoolctl import threadpool_limits
 
@@ -188,36 +229,8 @@ def main(argv=None):
     for name, (task, loader) in datasets.items():
         row = run_dataset(name, task, loader, params, baselines=args.baselines)
         rows.append(row)
-        print(
-            f"{name:<20}{row['mlp_score']:>10.4f}{row['ours_score']:>8.4f}"
-            f"{row['score_diff']:>+8.4f}{row['mlp_fit_time']:>11.2f}"
-            f"{row['ours_fit_time']:>9.2f}{row['time_ratio']:>7.2f}",
-            flush=True,
-        )
-        for key in ("svm", "kernel_ridge", "hgb"):
-            if f"{key}_score" in row:
-                print(
-                    f"{'  ' + key:<20}{row[f'{key}_score']:>10.4f}"
-                    f"{'':>16}{row[f'{key}_fit_time']:>11.2f}",
-                    flush=True,
-                )
-    mlp_total = sum(r["mlp_fit_time"] for r in rows)
-    ours_total = sum(r["ours_fit_time"] for r in rows)
-    summary = {
-        "mlp_total_fit_time": mlp_total,
-        "ours_total_fit_time": ours_total,
-        "total_time_ratio": ours_total / mlp_total,
-        "all_scores_met": all(r["meets_score"] for r in rows),
-        "time_target_met": ours_total <= 0.5 * mlp_total,
-    }
-    print(
-        f"{'total':<20}{'':>26}{mlp_total:>11.2f}{ours_total:>9.2f}"
-        f"{summary['total_time_ratio']:>7.2f}"
-    )
-    print(
-        f"scores within 0.01 of MLP: {summary['all_scores_met']}; "
-        f"time <= 0.5 x MLP: {summary['time_target_met']}"
-    )
+        _print_row(name, row)
+    summary = _summarize(rows)
     default = (
         "bench_real_data_held_out.json" if args.held_out else "bench_real_data.json"
     )

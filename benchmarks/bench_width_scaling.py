@@ -148,7 +148,7 @@ def _print_row(r):
     )
 
 
-def main(argv=None):
+def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, < 1 min")
     parser.add_argument("--min-log2m", type=int, default=14)
@@ -174,48 +174,50 @@ def main(argv=None):
     if args.quick:
         args.min_log2m, args.max_log2m = 12, 15
         args.n, args.max_iter = 300, 4
+    return args
 
+
+def _load(args):
+    """The runs, index peaks and settings of a result file, printed again."""
+    with open(args.from_json) as f:
+        saved = json.load(f)
+    runs = saved["runs"]
+    for r in runs:
+        _print_row(r)
+    peaks = saved.get("index_peaks", [])
+    for p in peaks:
+        _print_peaks(p)
+    args = argparse.Namespace(**{**saved["settings"], "output": args.output})
+    return args, sorted({r["n_neurons"] for r in runs}), runs, peaks
+
+
+def _measure(args):
+    """Fit and index-peak runs at every width, each in a fresh process."""
+    widths = [2**k for k in range(args.min_log2m, args.max_log2m + 1)]
     print(
-        f"{'m':>8s} {'index':>5s} {'s/iter':>8s} "
-        + " ".join(f"{p[:7]:>7s}" for p in PHASES)
-        + f" {'peakGiB':>7s} {'idxGiB':>7s} {'k':>7s} {'chg':>6s} action"
+        f"n={args.n} d={args.d} sparsity={args.sparsity} "
+        f"max_iter={args.max_iter} n_jobs={args.n_jobs}; "
+        "seconds are medians over iterations 2.."
     )
-    if args.from_json:
-        with open(args.from_json) as f:
-            saved = json.load(f)
-        runs = saved["runs"]
-        for r in runs:
-            _print_row(r)
-        peaks = saved.get("index_peaks", [])
-        for p in peaks:
-            _print_peaks(p)
-        args = argparse.Namespace(**{**saved["settings"], "output": args.output})
-        widths = sorted({r["n_neurons"] for r in runs})
-    else:
-        widths = [2**k for k in range(args.min_log2m, args.max_log2m + 1)]
-        print(
-            f"n={args.n} d={args.d} sparsity={args.sparsity} "
-            f"max_iter={args.max_iter} n_jobs={args.n_jobs}; "
-            "seconds are medians over iterations 2.."
-        )
-        runs, peaks = [], []
-        problem = (args.n, args.d, args.sparsity)
-        for m in widths:
-            for index in ("tree", "dense"):
-                fit_args = (*problem, args.max_iter, args.n_jobs, args.seed)
-                if args.alpha is not None:
-                    fit_args += (args.alpha,)
-                runs.append(run_isolated(fit_one, m, index, *fit_args))
-                _print_row(runs[-1])
-        for m in widths:
-            for index in ("tree", "dense"):
-                peak_args = (*problem, args.n_jobs, args.seed)
-                peaks.append(run_isolated(index_peaks_one, m, index, *peak_args))
-                _print_peaks(peaks[-1])
+    runs, peaks = [], []
+    problem = (args.n, args.d, args.sparsity)
+    for m in widths:
+        for index in ("tree", "dense"):
+            fit_args = (*problem, args.max_iter, args.n_jobs, args.seed)
+            if args.alpha is not None:
+                fit_args += (args.alpha,)
+            runs.append(run_isolated(fit_one, m, index, *fit_args))
+            _print_row(runs[-1])
+    for m in widths:
+        for index in ("tree", "dense"):
+            peak_args = (*problem, args.n_jobs, args.seed)
+            peaks.append(run_isolated(index_peaks_one, m, index, *peak_args))
+            _print_peaks(peaks[-1])
+    return args, widths, runs, peaks
 
-    by = {(r["n_neurons"], r["index"]): r for r in runs}
-    peak_by = {(p["n_neurons"], p["index"]): p for p in peaks}
-    widths = [m for m in widths if (m, "tree") in by and (m, "dense") in by]
+
+def _compare(widths, by, peak_by):
+    """One row per width: tree against dense, in time, agreement and memory."""
     comparison = []
     for m in widths:
         t, dn = by[(m, "tree")], by[(m, "dense")]
@@ -242,6 +244,10 @@ def main(argv=None):
                 **index_peaks,
             }
         )
+    return comparison
+
+
+def _slopes(widths, by):
     slopes = {
         kind: loglog_slope(widths, [by[(m, kind)]["median_seconds"] for m in widths])
         for kind in ("tree", "dense")
@@ -260,8 +266,12 @@ def main(argv=None):
                     for m in widths
                 ],
             )
+    return slopes
+
+
+def _targets(comparison, slopes):
     last = comparison[-1]
-    targets = {
+    return {
         "tree_slope_le_0.5": slopes["tree"] <= 0.5,
         "dense_slope_about_1": 0.75 <= slopes["dense"] <= 1.25,
         "speedup_ge_5_at_max_m": last["speedup"] >= 5,
@@ -280,6 +290,8 @@ def main(argv=None):
         ),
     }
 
+
+def _print_summary(comparison, slopes, targets):
     print(
         f"\n{'m':>8s} {'tree s':>8s} {'dense s':>8s} {'ratio':>6s} {'r-solv':>6s} "
         f"{'loss rd':>9s} {'pred rd':>9s} {'treeIdx':>8s} {'treePk':>7s} "
@@ -304,6 +316,74 @@ def main(argv=None):
     for name, ok in targets.items():
         print(f"  {name}: {'n/a' if ok is None else 'PASS' if ok else 'MISS'}")
 
+
+def _plot(widths, by, comparison, slopes, output):
+    """Time and memory against the width, and the phases at the widest."""
+    plt = pyplot()
+    if plt is None:
+        return
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for kind, style in (("tree", "o-"), ("dense", "s--")):
+        axes[0].loglog(
+            widths,
+            [by[(m, kind)]["median_seconds"] for m in widths],
+            style,
+            base=2,
+            label=f"{kind} (slope {slopes[kind]:.2f})",
+        )
+        axes[2].loglog(
+            widths,
+            [max(by[(m, kind)]["peak_rss_above_start"], 1) / GIB for m in widths],
+            style,
+            base=2,
+            label=f"{kind} peak RSS",
+        )
+    axes[2].loglog(
+        widths,
+        [max(by[(m, "tree")]["index_nbytes"], 1) / GIB for m in widths],
+        "^:",
+        base=2,
+        label="tree index bytes",
+    )
+    for kind, style in (("tree", "v-."), ("dense", "d-.")):
+        key = f"{kind}_index_total_bytes"
+        if all(c[key] is not None for c in comparison):
+            axes[2].loglog(
+                widths,
+                [max(c[key], 1) / GIB for c in comparison],
+                style,
+                base=2,
+                label=f"{kind} index peak",
+            )
+    axes[0].set(xlabel="n_neurons m", ylabel="s / iteration", title="Time")
+    axes[2].set(xlabel="n_neurons m", ylabel="GiB", title="Memory")
+    m = widths[-1]
+    bottom = np.zeros(2)
+    for p in PHASES:
+        vals = np.array([by[(m, k)]["median_phases"][p] for k in ("tree", "dense")])
+        axes[1].bar(["tree", "dense"], vals, bottom=bottom, label=p)
+        bottom += vals
+    axes[1].set(ylabel="s / iteration", title=f"Phases at m={m}")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    print(f"wrote {save_figure(fig, 'bench_width_scaling', output)}")
+
+
+def main(argv=None):
+    args = _parse(argv)
+    print(
+        f"{'m':>8s} {'index':>5s} {'s/iter':>8s} "
+        + " ".join(f"{p[:7]:>7s}" for p in PHASES)
+        + f" {'peakGiB':>7s} {'idxGiB':>7s} {'k':>7s} {'chg':>6s} action"
+    )
+    args, widths, runs, peaks = _load(args) if args.from_json else _measure(args)
+    by = {(r["n_neurons"], r["index"]): r for r in runs}
+    peak_by = {(p["n_neurons"], p["index"]): p for p in peaks}
+    widths = [m for m in widths if (m, "tree") in by and (m, "dense") in by]
+    comparison = _compare(widths, by, peak_by)
+    slopes = _slopes(widths, by)
+    targets = _targets(comparison, slopes)
+    _print_summary(comparison, slopes, targets)
     path = write_json(
         "bench_width_scaling",
         {
@@ -317,53 +397,7 @@ def main(argv=None):
         args.output,
     )
     print(f"wrote {path}")
-    plt = pyplot()
-    if plt is not None:
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-        for kind, style in (("tree", "o-"), ("dense", "s--")):
-            axes[0].loglog(
-                widths,
-                [by[(m, kind)]["median_seconds"] for m in widths],
-                style,
-                base=2,
-                label=f"{kind} (slope {slopes[kind]:.2f})",
-            )
-            axes[2].loglog(
-                widths,
-                [max(by[(m, kind)]["peak_rss_above_start"], 1) / GIB for m in widths],
-                style,
-                base=2,
-                label=f"{kind} peak RSS",
-            )
-        axes[2].loglog(
-            widths,
-            [max(by[(m, "tree")]["index_nbytes"], 1) / GIB for m in widths],
-            "^:",
-            base=2,
-            label="tree index bytes",
-        )
-        for kind, style in (("tree", "v-."), ("dense", "d-.")):
-            key = f"{kind}_index_total_bytes"
-            if all(c[key] is not None for c in comparison):
-                axes[2].loglog(
-                    widths,
-                    [max(c[key], 1) / GIB for c in comparison],
-                    style,
-                    base=2,
-                    label=f"{kind} index peak",
-                )
-        axes[0].set(xlabel="n_neurons m", ylabel="s / iteration", title="Time")
-        axes[2].set(xlabel="n_neurons m", ylabel="GiB", title="Memory")
-        m = widths[-1]
-        bottom = np.zeros(2)
-        for p in PHASES:
-            vals = np.array([by[(m, k)]["median_phases"][p] for k in ("tree", "dense")])
-            axes[1].bar(["tree", "dense"], vals, bottom=bottom, label=p)
-            bottom += vals
-        axes[1].set(ylabel="s / iteration", title=f"Phases at m={m}")
-        for ax in axes:
-            ax.legend(fontsize=7)
-        print(f"wrote {save_figure(fig, 'bench_width_scaling', args.output)}")
+    _plot(widths, by, comparison, slopes, args.output)
 
 
 if __name__ == "__main__":
