@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from ._solvers._preconditioners import SKETCH_ENTRY_BLOCK, sketch_rank
+from ._tree_index._csr import PART_PAIR_BYTES, RESULT_PAIR_BYTES
 
 # Fraction of physical memory a fit may plan to use: the machine's memory is
 # shared with other processes and the page cache.
@@ -44,13 +45,15 @@ PAIR_SHIFT_SLOPE = 2.4
 # "peak_over_estimate").
 PAIR_BYTES = 112
 PAIR_OUTPUT_BYTES = 2
-# The same on the CG path, which holds less per pair: the previous query's
-# pattern (its values are dropped once the outputs are computed), the
-# query's result and, for the tree index and dense queries of several neuron
-# chunks, its parts (dense queries of one neuron chunk write the result as
-# the parts arrive). Calibrated on the same grid and key, and on the rows of
-# benchmarks/bench_scale.py --rows (key "runs" / "peak_rss").
-CG_PAIR_BYTES = 48
+# The CG path holds less per pair: at the peak of an iteration (the query of
+# a trial step) the query's own bytes per pair (the index's
+# ``query_pair_nbytes``: its result with its parts or growth slack), beside
+# the patterns (column indices only, their values dropped) of the current
+# point and of a rejected trial of the same iteration. The systems, steps and
+# outputs share the patterns' indices (benchmarks/bench_memory.py, key "runs"
+# / "peak_over_estimate"; benchmarks/bench_scale.py --rows, key "runs" /
+# "peak_rss_above_start").
+CG_HELD_PATTERNS = 2
 # Bytes per sample and output: targets, outputs before and after the step,
 # gradients, right-hand sides and the conjugate gradient's five vectors.
 OUTPUT_BYTES = 16 * 8
@@ -249,6 +252,7 @@ def fit_nbytes(
     index_itemsize=4,
     affine_columns=None,
     lanczos_vectors=0,
+    query_pair_bytes=RESULT_PAIR_BYTES + PART_PAIR_BYTES,
 ):
     """Peak bytes of a fit by part, computed before allocating.
 
@@ -287,6 +291,9 @@ def fit_nbytes(
         Vectors of ``n_weighted`` floats held by the Lanczos runs of
         ``alpha="auto"`` without a spectrum (its steps times the outputs
         and probes).
+    query_pair_bytes : float, default=28
+        Bytes per firing pair at the peak of an index query (the index's
+        ``query_pair_nbytes``).
 
     Returns
     -------
@@ -298,7 +305,11 @@ def fit_nbytes(
     if pairs is None:
         pairs = budget_pairs(n_rows, n_weighted, n_neurons, threshold, pair_shift)
     m, d = float(n_neurons), float(n_inputs)
-    pair_bytes = PAIR_BYTES if solver == "cholesky" else CG_PAIR_BYTES
+    pair_bytes = PAIR_BYTES
+    if solver != "cholesky":
+        # int32 column indices up to 2**31 pairs, as the queries store them
+        pattern_bytes = 4 if pairs < 2**31 else 8
+        pair_bytes = query_pair_bytes + CG_HELD_PATTERNS * pattern_bytes
     # W, the rows kept for a rejected step (in the update's buffer), the best
     # weights of early stopping, the signs, and the step's sums per output
     weights = 8.0 * m * ((2 + early_stopping) * d + n_outputs * (1 + d))

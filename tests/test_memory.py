@@ -192,6 +192,25 @@ def test_estimate_bounds_the_traced_peak(solver, n_outputs):
     assert _traced_peak(reg, X, Y) <= reg.memory_estimate_
 
 
+def test_estimate_before_fitting_bounds_the_traced_peak_of_a_cg_fit(monkeypatch):
+    # Many firing pairs per row (low sparsity): their budgeted growth and
+    # bytes must bound the peak from before the first query.
+    X, y = _data(n_samples=8000, n_features=8)
+    starts = []
+    check = _memory.MemoryGuard.check
+
+    def spy(guard, parts, **kwargs):
+        starts.append(sum(parts.values()))
+        return check(guard, parts, **kwargs)
+
+    monkeypatch.setattr(_memory.MemoryGuard, "check", spy)
+    reg = SublinearNewtonRegressor(
+        solver="cg", sparsity=0.3, max_iter=3, random_state=0, memory_limit=None
+    )
+    peak = _traced_peak(reg, X, y)
+    assert peak <= starts[0]
+
+
 def test_check_after_each_query_stops_before_the_system(monkeypatch):
     X, y = _data(n_samples=400)
     params = dict(n_neurons=1024, sparsity=0.7, random_state=0)

@@ -526,6 +526,9 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
             stored_entries=index.X.nnz if sparse else None,
             index_itemsize=index.X.Z.indices.itemsize if sparse else 4,
             affine_columns=n_inputs if linear else 1,
+            query_pair_bytes=type(index).query_pair_nbytes(
+                n_rows, self.n_neurons, n_jobs=self.n_jobs
+            ),
             **self._selection_memory(n_weighted, n_outputs, solver),
         )
 

@@ -16,6 +16,7 @@ an index keeps are only filters, widened by a rigorous rounding margin
 
 from abc import ABC, abstractmethod
 
+from ._csr import PART_PAIR_BYTES, RESULT_PAIR_BYTES
 from ._validation import check_changed, check_data, check_weights
 
 
@@ -41,6 +42,13 @@ class BaseIndex(ABC):
     @abstractmethod
     def estimate_nbytes(cls, n_samples, n_features, n_neurons, **params):
         """Bytes the index would hold for these sizes, computed before allocating."""
+
+    @classmethod
+    def query_pair_nbytes(cls, n_samples, n_neurons, *, n_jobs=None):
+        """Bytes per firing pair at the peak of a query, beside the buffers of
+        :meth:`estimate_nbytes`: the returned matrix and the parts it is
+        assembled from (:func:`active_csr`)."""
+        return RESULT_PAIR_BYTES + PART_PAIR_BYTES
 
     @abstractmethod
     def build(self, W):

@@ -8,6 +8,11 @@ import scipy.sparse as sp
 # row_order_csr grows its output by at least 1 / ROW_ORDER_GROWTH of its size
 # (the grown tail is zeroed, so touched, until the output is cut to size).
 ROW_ORDER_GROWTH = 8
+# Bytes of one firing pair in the matrix a query returns (int32 column index
+# and float64 value), and in the parts it is assembled from (row, column and
+# value) until active_csr has placed them.
+RESULT_PAIR_BYTES = 12
+PART_PAIR_BYTES = 16
 
 
 def transient_nbytes(n_samples, n_neurons, threshold=None):

@@ -5,7 +5,14 @@ from joblib import effective_n_jobs
 
 from .._threads import imap_threads, map_threads
 from ._base import BaseIndex
-from ._csr import active_csr, row_order_csr, transient_nbytes
+from ._csr import (
+    PART_PAIR_BYTES,
+    RESULT_PAIR_BYTES,
+    ROW_ORDER_GROWTH,
+    active_csr,
+    row_order_csr,
+    transient_nbytes,
+)
 from ._exact import firing_part
 from ._margins import (
     absolute_slack,
@@ -33,11 +40,10 @@ DENSE_SPLIT_CHUNK_BYTES = 8 * 2**20
 # threads of the exact routine that follows (bench_index.py, key "results" /
 # "dense_query_s").
 DENSE_NEURON_CHUNK = 2**12
-# A task's parts (16 bytes per firing pair: row, column, value) are joined
-# into one while they take at most this many bytes; above, they go to
+# A task's parts (PART_PAIR_BYTES per firing pair: row, column, value) are
+# joined into one while they take at most this many bytes; above, they go to
 # active_csr one per row step, so that no pair is copied once more (large n).
 CONCAT_PARTS_BYTES = 2**24
-PAIR_BYTES = 16
 
 
 def _dense_chunks(n_samples, n_neurons, chunk_bytes=None):
@@ -218,7 +224,7 @@ def _filter_chunk(
             parts.append((rr, cc))
         else:
             parts.append(firing_part(W, X, rr, cc, threshold))
-    if sum(part[0].size for part in parts) * PAIR_BYTES <= CONCAT_PARTS_BYTES:
+    if sum(part[0].size for part in parts) * PART_PAIR_BYTES <= CONCAT_PARTS_BYTES:
         # few pairs: one part per task, fewer parts for active_csr to place
         return [tuple(np.concatenate(a) for a in zip(*parts))] if parts else []
     return parts
@@ -314,6 +320,24 @@ class DenseIndex(BaseIndex):
             + effective_n_jobs(n_jobs) * per_job
             + transient_nbytes(n_samples, n_neurons, threshold)
         )
+
+    @classmethod
+    def query_pair_nbytes(cls, n_samples, n_neurons, *, n_jobs=None):
+        """Bytes per firing pair at the peak of a query, beside the buffers of
+        :meth:`estimate_nbytes`.
+
+        With one neuron chunk, the returned matrix as it grows
+        (:func:`row_order_csr`) and the parts of the row steps computed ahead
+        of it (twice the threads, and the one being placed), as a share of
+        the rows; with several, the returned matrix and all the parts it is
+        assembled from.
+        """
+        if n_neurons > DENSE_NEURON_CHUNK:
+            return super().query_pair_nbytes(n_samples, n_neurons, n_jobs=n_jobs)
+        row_step, _ = _dense_chunks(n_samples, n_neurons)
+        ahead = (2 * effective_n_jobs(n_jobs) + 1) * row_step
+        grown = RESULT_PAIR_BYTES * (1 + 1 / ROW_ORDER_GROWTH)
+        return grown + PART_PAIR_BYTES * min(1.0, ahead / max(n_samples, 1))
 
     def build(self, W):
         """Index weights ``W``; return self.

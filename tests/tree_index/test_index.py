@@ -524,3 +524,31 @@ def test_estimate_covers_traced_peak():
             tracemalloc.stop()
         estimate = estimate_index_nbytes(kind, n, d, m, n_jobs=2, threshold=b)
         assert estimate >= peak, (kind, estimate, peak)
+
+
+@pytest.mark.parametrize(
+    "cls, n, m",
+    [
+        # one neuron chunk over more rows than the row steps computed ahead
+        (DenseIndex, 40000, 1536),
+        (DenseIndex, 3000, 2**13),
+        (TreeIndex, 3000, 2**13),
+    ],
+)
+def test_query_pair_bytes_cover_the_traced_peak(cls, n, m):
+    # The memory guard counts a query as the index's buffers plus
+    # query_pair_nbytes per firing pair.
+    rng = np.random.default_rng(6)
+    X, W = _unit_rows_and_weights(rng, n, 9, m)
+    index = cls(X, 1.0, n_jobs=2).build(W)
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        nnz = index.query().nnz
+        peak = tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+    buffers = cls.estimate_nbytes(n, 9, m, n_jobs=2)
+    # the pairs are most of the peak here
+    assert peak > 2 * buffers
+    assert peak <= buffers + cls.query_pair_nbytes(n, m, n_jobs=2) * nnz
