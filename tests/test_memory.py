@@ -192,18 +192,24 @@ def test_estimate_bounds_the_traced_peak(solver, n_outputs):
     assert _traced_peak(reg, X, Y) <= reg.memory_estimate_
 
 
+def _record_checks(monkeypatch):
+    """The totals the guard checks, in order (first the one before fitting)."""
+    totals = []
+    check = _memory.MemoryGuard.check
+
+    def spy(guard, parts, **kwargs):
+        totals.append(sum(parts.values()))
+        return check(guard, parts, **kwargs)
+
+    monkeypatch.setattr(_memory.MemoryGuard, "check", spy)
+    return totals
+
+
 def test_estimate_before_fitting_bounds_the_traced_peak_of_a_cg_fit(monkeypatch):
     # Many firing pairs per row (low sparsity): their budgeted growth and
     # bytes must bound the peak from before the first query.
     X, y = _data(n_samples=8000, n_features=8)
-    starts = []
-    check = _memory.MemoryGuard.check
-
-    def spy(guard, parts, **kwargs):
-        starts.append(sum(parts.values()))
-        return check(guard, parts, **kwargs)
-
-    monkeypatch.setattr(_memory.MemoryGuard, "check", spy)
+    starts = _record_checks(monkeypatch)
     reg = SublinearNewtonRegressor(
         solver="cg", sparsity=0.3, max_iter=3, random_state=0, memory_limit=None
     )
@@ -218,14 +224,7 @@ def test_check_after_each_query_stops_before_the_system(monkeypatch):
     # the guard checks: first the start, then after every query.
     monkeypatch.setattr(_memory, "PAIR_SHIFT_BASE", 0.0)
     monkeypatch.setattr(_memory, "PAIR_SHIFT_SLOPE", 0.0)
-    totals = []
-    check = _memory.MemoryGuard.check
-
-    def spy(guard, parts, **kwargs):
-        totals.append(sum(parts.values()))
-        return check(guard, parts, **kwargs)
-
-    monkeypatch.setattr(_memory.MemoryGuard, "check", spy)
+    totals = _record_checks(monkeypatch)
     reg = SublinearNewtonRegressor(**params, memory_limit=None).fit(X, y)
     assert reg.memory_estimate_ == int(max(totals))
     start, grown = totals[0], max(totals[1:])
