@@ -21,6 +21,16 @@ classes.
    ``max_iter=1``). Target: it fits, or is refused with a ValueError in under
    a second; never a MemoryError or a crash in mid-fit.
 
+4. Rows (``--rows N [N ...]``): the default regressor (``n_jobs=2``) on the
+   rows of ``bench_scale.py --rows`` (``y = sin(x0) + x1 x2 + noise``, 16
+   features), ``--max-iter`` iterations, each size in a fresh process with
+   ``tracemalloc`` on: the peak RSS growth against the estimate before
+   fitting and the largest estimate, the traced peak, the RSS the fit adds
+   beyond it (``untraced_bytes``) and the firing pairs per row. Target:
+   growth <= the estimate before fitting; the default limit admits the
+   fit. Two iterations reach the peak of a fit (the second step's query,
+   beside the first step's pairs).
+
 Usage::
 
     python benchmarks/bench_memory.py            # full grid (about an hour)
@@ -28,6 +38,10 @@ Usage::
     python benchmarks/bench_memory.py --configs 6 7 8 --merge   # a subset of
         # the full grid (indices into FULL + RLIMIT_ONLY), replacing those rows
         # in the results file and keeping the others
+    python benchmarks/bench_memory.py --modes estimate   # without the runs
+        # under their own estimate as memory_limit
+    python benchmarks/bench_memory.py --rows 1000000 2000000 --max-iter 2 \
+        --output benchmarks/results/bench_memory_rows.json
 
 Each row records the commit it ran on (``commit``).
 
@@ -73,6 +87,7 @@ FULL = QUICK + [
 # Refused under every limit here (about 16 GiB): run under RLIMIT_AS only.
 RLIMIT_ONLY = [(50000, 2**16, 0.2, 1, "cg", "regressor")]
 RLIMITS = [2 * 2**30, 4 * 2**30, 8 * 2**30]
+MODES = ("estimate", "given")
 
 
 def _problem(n_samples, n_outputs, kind, seed=0):
@@ -161,6 +176,83 @@ def measure(config, max_iter, limit_mode):
     return row
 
 
+def measure_rows(n, max_iter):
+    """The default regressor on ``n`` rows of ``bench_scale.sin_product`` in
+    this (fresh) process."""
+    import tracemalloc
+
+    from bench_scale import sin_product
+
+    from sklearn_sublinear import SublinearNewtonRegressor, _memory
+    from sklearn_sublinear._memory import available_memory
+
+    warnings.simplefilter("ignore")
+    X, y = sin_product(n)
+    totals = []
+    check = _memory.MemoryGuard.check
+
+    def spy(guard, parts, **kwargs):
+        totals.append(dict(parts))
+        return check(guard, parts, **kwargs)
+
+    _memory.MemoryGuard.check = spy
+    limit, source = available_memory()
+    est = SublinearNewtonRegressor(
+        n_jobs=2, random_state=0, max_iter=max_iter, memory_limit=None
+    )
+    rss0 = current_rss_bytes()
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    est.fit(X, y)
+    seconds = time.perf_counter() - t0
+    traced = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    peak = peak_rss_bytes() - rss0
+    start = sum(totals[0].values())
+    return {
+        "n": n,
+        "max_iter": max_iter,
+        "seconds": seconds,
+        "peak_growth_bytes": peak,
+        "traced_peak_bytes": traced,
+        "untraced_bytes": peak - traced,
+        "start_parts": totals[0],
+        "start_bytes": start,
+        "estimate_bytes": est.memory_estimate_,
+        "peak_over_start": peak / start,
+        "peak_over_estimate": peak / est.memory_estimate_,
+        "default_limit_bytes": limit,
+        "default_limit_source": source,
+        "admitted": limit is None or start <= limit,
+        "active_per_sample": est.history_["active_per_sample"],
+        "inner_iterations": est.history_["inner_iterations"],
+    }
+
+
+def rows_part(args):
+    """``--rows``: each size in a fresh process; write the results."""
+    commit = _commit()
+    rows = []
+    for n in args.rows:
+        row = run_isolated(measure_rows, n, args.max_iter)
+        row["commit"] = commit
+        rows.append(row)
+        print(
+            f"{n} rows: peak +{row['peak_growth_bytes'] / GIB:.3f} GiB (traced "
+            f"{row['traced_peak_bytes'] / GIB:.3f}), estimate before fitting "
+            f"{row['start_bytes'] / GIB:.3f} GiB (ratio {row['peak_over_start']:.2f}), "
+            f"largest {row['estimate_bytes'] / GIB:.3f}, admitted {row['admitted']}, "
+            f"pairs per row {[round(a, 1) for a in row['active_per_sample']]}, "
+            f"{row['seconds']:.0f} s",
+            flush=True,
+        )
+        write_json(
+            "bench_memory_rows",
+            {"max_iter": args.max_iter, "rows": rows},
+            args.output,
+        )
+
+
 def under_rlimit(config, rlimit, max_iter):
     """One configuration under ``RLIMIT_AS = rlimit`` (call in a fresh process)."""
     import resource
@@ -206,7 +298,14 @@ def main():
     parser.add_argument("--output", default=None)
     parser.add_argument("--configs", type=int, nargs="+", default=None)
     parser.add_argument("--merge", action="store_true")
+    parser.add_argument(
+        "--modes", nargs="+", default=["estimate", "given"], choices=MODES
+    )
+    parser.add_argument("--rows", type=int, nargs="+", default=None)
     args = parser.parse_args()
+    if args.rows:
+        rows_part(args)
+        return
     configs = QUICK if args.quick else FULL
     rlimit_configs = configs + RLIMIT_ONLY
     if args.configs is not None:
@@ -216,7 +315,7 @@ def main():
     commit = _commit()
     rows = []
     for config in configs:
-        for mode in ("estimate", "given"):
+        for mode in args.modes:
             row = run_isolated(measure, config, args.max_iter, mode)
             row.update(mode=mode, commit=commit, max_iter=args.max_iter)
             rows.append(row)

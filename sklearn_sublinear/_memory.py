@@ -54,6 +54,12 @@ PAIR_OUTPUT_BYTES = 2
 # / "peak_over_estimate"; benchmarks/bench_scale.py --rows, key "runs" /
 # "peak_rss_above_start").
 CG_HELD_PATTERNS = 2
+# Resident bytes a fit adds beside its arrays, whatever its size: the stacks
+# and allocator arenas of its threads, the BLAS buffers and the compiled
+# kernels' scratch (the growth of peak RSS over the traced peak, 0.11 to
+# 0.15 GiB from 20,000 to 300,000 rows: benchmarks/bench_memory.py, key
+# "rows" / "untraced_bytes").
+RUNTIME_BYTES = 2**28
 # Bytes per sample and output: targets, outputs before and after the step,
 # gradients, right-hand sides and the conjugate gradient's five vectors.
 OUTPUT_BYTES = 16 * 8
@@ -299,8 +305,9 @@ def fit_nbytes(
     -------
     parts : dict of str to float
         ``"index"``, ``"weights"``, ``"firing pairs"``, ``"rows and
-        outputs"``, and ``"n x n Gram matrices"`` (Cholesky) or
-        ``"preconditioner"`` (CG), and ``"Lanczos bases"`` if any.
+        outputs"``, ``"threads and buffers"``, and ``"n x n Gram
+        matrices"`` (Cholesky) or ``"preconditioner"`` (CG), and
+        ``"Lanczos bases"`` if any.
     """
     if pairs is None:
         pairs = budget_pairs(n_rows, n_weighted, n_neurons, threshold, pair_shift)
@@ -318,6 +325,7 @@ def fit_nbytes(
         "weights": weights,
         "firing pairs": float(pairs) * (pair_bytes + PAIR_OUTPUT_BYTES * n_outputs),
         "rows and outputs": _rows_nbytes(n_rows, d, n_outputs, stored_entries),
+        "threads and buffers": float(RUNTIME_BYTES),
     }
     if lanczos_vectors:
         parts["Lanczos bases"] = 8.0 * lanczos_vectors * n_weighted
