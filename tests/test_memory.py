@@ -273,9 +273,10 @@ def test_rlimit_as_refuses_quickly_instead_of_memory_error():
 def test_classifier_refusal_counts_the_classes():
     rng = np.random.RandomState(0)
     X = rng.standard_normal((2000, 4))
-    few = SublinearNewtonClassifier(n_neurons=2**12, memory_limit=GiB // 4)
+    limit = _memory.RUNTIME_BYTES + GiB // 4
+    few = SublinearNewtonClassifier(n_neurons=2**12, memory_limit=limit)
     few.fit(X, rng.randint(0, 2, 2000))
-    many = SublinearNewtonClassifier(n_neurons=2**12, memory_limit=GiB // 4)
+    many = SublinearNewtonClassifier(n_neurons=2**12, memory_limit=limit)
     with pytest.raises(ValueError, match="Fitting needs about"):
         many.fit(X, rng.randint(0, 100, 2000))
 
