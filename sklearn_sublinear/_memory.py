@@ -16,6 +16,7 @@ import math
 import os
 from pathlib import Path
 
+from ._network._two_layer import FORWARD_CHUNK_BYTES
 from ._solvers._preconditioners import SKETCH_ENTRY_BLOCK, sketch_rank
 from ._tree_index._csr import PART_PAIR_BYTES, RESULT_PAIR_BYTES
 
@@ -54,6 +55,11 @@ PAIR_OUTPUT_BYTES = 2
 # / "peak_over_estimate"; benchmarks/bench_scale.py --rows, key "runs" /
 # "peak_rss_above_start").
 CG_HELD_PATTERNS = 2
+# The outputs of a query's pairs are computed by blocks of
+# FORWARD_CHUNK_BYTES / 8 pairs, each holding this many bytes per pair (the
+# shifted values and the block's product forms): at most three blocks' worth
+# of FORWARD_CHUNK_BYTES, whatever the pairs.
+EVALUATION_PAIR_BYTES = 24
 # Resident bytes a fit adds beside its arrays, whatever its size: the stacks
 # and allocator arenas of its threads, the BLAS buffers and the compiled
 # kernels' scratch (the growth of peak RSS over the traced peak, 0.11 to
@@ -323,7 +329,8 @@ def fit_nbytes(
     parts = {
         "index": float(index_nbytes),
         "weights": weights,
-        "firing pairs": float(pairs) * (pair_bytes + PAIR_OUTPUT_BYTES * n_outputs),
+        "firing pairs": float(pairs) * (pair_bytes + PAIR_OUTPUT_BYTES * n_outputs)
+        + EVALUATION_PAIR_BYTES * min(float(pairs), FORWARD_CHUNK_BYTES / 8),
         "rows and outputs": _rows_nbytes(n_rows, d, n_outputs, stored_entries),
         "threads and buffers": float(RUNTIME_BYTES),
     }
