@@ -39,7 +39,8 @@ Usage::
         # the full grid (indices into FULL + RLIMIT_ONLY), replacing those rows
         # in the results file and keeping the others
     python benchmarks/bench_memory.py --modes estimate   # without the runs
-        # under their own estimate as memory_limit
+        # under their own estimate as memory_limit (--modes alone: RLIMIT_AS
+        # runs only)
     python benchmarks/bench_memory.py --rows 1000000 2000000 --max-iter 2 \
         --output benchmarks/results/bench_memory_rows.json
 
@@ -299,7 +300,7 @@ def main():
     parser.add_argument("--configs", type=int, nargs="+", default=None)
     parser.add_argument("--merge", action="store_true")
     parser.add_argument(
-        "--modes", nargs="+", default=["estimate", "given"], choices=MODES
+        "--modes", nargs="*", default=["estimate", "given"], choices=MODES
     )
     parser.add_argument("--rows", type=int, nargs="+", default=None)
     args = parser.parse_args()
@@ -319,6 +320,8 @@ def main():
             row = run_isolated(measure, config, args.max_iter, mode)
             row.update(mode=mode, commit=commit, max_iter=args.max_iter)
             rows.append(row)
+            # saved as it goes: a run stopped early keeps its rows
+            _save(kept + rows, list(kept_rlimit), args)
             ratio = row.get("peak_over_estimate")
             print(
                 f"{mode:8s} {config}: {row['outcome'][:60]}, "
@@ -373,7 +376,11 @@ def _kept(args, configs):
         return [], []
     old = json.loads(path.read_text())
     rerun = [list(c) for c in configs]
-    runs = [r for r in old.get("runs", []) if r["config"] not in rerun]
+    runs = [
+        r
+        for r in old.get("runs", [])
+        if r["config"] not in rerun or r["mode"] not in args.modes
+    ]
     rlimit = [
         r for r in old.get("rlimit", []) if r["config"] not in rerun or args.skip_rlimit
     ]
