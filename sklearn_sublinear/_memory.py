@@ -16,8 +16,10 @@ import math
 import os
 from pathlib import Path
 
+from ._network._pair_sums import ROW_SUM_BLOCKS, ROW_SUM_BYTES
 from ._network._two_layer import FORWARD_CHUNK_BYTES
 from ._solvers._preconditioners import SKETCH_ENTRY_BLOCK, sketch_rank
+from ._solvers._selection import TRACE_PROBES
 from ._tree_index._csr import PART_PAIR_BYTES, RESULT_PAIR_BYTES
 
 # Fraction of physical memory a fit may plan to use: the machine's memory is
@@ -49,12 +51,17 @@ PAIR_OUTPUT_BYTES = 2
 # The CG path holds less per pair: at the peak of an iteration (the query of
 # a trial step) the query's own bytes per pair (the index's
 # ``query_pair_nbytes``: its result with its parts or growth slack), beside
-# the patterns (column indices only, their values dropped) of the current
-# point and of a rejected trial of the same iteration. The systems, steps and
-# outputs share the patterns' indices (benchmarks/bench_memory.py, key "runs"
-# / "peak_over_estimate"; benchmarks/bench_scale.py --rows, key "runs" /
-# "peak_rss_above_start").
-CG_HELD_PATTERNS = 2
+# the pattern (column indices only, its values dropped) of the current point,
+# which the linearization and the system share; a rejected trial's point is
+# dropped before the next trial. The system holds more per pair where it
+# copies the pattern: the weighted rows' pairs when some rows have no weight
+# (float64 values and int32 indices), the pairs by neuron when its sums run
+# by neuron (wide networks or many columns: ``_network._pair_sums``), a
+# float64 pattern of ones for sparse rows (benchmarks/bench_memory.py, keys
+# "runs" / "peak_over_estimate" and "rows" / "peak_over_start").
+CG_HELD_PATTERNS = 1
+CG_COPY_BYTES = 12
+CG_SPARSE_PATTERN_BYTES = 8
 # The outputs of a query's pairs are computed by blocks of
 # FORWARD_CHUNK_BYTES / 8 pairs, each holding this many bytes per pair (the
 # shifted values and the block's product forms): at most three blocks' worth
@@ -320,9 +327,9 @@ def fit_nbytes(
     m, d = float(n_neurons), float(n_inputs)
     pair_bytes = PAIR_BYTES
     if solver != "cholesky":
-        # int32 column indices up to 2**31 pairs, as the queries store them
-        pattern_bytes = 4 if pairs < 2**31 else 8
-        pair_bytes = query_pair_bytes + CG_HELD_PATTERNS * pattern_bytes
+        pair_bytes = query_pair_bytes + _cg_held_pair_bytes(
+            pairs, n_rows, n_weighted, m, d, n_outputs, stored_entries is not None
+        )
     # W, the rows kept for a rejected step (in the update's buffer), the best
     # weights of early stopping, the signs, and the step's sums per output
     weights = 8.0 * m * ((2 + early_stopping) * d + n_outputs * (1 + d))
@@ -344,6 +351,24 @@ def fit_nbytes(
         _system_nbytes(solver, n_weighted, m, d, q, spectrum, stored_entries is None)
     )
     return parts
+
+
+def _cg_held_pair_bytes(pairs, n_rows, n_weighted, m, d, n_outputs, sparse):
+    """Bytes per firing pair the CG path holds beside a query (the current
+    point's pattern and the system's copies of it, ``CG_HELD_PATTERNS``)."""
+    # int32 column indices up to 2**31 pairs, as the queries store them
+    nbytes = CG_HELD_PATTERNS * (4 if pairs < 2**31 else 8)
+    if n_weighted < n_rows:
+        nbytes += CG_COPY_BYTES * n_weighted / n_rows
+    # the sums by neuron (PairSums._sums) of the right-hand sides and the
+    # trace probes of alpha="auto"
+    columns = n_outputs + TRACE_PROBES
+    partial = 8.0 * m * columns * d
+    if ROW_SUM_BLOCKS * partial > ROW_SUM_BYTES or m * columns > n_weighted:
+        nbytes += CG_COPY_BYTES
+    if sparse:
+        nbytes += CG_SPARSE_PATTERN_BYTES
+    return nbytes
 
 
 def _rows_nbytes(n_rows, d, n_outputs, stored_entries):

@@ -435,6 +435,10 @@ class GaussNewton(BaseSolver):
                 step.old_rows = None
                 return step
             problem.undo(step)
+            # the rejected point's active sets and outputs are not held
+            # through the next trial's query (the memory guard counts one
+            # point's pairs beside a query's)
+            del step
             damping *= nu
             nu *= 2.0
         if self.verbose:
