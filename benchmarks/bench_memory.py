@@ -43,6 +43,8 @@ Usage::
         # runs only)
     python benchmarks/bench_memory.py --rows 1000000 2000000 --max-iter 2 \
         --output benchmarks/results/bench_memory_rows.json
+    python benchmarks/bench_memory.py --rows 1000000 --estimate-only   # the
+        # estimate before fitting only (no fit, no lock needed)
 
 Each row records the commit it ran on (``commit``).
 
@@ -230,11 +232,39 @@ def measure_rows(n, max_iter):
     }
 
 
+def estimate_rows(n, max_iter):
+    """The estimate before fitting of :func:`measure_rows`'s fit (no fit)."""
+    from bench_scale import sin_product
+
+    from sklearn_sublinear import SublinearNewtonRegressor
+    from sklearn_sublinear._memory import available_memory
+
+    X, y = sin_product(n)
+    limit, source = available_memory()
+    est = SublinearNewtonRegressor(n_jobs=2, random_state=0, max_iter=max_iter)
+    start = _start_estimate(est, X, y)
+    return {
+        "n": n,
+        "start_parts": start,
+        "start_bytes": sum(start.values()),
+        "default_limit_bytes": limit,
+        "default_limit_source": source,
+        "admitted": limit is None or sum(start.values()) <= limit,
+    }
+
+
 def rows_part(args):
     """``--rows``: each size in a fresh process; write the results."""
     commit = _commit()
     rows = []
     for n in args.rows:
+        if args.estimate_only:
+            row = run_isolated(estimate_rows, n, args.max_iter)
+            row["commit"] = commit
+            rows.append(row)
+            print(f"{n} rows: estimate {row['start_bytes'] / GIB:.3f} GiB", flush=True)
+            write_json("bench_memory_rows", {"rows": rows}, args.output)
+            continue
         row = run_isolated(measure_rows, n, args.max_iter)
         row["commit"] = commit
         rows.append(row)
@@ -303,6 +333,7 @@ def main():
         "--modes", nargs="*", default=["estimate", "given"], choices=MODES
     )
     parser.add_argument("--rows", type=int, nargs="+", default=None)
+    parser.add_argument("--estimate-only", action="store_true")
     args = parser.parse_args()
     if args.rows:
         rows_part(args)
