@@ -16,6 +16,8 @@ import math
 import os
 from pathlib import Path
 
+from joblib import effective_n_jobs
+
 from ._network._pair_sums import ROW_SUM_BLOCKS, ROW_SUM_BYTES
 from ._network._two_layer import FORWARD_CHUNK_BYTES
 from ._solvers._preconditioners import SKETCH_ENTRY_BLOCK, sketch_rank
@@ -272,6 +274,7 @@ def fit_nbytes(
     affine_columns=None,
     lanczos_vectors=0,
     query_pair_bytes=RESULT_PAIR_BYTES + PART_PAIR_BYTES,
+    n_jobs=None,
 ):
     """Peak bytes of a fit by part, computed before allocating.
 
@@ -313,6 +316,8 @@ def fit_nbytes(
     query_pair_bytes : float, default=28
         Bytes per firing pair at the peak of an index query (the index's
         ``query_pair_nbytes``).
+    n_jobs : int, default=None
+        The fit's threads (the sketch's chunks computed ahead).
 
     Returns
     -------
@@ -348,7 +353,9 @@ def fit_nbytes(
         # sparse rows hash wide affine parts into as many columns as the rest
         q = min(q, float(min(SKETCH_COLUMNS, n_weighted)))
     parts.update(
-        _system_nbytes(solver, n_weighted, m, d, q, spectrum, stored_entries is None)
+        _system_nbytes(
+            solver, n_weighted, m, d, q, spectrum, stored_entries is None, n_jobs
+        )
     )
     return parts
 
@@ -384,7 +391,7 @@ def _rows_nbytes(n_rows, d, n_outputs, stored_entries):
     )
 
 
-def _system_nbytes(solver, n_weighted, m, d, q, spectrum, dense=True):
+def _system_nbytes(solver, n_weighted, m, d, q, spectrum, dense=True, n_jobs=None):
     """The linear system's part of :func:`fit_nbytes`: the ``n x n`` Gram
     matrices of the Cholesky path, or the preconditioner of the CG path (``q``
     affine columns; the sketch's entries stored for ``dense`` rows, hashed by
@@ -395,13 +402,15 @@ def _system_nbytes(solver, n_weighted, m, d, q, spectrum, dense=True):
     columns = min(SKETCH_COLUMNS, n_weighted) + q
     # the sketch's buckets and signs (a block of hashed ones with their cells
     # and weights), the neurons' sums of a Gram product, the orthonormal
-    # basis, the sketched chunks and their Gram
+    # basis, the sketched chunks with their Grams (twice the threads' chunks
+    # computed ahead of the one being summed) and the sum of the Grams
     entries = 20.0 * m * d if dense else 40.0 * SKETCH_ENTRY_BLOCK
+    chunks = max(2, 2 * effective_n_jobs(n_jobs) + 1)
     return {
         "preconditioner": entries
         + 8.0 * m * d
         + 8.0 * n_weighted * sketch_rank(n_weighted)
-        + 2 * SKETCH_CHUNK_BYTES
+        + chunks * (SKETCH_CHUNK_BYTES + 8.0 * columns**2)
         + 24.0 * columns**2
     }
 

@@ -529,6 +529,7 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
             query_pair_bytes=type(index).query_pair_nbytes(
                 n_rows, self.n_neurons, n_jobs=self.n_jobs
             ),
+            n_jobs=self.n_jobs,
             **self._selection_memory(n_weighted, n_outputs, solver),
         )
 
