@@ -30,10 +30,9 @@ One outer iteration (:meth:`GaussNewton._iterate`):
    from Lanczos quadratures, not below the floor of
    ``AUTO_ALPHA_WITHOUT_GRAM``), and the fit stops when no damping is
    expected to lower the held-out error (stop reason ``"gcv"``). Once a
-   Lanczos choice is the lowest damping it may try, or the same as the
-   iteration before, later iterations keep it without selecting again (no
-   ``"gcv"`` stop then: the stopping rule, with the loss's
-   ``kept_stopping_share``, ends the fit; :class:`_Selection`). Beyond
+   Lanczos choice is the lowest damping it may try, later iterations keep
+   it without selecting again (no ``"gcv"`` stop then: the stopping rule,
+   with the loss's ``kept_stopping_share``, ends the fit). Beyond
    ``KRYLOV_MAX_SAMPLES`` weighted rows (and on the sharded conjugate
    gradient) ``alpha="auto"`` is the fixed floor ``AUTO_ALPHA_WITHOUT_GRAM``
    with the stopping rule.
@@ -82,12 +81,10 @@ DAMPING_SLOWER_WEIGHT = 100_000.0
 # lowest damping the Lanczos selection tries: the float default before GCV
 # (benchmarks/bench_real_tables.py, key "rows" / "ours_score").
 AUTO_ALPHA_WITHOUT_GRAM = 1e-3
-# alpha="auto": once GCV chooses the lowest damping it may try, or the same
-# damping as the iteration before, later iterations keep it without selecting
-# again, stopped by the stopping rule (benchmarks/bench_real_tables.py, keys
-# "rows" / "ours_score", "ours_fit_time").
+# alpha="auto": once GCV chooses the lowest damping it may try, later
+# iterations keep it without selecting again, stopped by the stopping rule
+# (benchmarks/bench_real_tables.py, keys "rows" / "ours_score", "ours_fit_time").
 KEEP_LOWEST_CHOICE = True
-KEEP_REPEATED_CHOICE = True
 # Bytes of the weight rows moved at once by a step (its temporaries).
 APPLY_BLOCK_BYTES = 2**22
 # Keys of the history every accepted iteration appends to.
@@ -310,19 +307,17 @@ class GaussNewton(BaseSolver):
             history["validation_score"] = monitor.scores
         hooks = _NO_HOOKS if hooks is None else hooks
         stop_reason = "max_iter"
-        selection = _Selection()
+        kept = None
         for iteration in range(1, self.max_iter + 1):
             t_start = time.perf_counter()
             hooks.begin(iteration)
-            step = self._iterate(iteration, problem, point, damping, selection)
+            step = self._iterate(iteration, problem, point, damping, kept)
             if isinstance(step, str):
                 hooks.end(iteration, None)
                 stop_reason = step
                 break
-            point, damping = step.point, step.damping
-            if step.choice is not None:
-                selection.chose(step.choice, problem.theta.shape[0])
-            if selection.kept is not None:
+            point, damping, kept = step.point, step.damping, step.kept
+            if kept is not None:
                 monitor.share_at_least(kept_share)
             problem.theta = network.affine_coef = step.theta
             self._record(history, iteration, step, time.perf_counter() - t_start)
@@ -356,31 +351,27 @@ class GaussNewton(BaseSolver):
             )
         return point
 
-    def _damping_floor(self, problem, linearization, system, selection=None):
+    def _damping_floor(self, problem, linearization, system, kept=None):
         """Lowest damping of this iteration, its trace and the GCV choice.
 
         ``alpha`` relative to the trace of ``D^(1/2) G D^(1/2)``, shrunk for
         large total weights (module docstring); with ``alpha="auto"``, the
         damping of lowest GCV score (the problem's ``choose_damping``: a
         :class:`DampingChoice` or :class:`KrylovChoice`, or None without
-        selection), or the damping ``selection`` (a :class:`_Selection`)
-        keeps.
+        selection), or ``kept`` (relative) once an earlier choice was the
+        lowest damping the selection may try.
         """
-        selection = _Selection() if selection is None else selection
-        kept = selection.kept
         trace = max(problem.gram_trace(linearization), 1e-300)
         relative = problem.relative_floor if kept is None else kept
         floor = max(relative, MIN_RELATIVE_DAMPING) * trace
         choice = None
         if self.alpha == "auto" and kept is None:
-            choice = problem.choose_damping(
-                system, linearization, trace, selection.fitted
-            )
+            choice = problem.choose_damping(system, linearization, trace)
         if choice is not None:
             floor = max(choice.damping, MIN_RELATIVE_DAMPING * trace)
         return floor, trace, choice
 
-    def _iterate(self, iteration, problem, point, damping, selection=None):
+    def _iterate(self, iteration, problem, point, damping, kept=None):
         """One outer iteration: the system at ``point``, then damping trials.
 
         Returns the accepted :class:`_Step`, or why the fit stops: ``"tol"``
@@ -393,9 +384,7 @@ class GaussNewton(BaseSolver):
         if linearization is None:
             return "tol"
         system = problem.system(linearization)
-        floor, trace, choice = self._damping_floor(
-            problem, linearization, system, selection
-        )
+        floor, trace, choice = self._damping_floor(problem, linearization, system, kept)
         if choice is not None:
             if self.verbose:
                 print(
@@ -404,6 +393,11 @@ class GaussNewton(BaseSolver):
                 )
             if not choice.improves:
                 return "gcv"
+            # At the lowest damping it may try, GCV asks for more fitting than
+            # the damping allows: later iterations keep that damping without
+            # selecting again (KEEP_LOWEST_CHOICE).
+            if KEEP_LOWEST_CHOICE and choice.lowest:
+                kept = choice.relative
             # The trials start from the chosen damping, not the last one.
             damping = None
             system = choice.wrap(system)
@@ -429,7 +423,7 @@ class GaussNewton(BaseSolver):
                 )
                 step.inner = inner
                 step.alpha = floor / trace if choice is None else choice.relative
-                step.choice = choice
+                step.kept = kept
                 # an accepted step is never undone: its old rows (as large as
                 # the moved weights) are not kept through the next iteration
                 step.old_rows = None
@@ -510,38 +504,6 @@ class GaussNewton(BaseSolver):
                 "inputs or targets are too large, or alpha is too small. Scale the "
                 "data or increase alpha."
             )
-
-
-class _Selection:
-    """What ``alpha="auto"`` carries from one iteration to the next.
-
-    Attributes
-    ----------
-    kept : float or None
-        The relative damping that later iterations keep without selecting
-        again: a Lanczos choice at the lowest damping it may try (GCV asks for
-        more fitting than the damping allows), or the same choice as the
-        iteration before (``KEEP_LOWEST_CHOICE``, ``KEEP_REPEATED_CHOICE``).
-    fitted : float
-        Parameters the model has already fitted, counted by the GCV of later
-        choices (``_selection.py``): after a step, those of the affine part
-        (intercept and linear term), at most the step's ``trace(H)``.
-    """
-
-    def __init__(self):
-        self.kept = self._last = None
-        self.fitted = 0.0
-
-    def chose(self, choice, n_affine):
-        """Record the choice of an accepted step over ``n_affine`` affine
-        parameters."""
-        if choice.keepable and (
-            (KEEP_LOWEST_CHOICE and choice.lowest)
-            or (KEEP_REPEATED_CHOICE and choice.relative == self._last)
-        ):
-            self.kept = choice.relative
-        self._last = choice.relative
-        self.fitted = min(float(n_affine), choice.dof)
 
 
 class _Point:
@@ -690,17 +652,16 @@ class _Problem:
             trace = float(linearization.d @ squared_row_norms(self.Ew))
         return trace
 
-    def choose_damping(self, system, linearization, trace, fitted=0.0):
+    def choose_damping(self, system, linearization, trace):
         """The GCV choice of the step at a linearization: from the spectrum
         of ``system`` (:class:`DampingChoice`), from Lanczos runs of its
         ``bmatvec`` (:class:`KrylovChoice`), or None (the floor), by
-        :func:`selection_method`; ``fitted``: the parameters the model has
-        already fitted."""
+        :func:`selection_method`."""
         g, h = linearization.g, linearization.h
         rhs = step_rhs(self.s, h, g)
         method = selection_method(self.weighted.size, hasattr(system, "spectrum"))
         if method == "eigh":
-            return DampingChoice(system, rhs, trace, self.total_weight, fitted)
+            return DampingChoice(system, rhs, trace, self.total_weight)
         if method is None:
             return None
         return KrylovChoice(
@@ -711,7 +672,6 @@ class _Problem:
             self.random_state,
             CG_RTOL,
             minimum=self.relative_floor,
-            fitted=fitted,
         )
 
     def step(self, system, linearization, damping):

@@ -18,15 +18,6 @@ that integer weights count as repeated rows). From one eigendecomposition
 No step (``lam -> infinity``) has ``GCV = ||z||^2``, the weighted training
 error: when no damping beats it, the step is not expected to generalize and
 the fit stops.
-
-After a step, the scores count the parameters of the affine part
-(intercept and linear term) as fitted in every case (``fitted``, at most the
-previous step's ``trace(H)``): ``trace(H)`` is taken as at least ``fitted``,
-and no step scores ``||z||^2 / (1 - fitted / N)^2``. The affine part's
-Jacobian rows stay the same from iteration to iteration and one step fits it
-nearly fully; without this, every later step was charged again for the
-linear term's parameters while it left them where they were, and fits
-stopped after one step (``ACCOUNT_FITTED``).
 """
 
 import numpy as np
@@ -37,12 +28,9 @@ from scipy.linalg import eigh_tridiagonal
 # (benchmarks/bench_real_tables.py, history_["alpha"]) with margin on both
 # sides; 1e2 is nearly no step.
 GCV_RELATIVE_DAMPINGS = np.logspace(-7.0, 2.0, 73)
-# Count the parameters the model has already fitted (module docstring)
-# (benchmarks/bench_real_tables.py, table Males).
-ACCOUNT_FITTED = True
 
 
-def gcv_scores(eigenvalues, projected, dampings, total_weight, fitted=0.0):
+def gcv_scores(eigenvalues, projected, dampings, total_weight):
     """GCV score of the step of every damping.
 
     Parameters
@@ -55,8 +43,6 @@ def gcv_scores(eigenvalues, projected, dampings, total_weight, fitted=0.0):
         Dampings ``lam > 0``.
     total_weight : float
         ``N``, the total sample weight.
-    fitted : float, default=0.0
-        Parameters the model has already fitted (module docstring).
 
     Returns
     -------
@@ -65,25 +51,17 @@ def gcv_scores(eigenvalues, projected, dampings, total_weight, fitted=0.0):
     """
     energy = np.sum(projected**2, axis=1)
     shrink = dampings[:, None] / (eigenvalues[None, :] + dampings[:, None])
-    dof = np.sum(1.0 - shrink, axis=1)
-    return _gcv(shrink**2 @ energy, dof, total_weight, fitted=fitted)
+    return _gcv(shrink**2 @ energy, np.sum(1.0 - shrink, axis=1), total_weight)
 
 
-def _gcv(residual, dof, total_weight, allowed=True, fitted=0.0):
-    """``residual / (1 - max(dof, fitted) / N)^2`` per damping, ``inf``
-    where that trace is at least ``N`` or not ``allowed``."""
-    if ACCOUNT_FITTED:
-        dof = np.maximum(dof, fitted)
+def _gcv(residual, dof, total_weight, allowed=True):
+    """``residual / (1 - dof / N)^2`` per damping, ``inf`` where ``dof >= N``
+    or not ``allowed``."""
     denominator = 1.0 - dof / total_weight
     scores = np.full(residual.shape, np.inf)
     ok = (denominator > 0) & allowed
     scores[ok] = residual[ok] / denominator[ok] ** 2
     return scores
-
-
-def _no_step(rhs, total_weight, fitted):
-    """The GCV score of no step: ``||z||^2 / (1 - fitted / N)^2``."""
-    return float(_gcv(np.sum(rhs**2), np.zeros(()), total_weight, fitted=fitted))
 
 
 class DampingChoice:
@@ -99,8 +77,6 @@ class DampingChoice:
         Trace of ``B``, the scale of the dampings tried.
     total_weight : float
         ``N``, the total sample weight.
-    fitted : float, default=0.0
-        Parameters the model has already fitted (module docstring).
 
     Attributes
     ----------
@@ -111,35 +87,27 @@ class DampingChoice:
     score : float
         Its GCV score.
     no_step : float
-        ``||z||^2 / (1 - fitted / N)^2``, the score of no step.
-    dof : float
-        ``trace(H)`` of the chosen step, its effective parameters.
+        ``||z||^2``, the score of no step.
     """
 
-    def __init__(self, system, rhs, trace, total_weight, fitted=0.0):
+    def __init__(self, system, rhs, trace, total_weight):
         eigenvalues, vectors = system.spectrum()
         dampings = GCV_RELATIVE_DAMPINGS * trace
-        scores = gcv_scores(
-            eigenvalues, vectors.T @ rhs, dampings, total_weight, fitted
-        )
+        scores = gcv_scores(eigenvalues, vectors.T @ rhs, dampings, total_weight)
         best = int(np.argmin(scores))
         self.damping = float(dampings[best])
         self.relative = float(GCV_RELATIVE_DAMPINGS[best])
         self.score = float(scores[best])
-        self.no_step = _no_step(rhs, total_weight, fitted)
-        self.dof = float(np.sum(eigenvalues / (eigenvalues + self.damping)))
-        self.lowest = best == 0
+        self.no_step = float(np.sum(rhs**2))
+        # never kept (GaussNewton's KEEP_LOWEST_CHOICE): the exact selection
+        # costs one eigendecomposition, and its range reaches far below the
+        # dampings that keep a step linear
+        self.lowest = False
 
     @property
     def improves(self):
         """Whether the chosen step is expected to lower the held-out error."""
         return self.score < self.no_step
-
-    # Never kept by later iterations (GaussNewton's KEEP_LOWEST_CHOICE): the
-    # exact selection costs one eigendecomposition, and its range reaches far
-    # below the dampings that keep a step linear, where rounding and
-    # overfitting grow from step to step.
-    keepable = False
 
     def wrap(self, system):
         """The system of the steps: ``system`` itself (its spectrum solves)."""
@@ -270,25 +238,15 @@ class KrylovChoice:
         Relative residual up to which the Krylov step is used.
     minimum : float, default=0.0
         Lowest relative damping tried.
-    fitted : float, default=0.0
-        As for :class:`DampingChoice`.
 
     Attributes
     ----------
-    damping, relative, score, no_step, dof : float
+    damping, relative, score, no_step : float
         As for :class:`DampingChoice`.
     """
 
     def __init__(
-        self,
-        system,
-        rhs,
-        trace,
-        total_weight,
-        random_state,
-        rtol,
-        minimum=0.0,
-        fitted=0.0,
+        self, system, rhs, trace, total_weight, random_state, rtol, minimum=0.0
     ):
         n, q = rhs.shape
         probes = np.random.RandomState(random_state).choice(
@@ -297,8 +255,7 @@ class KrylovChoice:
         norms = np.linalg.norm(rhs, axis=0)
         start = np.hstack([np.where(norms > 0, rhs, 1.0), probes])
         self.rhs, self.rtol, self._norms = rhs, rtol, norms
-        self._fitted = fitted
-        self.no_step = _no_step(rhs, total_weight, fitted)
+        self.no_step = float(np.sum(rhs**2))
         self._runs = Lanczos(system.bmatvec, start, min(KRYLOV_STEPS, n))
         dampings = GCV_RELATIVE_DAMPINGS * trace
         # dampings below the floor leave the linear regime (rejected steps)
@@ -311,7 +268,7 @@ class KrylovChoice:
             self._quadratures = [
                 self._runs.quadrature(c) for c in range(start.shape[1])
             ]
-            scores, dof = self._scores(dampings, n, q, total_weight, allowed)
+            scores = self._scores(dampings, n, q, total_weight, allowed)
             best = int(np.argmin(scores))
             choice = (best, bool(scores[best] < self.no_step))
             if self._runs.steps >= min(KRYLOV_STEPS, n) or (
@@ -322,12 +279,10 @@ class KrylovChoice:
         self.damping = float(dampings[best])
         self.relative = float(GCV_RELATIVE_DAMPINGS[best])
         self.score = float(scores[best])
-        self.dof = float(dof[best])
         self.lowest = best == int(np.argmax(allowed))
 
     def _scores(self, dampings, n, q, total_weight, allowed):
-        """GCV of every damping from the quadratures (``inf`` if not allowed)
-        and the estimate of ``trace(H)``."""
+        """GCV of every damping from the quadratures (``inf`` if not allowed)."""
         shrink = [
             dampings[:, None] / (theta[None, :] + dampings[:, None])
             for theta, _ in self._quadratures
@@ -339,10 +294,7 @@ class KrylovChoice:
         dof = (n / TRACE_PROBES) * sum(
             (1.0 - shrink[c]) @ weights[c] for c in range(q, len(shrink))
         )
-        return _gcv(residual, dof, total_weight, allowed, self._fitted), dof
-
-    # Later iterations may keep it (GaussNewton's KEEP_LOWEST_CHOICE).
-    keepable = True
+        return _gcv(residual, dof, total_weight, allowed)
 
     @property
     def improves(self):

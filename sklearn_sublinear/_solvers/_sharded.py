@@ -421,21 +421,19 @@ class ShardedProblem:
             self._row_order = RowOrder(self.shards.map("weighted_rows"))
         return self._row_order
 
-    def choose_damping(self, system, linearization, trace, fitted=0.0):
+    def choose_damping(self, system, linearization, trace):
         """The GCV choice of ``alpha="auto"``, as :meth:`_Problem.choose_damping`
         makes it over the same rows in the order of the local fit: from the
         spectrum of the gathered Cholesky system (:class:`DampingChoice`),
         from Lanczos runs of its ``bmatvec`` or of the shards' (the basis on
         the driver, each block product a reduction over shards:
         :class:`KrylovChoice`), or None (the floor), by
-        :func:`selection_method`; ``fitted`` as there."""
+        :func:`selection_method`."""
         method = selection_method(self.n_weighted, hasattr(system, "spectrum"))
         if method is None:
             return None
         if method == "eigh":
-            return DampingChoice(
-                system.system, system.rhs(), trace, self.total_weight, fitted
-            )
+            return DampingChoice(system.system, system.rhs(), trace, self.total_weight)
         choice = KrylovChoice(
             system.krylov_operator(),
             system.rhs(),
@@ -444,7 +442,6 @@ class ShardedProblem:
             self.solver.random_state,
             CG_RTOL,
             minimum=self.relative_floor,
-            fitted=fitted,
         )
         return _ShardedChoice(choice, system)
 

@@ -10,7 +10,6 @@ from sklearn_sublinear._solvers import GaussNewton
 from sklearn_sublinear._solvers._gauss_newton import DAMPING_REFERENCE_WEIGHT
 from sklearn_sublinear._solvers._selection import (
     GCV_RELATIVE_DAMPINGS,
-    DampingChoice,
     KrylovChoice,
     Lanczos,
     gcv_scores,
@@ -269,83 +268,5 @@ def test_lowest_krylov_choice_is_kept(monkeypatch):
     assert fit().n_iter_ < reg.n_iter_
     # without keeping, every iteration selects again
     monkeypatch.setattr(gn, "KEEP_LOWEST_CHOICE", False)
-    monkeypatch.setattr(gn, "KEEP_REPEATED_CHOICE", False)
     again = fit()
     assert len(choices) >= again.n_iter_ > 1
-
-
-def test_gcv_counts_the_fitted_parameters():
-    """``fitted`` parameters are counted in every score: ``trace(H)`` at least
-    ``fitted``, and no step scores ``||z||^2 / (1 - fitted / N)^2``."""
-    rng = np.random.RandomState(0)
-    A = rng.standard_normal((15, 6))
-    z = rng.standard_normal((15, 1))
-    eigenvalues, V = np.linalg.eigh(A @ A.T)
-    eigenvalues = np.maximum(eigenvalues, 0)
-    dampings = np.array([1e-3, 1.0, 1e3])
-    dof = np.sum(eigenvalues / (eigenvalues[None, :] + dampings[:, None]), axis=1)
-    residual = [
-        np.sum((lam / (eigenvalues + lam)) ** 2 * (V.T @ z)[:, 0] ** 2)
-        for lam in dampings
-    ]
-    scores = gcv_scores(eigenvalues, V.T @ z, dampings, 15.0, fitted=3.0)
-    expected = residual / (1 - np.maximum(dof, 3.0) / 15.0) ** 2
-    assert_allclose(scores, expected, rtol=1e-10)
-    assert dof[0] > 3.0 > dof[-1]
-
-    class Spectrum:
-        def spectrum(self):
-            return eigenvalues, V
-
-    choice = DampingChoice(Spectrum(), z, np.trace(A @ A.T), 15.0, 3.0)
-    assert choice.no_step == pytest.approx(np.sum(z**2) / (1 - 3.0 / 15.0) ** 2)
-    assert choice.dof == pytest.approx(
-        np.sum(eigenvalues / (eigenvalues + choice.damping))
-    )
-
-
-def test_later_choices_count_the_affine_part_as_fitted(monkeypatch):
-    """The first choice counts nothing as fitted, later ones the affine
-    part's parameters, at most the previous choice's ``trace(H)``."""
-    import sklearn_sublinear._solvers._gauss_newton as gn
-
-    calls = []
-    choose = gn._Problem.choose_damping
-
-    def recording(self, system, linearization, trace, fitted=0.0):
-        choice = choose(self, system, linearization, trace, fitted)
-        calls.append((fitted, choice.dof, self.theta.shape[0]))
-        return choice
-
-    monkeypatch.setattr(gn._Problem, "choose_damping", recording)
-    X, y = _noisy(n=120)
-    SublinearNewtonRegressor(n_neurons=128, random_state=0).fit(X, y)
-    assert len(calls) > 1
-    assert calls[0][0] == 0.0
-    for (_, dof, q), (fitted, _, _) in zip(calls, calls[1:]):
-        assert fitted == min(q, dof)
-
-
-def test_selection_keeps_lowest_or_repeated_lanczos_choices():
-    from sklearn_sublinear._solvers._gauss_newton import _Selection
-
-    class Choice:
-        def __init__(self, relative, lowest=False, keepable=True, dof=5.0):
-            self.relative, self.lowest = relative, lowest
-            self.keepable, self.dof = keepable, dof
-
-    selection = _Selection()
-    selection.chose(Choice(1e-2), n_affine=3)
-    assert selection.kept is None and selection.fitted == 3.0
-    selection.chose(Choice(1e-3, dof=2.0), n_affine=3)
-    assert selection.kept is None and selection.fitted == 2.0
-    selection.chose(Choice(1e-3), n_affine=3)  # the same choice again
-    assert selection.kept == 1e-3
-    selection = _Selection()
-    selection.chose(Choice(1e-3, lowest=True), n_affine=1)
-    assert selection.kept == 1e-3
-    # the exact (eigendecomposition) choices are never kept
-    selection = _Selection()
-    for _ in range(2):
-        selection.chose(Choice(1e-7, lowest=True, keepable=False), n_affine=1)
-    assert selection.kept is None
