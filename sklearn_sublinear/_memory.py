@@ -295,24 +295,20 @@ def fit_nbytes(
     early_stopping : bool, default=False
         Whether the best weights are kept.
     pair_shift : float, default=0.0
-        Growth of the firing pairs budgeted when ``pairs`` is None
-        (:func:`pair_shift`).
+        Growth of the pairs budgeted if ``pairs`` is None (:func:`pair_shift`).
     spectrum : bool, default=False
         Whether the Cholesky path decomposes its system (``alpha="auto"``).
     stored_entries : int, default=None
-        Stored entries of a sparse input (its rows stay sparse); None for a
-        dense input.
+        Stored entries of a sparse input (its rows stay sparse); None: dense.
     index_itemsize : int, default=4
         Bytes of one index of the sparse input.
     affine_columns : int, default=None
         Columns of the affine part (1 for the intercept, ``n_inputs`` with a
-        linear term), kept exactly by the sketch (for sparse rows, up to the
-        sketch's columns, beyond which they are sketched too); ``n_inputs``
-        if None.
+        linear term; None: ``n_inputs``), kept exactly by the sketch (sparse
+        rows: up to the sketch's columns, beyond which they are sketched too).
     lanczos_vectors : int, default=0
         Vectors of ``n_weighted`` floats held by the Lanczos runs of
-        ``alpha="auto"`` without a spectrum (its steps times the outputs
-        and probes).
+        ``alpha="auto"`` without a spectrum (steps x outputs and probes).
     query_pair_bytes : float, default=28
         Bytes per firing pair at the peak of an index query (the index's
         ``query_pair_nbytes``).
@@ -330,34 +326,42 @@ def fit_nbytes(
     if pairs is None:
         pairs = budget_pairs(n_rows, n_weighted, n_neurons, threshold, pair_shift)
     m, d = float(n_neurons), float(n_inputs)
-    pair_bytes = PAIR_BYTES
-    if solver != "cholesky":
-        pair_bytes = query_pair_bytes + _cg_held_pair_bytes(
-            pairs, n_rows, n_weighted, m, d, n_outputs, stored_entries is not None
-        )
-    # W, the rows kept for a rejected step (in the update's buffer), the best
-    # weights of early stopping, the signs, and the step's sums per output
-    weights = 8.0 * m * ((2 + early_stopping) * d + n_outputs * (1 + d))
+    sparse = stored_entries is not None
     parts = {
         "index": float(index_nbytes),
-        "weights": weights,
-        "firing pairs": float(pairs) * (pair_bytes + PAIR_OUTPUT_BYTES * n_outputs)
-        + EVALUATION_PAIR_BYTES * min(float(pairs), FORWARD_CHUNK_BYTES / 8),
+        # W, the rows kept for a rejected step (in the update's buffer), the
+        # best weights of early stopping, the signs, the step's sums per output
+        "weights": 8.0 * m * ((2 + early_stopping) * d + n_outputs * (1 + d)),
+        "firing pairs": _pairs_nbytes(
+            pairs, solver, query_pair_bytes, n_rows, n_weighted, m, d, n_outputs, sparse
+        ),
         "rows and outputs": _rows_nbytes(n_rows, d, n_outputs, stored_entries),
         "threads and buffers": float(RUNTIME_BYTES),
     }
     if lanczos_vectors:
         parts["Lanczos bases"] = 8.0 * lanczos_vectors * n_weighted
     q = d if affine_columns is None else float(affine_columns)
-    if stored_entries is not None:
-        # sparse rows hash wide affine parts into as many columns as the rest
-        q = min(q, float(min(SKETCH_COLUMNS, n_weighted)))
     parts.update(
-        _system_nbytes(
-            solver, n_weighted, m, d, q, spectrum, stored_entries is None, n_jobs
-        )
+        _system_nbytes(solver, n_weighted, m, d, q, spectrum, not sparse, n_jobs)
     )
     return parts
+
+
+def _pairs_nbytes(
+    pairs, solver, query_pair_bytes, n_rows, n_weighted, m, d, n_outputs, sparse
+):
+    """Bytes of the firing pairs at the peak: per pair, ``PAIR_BYTES`` on the
+    Cholesky path, else a query's bytes plus what the CG path holds
+    (:func:`_cg_held_pair_bytes`), and the outputs' bytes per pair; plus the
+    blocks that evaluate the outputs."""
+    pair_bytes = PAIR_BYTES
+    if solver != "cholesky":
+        pair_bytes = query_pair_bytes + _cg_held_pair_bytes(
+            pairs, n_rows, n_weighted, m, d, n_outputs, sparse
+        )
+    return float(pairs) * (
+        pair_bytes + PAIR_OUTPUT_BYTES * n_outputs
+    ) + EVALUATION_PAIR_BYTES * min(float(pairs), FORWARD_CHUNK_BYTES / 8)
 
 
 def _cg_held_pair_bytes(pairs, n_rows, n_weighted, m, d, n_outputs, sparse):
@@ -399,6 +403,9 @@ def _system_nbytes(solver, n_weighted, m, d, q, spectrum, dense=True, n_jobs=Non
     if solver == "cholesky":
         per_entry = CHOLESKY_BYTES + SPECTRUM_BYTES * spectrum
         return {"n x n Gram matrices": per_entry * float(n_weighted) ** 2}
+    if not dense:
+        # sparse rows hash wide affine parts into as many columns as the rest
+        q = min(q, float(min(SKETCH_COLUMNS, n_weighted)))
     columns = min(SKETCH_COLUMNS, n_weighted) + q
     # the sketch's buckets and signs (a block of hashed ones with their cells
     # and weights), the neurons' sums of a Gram product, the orthonormal
