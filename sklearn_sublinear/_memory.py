@@ -16,12 +16,11 @@ import math
 import os
 from pathlib import Path
 
-from joblib import effective_n_jobs
-
-from ._network._pair_sums import ROW_SUM_BLOCKS, ROW_SUM_BYTES
+from ._network._pair_sums import ROW_SUM_BLOCKS, sums_by_row
 from ._network._two_layer import FORWARD_CHUNK_BYTES
 from ._solvers._preconditioners import SKETCH_ENTRY_BLOCK, sketch_rank
 from ._solvers._selection import TRACE_PROBES
+from ._threads import results_in_flight
 from ._tree_index._csr import PART_PAIR_BYTES, RESULT_PAIR_BYTES
 
 # Fraction of physical memory a fit may plan to use: the machine's memory is
@@ -374,8 +373,7 @@ def _cg_held_pair_bytes(pairs, n_rows, n_weighted, m, d, n_outputs, sparse):
     # the sums by neuron (PairSums._sums) of the right-hand sides and the
     # trace probes of alpha="auto"
     columns = n_outputs + TRACE_PROBES
-    partial = 8.0 * m * columns * d
-    if ROW_SUM_BLOCKS * partial > ROW_SUM_BYTES or m * columns > n_weighted:
+    if not sums_by_row(ROW_SUM_BLOCKS, 8.0 * m * columns * d, 8.0 * n_weighted * d):
         nbytes += CG_COPY_BYTES
     if sparse:
         nbytes += CG_SPARSE_PATTERN_BYTES
@@ -412,7 +410,7 @@ def _system_nbytes(solver, n_weighted, m, d, q, spectrum, dense=True, n_jobs=Non
     # basis, the sketched chunks with their Grams (twice the threads' chunks
     # computed ahead of the one being summed) and the sum of the Grams
     entries = 20.0 * m * d if dense else 40.0 * SKETCH_ENTRY_BLOCK
-    chunks = max(2, 2 * effective_n_jobs(n_jobs) + 1)
+    chunks = max(2, results_in_flight(n_jobs))
     return {
         "preconditioner": entries
         + 8.0 * m * d

@@ -234,6 +234,13 @@ def map_threads(func, tasks, n_jobs, one_blas_thread=False):
     return list(imap_threads(func, tasks, n_jobs, one_blas_thread, len(tasks)))
 
 
+def results_in_flight(n_jobs):
+    """The most results :func:`imap_threads` holds at once with its default
+    ``ahead`` on ``n_jobs`` threads: the tasks submitted ahead of the consumer
+    and the one it is consuming (an upper bound, for memory estimates)."""
+    return 2 * effective_n_jobs(n_jobs) + 1
+
+
 def imap_threads(func, tasks, n_jobs, one_blas_thread=False, ahead=None):
     """:func:`map_threads` as a generator, with at most ``ahead`` tasks started
     and not yet consumed, so that only that many results exist at once.

@@ -128,7 +128,7 @@ class PairSums:
         shape = (self.neurons.size, U.shape[1], d)
         partial = 8 * np.prod(shape)
         rows = sum(a.nbytes for a in X if isinstance(a, np.ndarray))
-        if len(self._sum_blocks) * partial <= ROW_SUM_BYTES and partial <= rows:
+        if sums_by_row(len(self._sum_blocks), partial, rows):
             parts = [np.zeros(shape) for _ in self._sum_blocks]
             buffers = [(np.empty(U.shape[1] * d),) if scratch else () for _ in parts]
             tasks = [
@@ -189,6 +189,14 @@ class PairSums:
         tasks = [(*self._csr, self._rank, X, V, out, a, b) for a, b in self._row_blocks]
         map_threads(row_dots, tasks, self.n_jobs)
         return out
+
+
+def sums_by_row(n_blocks, partial_nbytes, rows_nbytes):
+    """Whether the sums by neuron run by row (each of ``n_blocks`` blocks of
+    rows into its own partial sums of ``partial_nbytes``) rather than by
+    neuron: while the partial sums take at most ``ROW_SUM_BYTES`` together
+    and each no more than the rows (``rows_nbytes``) it is summed over."""
+    return n_blocks * partial_nbytes <= ROW_SUM_BYTES and partial_nbytes <= rows_nbytes
 
 
 def _csr_arrays(X):

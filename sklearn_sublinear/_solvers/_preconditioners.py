@@ -196,12 +196,8 @@ class SketchPreconditioner(LowRankPreconditioner):
     def project(self, system, W):
         """The rows of ``U = Y W`` of the rows of ``system``."""
         U = np.empty((system.X.shape[0], W.shape[1]))
-
-        def rows_of_u(rows, Y):
-            U[rows] = Y @ W
-
-        for _ in self._over_chunks(system, rows_of_u):
-            pass
+        for rows, part in self._over_chunks(system, lambda rows, Y: (rows, Y @ W)):
+            U[rows] = part
         return U
 
     def sketch(self, system):

@@ -3,7 +3,7 @@
 import numpy as np
 from joblib import effective_n_jobs
 
-from .._threads import imap_threads, map_threads
+from .._threads import imap_threads, map_threads, results_in_flight
 from ._base import BaseIndex
 from ._csr import (
     PART_PAIR_BYTES,
@@ -335,7 +335,7 @@ class DenseIndex(BaseIndex):
         if n_neurons > DENSE_NEURON_CHUNK:
             return super().query_pair_nbytes(n_samples, n_neurons, n_jobs=n_jobs)
         row_step, _ = _dense_chunks(n_samples, n_neurons)
-        ahead = (2 * effective_n_jobs(n_jobs) + 1) * row_step
+        ahead = results_in_flight(n_jobs) * row_step
         grown = RESULT_PAIR_BYTES * (1 + 1 / ROW_ORDER_GROWTH)
         return grown + PART_PAIR_BYTES * min(1.0, ahead / max(n_samples, 1))
 
