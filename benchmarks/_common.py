@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = RESULTS.parent.parent
 GIB = 2.0**30
 
 
@@ -49,7 +50,8 @@ def environment():
 
     return {
         "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-        "argv": sys.argv,
+        "argv": [portable(arg) for arg in sys.argv],
+        "commit": current_commit(),
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
@@ -59,6 +61,34 @@ def environment():
         "joblib": joblib.__version__,
         "sklearn_sublinear": getattr(sklearn_sublinear, "__version__", None),
     }
+
+
+def portable(text):
+    """``text`` with an absolute path made relative to the repository, or cut
+    to its file name under ``<outside the repository>/``: result files name
+    the scripts and files of the project, not one machine's directories."""
+    if not (isinstance(text, str) and os.path.isabs(text)):
+        return text
+    path = Path(text).resolve()
+    if path.is_relative_to(ROOT):
+        return str(path.relative_to(ROOT))
+    return f"<outside the repository>/{path.name}"
+
+
+def current_commit():
+    """The short hash of the checkout's HEAD, or None outside a git checkout."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip()
 
 
 def _jsonable(value):
@@ -72,7 +102,7 @@ def _jsonable(value):
         return value.item()
     if isinstance(value, float) and not np.isfinite(value):
         return None
-    return value
+    return portable(value)
 
 
 def write_json(name, payload, output=None):

@@ -61,6 +61,7 @@ import numpy as np
 from _common import (
     GIB,
     RESULTS,
+    current_commit,
     current_rss_bytes,
     peak_rss_bytes,
     run_isolated,
@@ -255,7 +256,7 @@ def estimate_rows(n, max_iter):
 
 def rows_part(args):
     """``--rows``: each size in a fresh process; write the results."""
-    commit = _commit()
+    commit = current_commit()
     rows = []
     for n in args.rows:
         if args.estimate_only:
@@ -344,7 +345,7 @@ def main():
         rlimit_configs = [rlimit_configs[i] for i in args.configs]
         configs = [c for c in rlimit_configs if c in configs]
     kept, kept_rlimit = _kept(args, rlimit_configs) if args.merge else ([], [])
-    commit = _commit()
+    commit = current_commit()
     rows = []
     for config in configs:
         for mode in args.modes:
@@ -384,20 +385,6 @@ def main():
                     flush=True,
                 )
     print(_save(rows, rlimit_rows, args))
-
-
-def _commit():
-    import subprocess
-
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=str(RESULTS),
-        ).stdout.strip()
-    except OSError:
-        return None
 
 
 def _kept(args, configs):
