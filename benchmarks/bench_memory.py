@@ -15,7 +15,9 @@ classes.
 2. Given limit: the fit runs again with ``memory_limit`` set to its own
    estimate before fitting (the tightest limit it is admitted under). Target:
    peak RSS growth <= 1.2x that limit, or a refusal (ValueError) once the
-   firing pairs outgrow it.
+   firing pairs outgrow it: before any step was accepted, the fit raises;
+   after, it stops with a ConvergenceWarning and keeps its accepted steps
+   (``stopped_by_limit`` holds the message).
 3. RLIMIT_AS: each configuration under address-space limits of 2, 4 and 8 GiB
    (``resource.setrlimit`` in the child, default ``memory_limit="auto"``,
    ``max_iter=1``). Target: it fits, or is refused with a ValueError in under
@@ -154,10 +156,14 @@ def measure(config, max_iter, limit_mode):
     rss0 = current_rss_bytes()
     t0 = time.perf_counter()
     outcome = "fit"
-    try:
-        est.fit(X, y)
-    except ValueError as exc:
-        outcome = f"refused: {exc}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            est.fit(X, y)
+        except ValueError as exc:
+            outcome = f"refused: {exc}"
+    # a refusal after an accepted step stops the fit and keeps its steps
+    stopped = [w for w in caught if "The fit stopped at iteration" in str(w.message)]
     seconds = time.perf_counter() - t0
     peak = peak_rss_bytes() - rss0
     row = {
@@ -167,6 +173,7 @@ def measure(config, max_iter, limit_mode):
         "peak_growth_bytes": peak,
         "start_parts": start,
         "start_bytes": sum(start.values()),
+        "stopped_by_limit": str(stopped[0].message) if stopped else None,
     }
     if outcome == "fit":
         per_sample = max(est.history_["active_per_sample"], default=0.0)
@@ -423,6 +430,9 @@ def _save(rows, rlimit_rows, args):
             default=None,
         ),
         "given_limit_refused_mid_fit": sum(r["outcome"] != "fit" for r in given),
+        "given_limit_stopped_early": sum(
+            bool(r.get("stopped_by_limit")) for r in given
+        ),
         "pair_growth_max": max((r["pair_growth"] for r in estimate), default=None),
         "rlimit_memory_errors": sum(
             r["outcome"] not in ("fit", "refused", "no room for the data")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ._network._pair_sums import ROW_SUM_BLOCKS, sums_by_row
 from ._network._two_layer import FORWARD_CHUNK_BYTES
+from ._solvers import MemoryLimitReached
 from ._solvers._preconditioners import SKETCH_ENTRY_BLOCK, sketch_rank
 from ._solvers._selection import TRACE_PROBES
 from ._threads import results_in_flight
@@ -447,13 +448,14 @@ class MemoryGuard:
         self.largest = 0.0
 
     def check(self, parts, when="", advice=""):
-        """Record the total of ``parts``; raise a ValueError above the limit."""
+        """Record the total of ``parts``; raise :class:`MemoryLimitReached`
+        (a ValueError) above the limit."""
         total = sum(parts.values())
         self.largest = max(self.largest, total)
         if self.limit is None or total <= self.limit:
             return
         detail = ", ".join(f"{k} {_gib(v)}" for k, v in parts.items())
-        raise ValueError(
+        raise MemoryLimitReached(
             f"Fitting needs about {_gib(total)}{when} ({detail}), more than the "
             f"{_gib(self.limit)} left by {self.source}. {advice}Pass "
             "memory_limit=None to switch this check off."

@@ -9,6 +9,7 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_sublinear import (
     SublinearNewtonClassifier,
@@ -239,6 +240,33 @@ def test_check_after_each_query_stops_before_the_system(monkeypatch):
     # refused at the first query whose pairs exceed the limit
     assert max(totals) > (start + grown) / 2 >= max(totals[:-1])
     assert joblib.hash(vars(reg)) == before
+
+
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_refusal_after_accepted_steps_keeps_them(monkeypatch, solver):
+    # The guard refuses the first query of iteration 2: the fit stops with a
+    # warning and keeps iteration 1's weights, those of a fit that stops
+    # there by max_iter, with the weights and the index put back.
+    X, y = _data(n_samples=400)
+    params = dict(n_neurons=1024, solver=solver, random_state=0, memory_limit=None)
+    check, calls = _memory.MemoryGuard.check, []
+
+    def refuse_later(guard, parts, **kwargs):
+        calls.append(None)
+        if refuse_after is not None and len(calls) > refuse_after:
+            raise _memory.MemoryLimitReached("Fitting needs about 9 GiB.")
+        return check(guard, parts, **kwargs)
+
+    monkeypatch.setattr(_memory.MemoryGuard, "check", refuse_later)
+    refuse_after = None
+    one = SublinearNewtonRegressor(**params, max_iter=1).fit(X, y)
+    refuse_after, calls[:] = len(calls), []
+    with pytest.warns(ConvergenceWarning, match=r"9 GiB\. The fit stopped at "):
+        reg = SublinearNewtonRegressor(**params).fit(X, y)
+    assert reg.n_iter_ == one.n_iter_ == 1
+    for a, b in zip(reg.coefs_ + reg.intercepts_, one.coefs_ + one.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(reg.predict(X), one.predict(X))
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS is Linux's")

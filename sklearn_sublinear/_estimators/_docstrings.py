@@ -114,7 +114,9 @@ _PARAMS_DOC = """
         Bytes the fit may use. The fit estimates its peak memory before
         allocating, and checks the real number of firing pairs after every
         index query, refusing with a ValueError that names the parts (the
-        previous fitted state is kept). ``"auto"`` takes the smallest of what
+        previous fitted state is kept). Once a step was accepted, a refusal
+        stops the fit instead, with a ConvergenceWarning, and the fit keeps
+        the weights of its last accepted step. ``"auto"`` takes the smallest of what
         75% of physical memory, the cgroup limit and ``RLIMIT_AS`` leave, each
         minus what is in use; None switches the check off."""
 

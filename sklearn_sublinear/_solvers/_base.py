@@ -5,6 +5,16 @@ from abc import ABC, abstractmethod
 from .._contracts import ActiveSetIndex, Loss, Network, check_contract
 
 
+class MemoryLimitReached(ValueError):
+    """The firing pairs of an index query outgrew the fit's memory limit.
+
+    Raised by the ``check_pairs`` callable a solver is given (the memory
+    guard). Before training it refuses the fit; at a trial step's query the
+    solver puts the weights and the index back and keeps the steps it
+    accepted.
+    """
+
+
 class BaseSolver(ABC):
     """Base class of the training solvers.
 

@@ -54,7 +54,7 @@ from sklearn.exceptions import ConvergenceWarning
 from .._contracts import SampleSpaceSystem, check_contract
 from .._network import squared_row_norms
 from .._network._sparse import pattern_view
-from ._base import BaseSolver
+from ._base import BaseSolver, MemoryLimitReached
 from ._selection import DampingChoice, KrylovChoice, selection_method
 from ._stopping import StoppingRule
 from ._systems import CG_RTOL, SYSTEMS
@@ -267,7 +267,11 @@ class GaussNewton(BaseSolver):
         ended with, so that a warm start continues it (never below the floor).
         ``check_pairs`` may pass a callable, called with the number of firing
         pairs after every index query, before anything is built from them
-        (the memory guard, which raises when they outgrow its limit).
+        (the memory guard, which raises :class:`MemoryLimitReached` when they
+        outgrow its limit). Raised at the starting point or before any step
+        was accepted, the refusal propagates; at a later trial step, the fit
+        stops there (``stop_reason`` ``"memory_limit"``, with a
+        ConvergenceWarning) and keeps the weights of its last accepted step.
         ``hooks`` (see :class:`~sklearn_sublinear._contracts.IterationHooks`)
         hears the begin and end of every iteration and may stop the fit.
         """
@@ -311,7 +315,17 @@ class GaussNewton(BaseSolver):
         for iteration in range(1, self.max_iter + 1):
             t_start = time.perf_counter()
             hooks.begin(iteration)
-            step = self._iterate(iteration, problem, point, damping, kept)
+            try:
+                step = self._iterate(iteration, problem, point, damping, kept)
+            except MemoryLimitReached as refusal:
+                if not history["loss"]:
+                    raise
+                step = "memory_limit"
+                warnings.warn(
+                    f"{refusal} The fit stopped at iteration {iteration} and keeps "
+                    f"the weights of iteration {iteration - 1}.",
+                    ConvergenceWarning,
+                )
             if isinstance(step, str):
                 hooks.end(iteration, None)
                 stop_reason = step
@@ -704,7 +718,13 @@ class _Problem:
             W[block] = old_rows[b0 : b0 + step] + old
             old_rows[b0 : b0 + step] = old
         action = self.index.update(self.network.W, changed)
-        return old_rows, action, self.evaluate(self.query(), theta)
+        try:
+            active = self.query()
+        except MemoryLimitReached:
+            # refused: the weights and the index stay at the accepted point
+            self._put_back(changed, old_rows)
+            raise
+        return old_rows, action, self.evaluate(active, theta)
 
     def evaluate(self, active, theta):
         """The :class:`_Point` of the active sets ``active`` and coefficients
@@ -748,8 +768,12 @@ class _Problem:
 
     def undo(self, step):
         """Put back the weights a rejected ``step`` moved, and tell the index."""
-        self.network.W[step.changed] = step.old_rows
-        self.index.update(self.network.W, step.changed)
+        self._put_back(step.changed, step.old_rows)
+
+    def _put_back(self, changed, old_rows):
+        """``W[changed] = old_rows``, and tell the index."""
+        self.network.W[changed] = old_rows
+        self.index.update(self.network.W, changed)
 
 
 class _NoHooks:
