@@ -43,11 +43,11 @@ UNLIMITED = 2**60
 # "pair_growth": up to 1.4x at sparsity 0.2, 6.7x at 0.5, 42x at 0.7).
 PAIR_SHIFT_BASE = 0.3
 PAIR_SHIFT_SLOPE = 2.4
-# Bytes per firing pair held at the peak of an iteration: the query's
-# candidate lists and result, the previous result, the copy of the weighted
-# rows' pairs and the systems' forms of them; plus a little per output.
-# Calibrated on the grid of benchmarks/bench_memory.py (key "runs" /
-# "peak_over_estimate").
+# Bytes per firing pair held at the peak of an iteration of the Cholesky
+# path: the query's candidate lists and result, the previous result, the copy
+# of the weighted rows' pairs and the systems' forms of them; plus a little
+# per output (the per-output products). Calibrated on the grid of
+# benchmarks/bench_memory.py (key "runs" / "peak_over_estimate").
 PAIR_BYTES = 112
 PAIR_OUTPUT_BYTES = 2
 # The CG path holds less per pair: at the peak of an iteration (the query of
@@ -350,18 +350,20 @@ def fit_nbytes(
 def _pairs_nbytes(
     pairs, solver, query_pair_bytes, n_rows, n_weighted, m, d, n_outputs, sparse
 ):
-    """Bytes of the firing pairs at the peak: per pair, ``PAIR_BYTES`` on the
-    Cholesky path, else a query's bytes plus what the CG path holds
-    (:func:`_cg_held_pair_bytes`), and the outputs' bytes per pair; plus the
-    blocks that evaluate the outputs."""
-    pair_bytes = PAIR_BYTES
-    if solver != "cholesky":
+    """Bytes of the firing pairs at the peak: per pair, ``PAIR_BYTES`` and
+    the per-output products on the Cholesky path, else a query's bytes plus
+    what the CG path holds (:func:`_cg_held_pair_bytes`; its sums over the
+    outputs run by rows or neurons, not by pairs); plus the blocks that
+    evaluate the outputs."""
+    if solver == "cholesky":
+        pair_bytes = PAIR_BYTES + PAIR_OUTPUT_BYTES * n_outputs
+    else:
         pair_bytes = query_pair_bytes + _cg_held_pair_bytes(
             pairs, n_rows, n_weighted, m, d, n_outputs, sparse
         )
-    return float(pairs) * (
-        pair_bytes + PAIR_OUTPUT_BYTES * n_outputs
-    ) + EVALUATION_PAIR_BYTES * min(float(pairs), FORWARD_CHUNK_BYTES / 8)
+    return float(pairs) * pair_bytes + EVALUATION_PAIR_BYTES * min(
+        float(pairs), FORWARD_CHUNK_BYTES / 8
+    )
 
 
 def _cg_held_pair_bytes(pairs, n_rows, n_weighted, m, d, n_outputs, sparse):
