@@ -314,7 +314,7 @@ def run_diabetes(params):
     return rows, summary
 
 
-def main(argv=None):
+def _parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", default=None, help="comma-separated table names")
     parser.add_argument(
@@ -348,6 +348,11 @@ def main(argv=None):
     )
     parser.add_argument("--tag", default=None, help="suffix of the JSON file name")
     parser.add_argument("--output", default=None, help="JSON output path")
+    return parser
+
+
+def main(argv=None):
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.threads is not None:
         from threadpoolctl import threadpool_limits
