@@ -46,7 +46,7 @@ from .._tree_index._sparse_rows import is_sparse_rows
 from ._activations import shifted_relu
 from ._overlaps import overlap_counts
 from ._pair_sums import PairSums
-from ._sparse import csr_rows, row_blocks
+from ._sparse import csr_rows, pattern, row_blocks
 
 # Bytes of the dense (rows x neurons) block used by the chunked dense forward.
 FORWARD_CHUNK_BYTES = 2**26
@@ -370,6 +370,30 @@ class TwoLayerNetwork:
         if data_gram is None:
             data_gram = X @ X.T
         G *= data_gram
+        G /= self.n_neurons
+        return G
+
+    def gram_rows(self, active, rows, data_gram):
+        """Rows ``rows`` of :meth:`gram`'s ``G``, each entry computed as
+        :meth:`gram` computes it (the same bits).
+
+        Parameters
+        ----------
+        active : sparse array of shape (n_samples, n_neurons)
+            Active sets; only the positions of the stored entries count.
+        rows : ndarray of int
+            The rows wanted.
+        data_gram : ndarray of shape (n_samples, n_samples)
+            ``X X^T``.
+
+        Returns
+        -------
+        G_rows : ndarray of shape (rows.size, n_samples)
+        """
+        A = pattern(active)
+        # exact small integers, as the overlap counts of gram
+        G = (A[rows] @ A.T).toarray()
+        G *= data_gram[rows]
         G /= self.n_neurons
         return G
 

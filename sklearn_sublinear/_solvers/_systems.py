@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from scipy.linalg import cho_solve
 
 from .._network._pair_sums import PairSums
+from .._network._sparse import pattern
 from .._threads import one_blas_thread, own_blas_threads
 from ._preconditioners import SketchPreconditioner
 
@@ -45,6 +46,11 @@ PRECONDITIONER_REUSE_GROWTH = 1.5
 # processes (benchmarks/bench_width_scaling.py, key "runs" / "median_phases",
 # with n_jobs=2; benchmarks/bench_busy_cpu.py, key "rows").
 ONE_BLAS_THREAD_MAX_SAMPLES = 2048
+# A Cholesky system updates the previous system's G, instead of forming a
+# new one, when at most this share of the rows changed their active sets
+# (the steps of heavy damping of alpha="auto"; benchmarks/
+# bench_real_tables.py, key "rows" / "ours_fit_time", table Car).
+GRAM_UPDATE_MAX_ROWS = 0.25
 
 
 def _cholesky(A):
@@ -121,16 +127,26 @@ class CholeskySystem(_System):
 
     name = "cholesky"
 
-    def __init__(self, network, active, X, dsqrt, **params):
+    def __init__(self, network, active, X, dsqrt, previous=None, **params):
         super().__init__(network, active, X, dsqrt, **params)
-        G = network.gram(self.by_neuron, X, data_gram=self.data_gram)
-        if self.affine_gram is None:
-            with self._blas_threads():
-                G += self.affine_rows @ self.affine_rows.T
-        else:
-            G += self.affine_gram
+        G = None if previous is None else previous.take(self)
+        if G is None:
+            G = network.gram(self.by_neuron, X, data_gram=self.data_gram)
+            if self.affine_gram is None:
+                with self._blas_threads():
+                    G += self.affine_rows @ self.affine_rows.T
+            else:
+                G += self.affine_gram
         self.G = G
         self._spectrum = None
+
+    def handover(self):
+        """What the next system over the same rows may keep: ``G`` with the
+        active sets it was made of (:class:`_GramHandover`), when the
+        fixed products it was made with are given."""
+        if self.data_gram is None or self.affine_gram is None:
+            return None
+        return _GramHandover(self.active, self.G)
 
     def _blas_threads(self):
         # Idle BLAS workers keep spinning after a call, against the fit's own
@@ -172,6 +188,41 @@ class CholeskySystem(_System):
     def gram_matvec(self, Q):
         with self._blas_threads():
             return self.G @ Q
+
+
+class _GramHandover:
+    """A Cholesky system's ``G`` and active sets, for the next system.
+
+    ``G_ij`` depends on the active sets of rows ``i`` and ``j`` only (and on
+    the fixed data and affine Grams), so the next system recomputes the rows
+    and columns of the rows whose active sets changed, entry by entry as
+    :meth:`TwoLayerNetwork.gram` computes them: the same bits as a new
+    ``G``. A step of heavy damping changes few active sets
+    (``GRAM_UPDATE_MAX_ROWS``).
+    """
+
+    def __init__(self, active, G):
+        self._active, self._G = active, G
+
+    def take(self, system):
+        """``G`` of ``system``, made from this one, or None when too many
+        rows changed; either way this handover lets go of its ``G``."""
+        G, old = self._G, self._active
+        self._G = self._active = None
+        new = system.active
+        if G is None or old.shape != new.shape:
+            return None
+        changed = np.flatnonzero(abs(pattern(new) - pattern(old)).sum(axis=1) > 0)
+        if changed.size > GRAM_UPDATE_MAX_ROWS * new.shape[0]:
+            return None
+        if changed.size:
+            rows = system.network.gram_rows(new, changed, system.data_gram)
+            rows += system.affine_gram[changed]
+            # the data and affine Grams are products X X^T (exactly
+            # symmetric), and so are the overlap counts
+            G[changed, :] = rows
+            G[:, changed] = rows.T
+        return G
 
 
 class CGSystem(_System):

@@ -1,7 +1,9 @@
-"""The sample-space systems: BLAS threads of the Cholesky system."""
+"""The sample-space systems: BLAS threads of the Cholesky system, its Gram
+from the previous system."""
 
 import numpy as np
 import pytest
+from numpy.testing import assert_array_equal
 
 from sklearn_sublinear._solvers import CholeskySystem, _systems
 
@@ -65,3 +67,38 @@ def test_a_released_system_is_freed_without_the_garbage_collector(
         assert gone() is None
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("moved", [0, 1, 3, 40])
+def test_cholesky_gram_from_the_previous_system_is_the_new_gram(
+    moved, network_factory, reference, monkeypatch
+):
+    # The next Cholesky system recomputes the rows and columns of G whose
+    # active sets changed: the same bits as a new G; with too many changed
+    # rows it forms a new one.
+    monkeypatch.setattr(_systems, "GRAM_UPDATE_MAX_ROWS", 0.25)
+    X, net = network_factory(n_samples=40, n_neurons=60)
+    rng = np.random.RandomState(0)
+    E = np.hstack([np.ones((40, 1)), rng.standard_normal((40, 2))])
+    fixed = dict(data_gram=X @ X.T, affine_rows=E, affine_gram=E @ E.T)
+    first = CholeskySystem(net, reference["active"](X, net), X, np.ones(40), **fixed)
+    rows = rng.choice(40, moved, replace=False)
+    X2 = X.copy()
+    X2[rows] = X[rng.permutation(40)[:moved]]
+    # active sets of the moved rows from other inputs, the rest unchanged
+    active = reference["active"](X2, net)
+    handover = first.handover()
+    calls = []
+    gram = net.gram
+    monkeypatch.setattr(net, "gram", lambda *a, **k: calls.append(1) or gram(*a, **k))
+    second = CholeskySystem(net, active, X, np.ones(40), previous=handover, **fixed)
+    fresh = CholeskySystem(net, active, X, np.ones(40), **fixed)
+    changed = np.flatnonzero(
+        [set(active[[i]].indices) != set(first.active[[i]].indices) for i in range(40)]
+    )
+    assert (changed.size > 0) == (moved > 0)
+    # the fresh system's gram, and ours beyond a quarter of the rows
+    assert len(calls) == 1 + (changed.size > 10)
+    assert_array_equal(second.G, fresh.G)
+    # the handover let go of the old G
+    assert handover.take(second) is None
