@@ -261,11 +261,16 @@ def test_constant_up_to_rounding_only(spread):
 
 
 @pytest.mark.parametrize(
-    "Estimator", [SublinearNewtonRegressor, SublinearNewtonClassifier]
+    "Estimator, linear_term",
+    [
+        (SublinearNewtonRegressor, "auto"),
+        (SublinearNewtonClassifier, "auto"),
+        (SublinearNewtonClassifier, False),
+    ],
 )
-def test_far_out_inputs_have_finite_limits(Estimator):
+def test_far_out_inputs_have_finite_limits(Estimator, linear_term):
     X, y = _data()
-    est = Estimator(**SMALL).fit(
+    est = Estimator(**SMALL, linear_term=linear_term).fit(
         X, y if Estimator is SublinearNewtonRegressor else y > 0
     )
     scores = (
@@ -275,8 +280,9 @@ def test_far_out_inputs_have_finite_limits(Estimator):
     )
     far, farther = scores(X[:5] * 1e150), scores(X[:5] * 1e154)
     assert np.all(np.isfinite(farther))
-    if Estimator is SublinearNewtonRegressor:
-        # homogeneous with a linear term: linear along rays
+    if linear_term == "auto":
+        # a linear term (and for the regressor a homogeneous network): linear
+        # along rays
         assert_allclose(farther, 1e4 * far, rtol=1e-6)
     else:
         # unit rows: the direction alone counts

@@ -257,14 +257,18 @@ def test_predict_follows_documented_formula(regression_data, homogeneous, linear
     assert_allclose(reg.predict(X), expected, rtol=1e-10, atol=1e-10)
 
 
-def test_linear_term_auto_is_regression_only(regression_data, classification_data):
+def test_linear_term_auto(regression_data, classification_data):
+    # the regressor always, the classifier with alpha="auto" only
     X, y = regression_data
     reg = SublinearNewtonRegressor(**SMALL).fit(X, y)
     assert reg.linear_coef_.shape == (X.shape[1], 1)
     assert np.all(np.isfinite(reg.linear_coef_))
+    reg = SublinearNewtonRegressor(**SMALL, alpha=1e-3).fit(X, y)
+    assert reg.linear_coef_ is not None
     Xc, yc = classification_data
-    assert SublinearNewtonClassifier(**SMALL).fit(Xc, yc).linear_coef_ is None
-    clf = SublinearNewtonClassifier(**SMALL, linear_term=True).fit(Xc, yc)
+    clf = SublinearNewtonClassifier(**SMALL, alpha=1e-3).fit(Xc, yc)
+    assert clf.linear_coef_ is None
+    clf = SublinearNewtonClassifier(**SMALL).fit(Xc, yc)
     assert clf.linear_coef_.shape == (Xc.shape[1], 3)
     assert_allclose(clf.predict_proba(Xc).sum(axis=1), 1.0)
     assert clf.score(Xc, yc) > 0.8

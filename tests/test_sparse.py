@@ -338,7 +338,8 @@ def test_input_scaling_auto_for_sparse_and_dense():
     assert_array_equal(sparse.input_mean_, 0.0)
     assert_array_equal(sparse.input_scale_, np.where(peak > 0, peak, 1.0))
     assert sparse.linear_coef_ is not None  # "auto": a linear term on sparse X
-    dense = SublinearNewtonClassifier(**params).fit(
+    # with a float alpha, none on dense X (the classifier)
+    dense = SublinearNewtonClassifier(**params, alpha=1e-3).fit(
         X.toarray(), labels, sample_weight=w
     )
     mean = np.average(kept, axis=0, weights=w[w > 0])

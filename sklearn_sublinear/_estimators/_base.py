@@ -206,12 +206,14 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
     def _linear_term(self, sparse, warm=False):
         """``linear_term``, "auto" meaning: as the previous fit with a warm
         start, True for sparse input (text and one-hot features, where a
-        linear model is strong), else the subclass's default."""
+        linear model is strong) and with ``alpha="auto"`` (whose choice of
+        the damping and stop also holds the linear logits back), else the
+        subclass's default."""
         if self.linear_term != "auto":
             return bool(self.linear_term)
         if warm:
             return getattr(self, "linear_coef_", None) is not None
-        return sparse or self._linear_term_default
+        return sparse or self.alpha == "auto" or self._linear_term_default
 
     # -- fitting --------------------------------------------------------------
     def _fit(self, X, y, sample_weight, incremental=False, first_state=None):

@@ -106,9 +106,9 @@ _PARAMS_DOC = """
     linear_term : bool or "auto", default="auto"
         Add a linear function of the scaled features to the output, trained
         jointly with the network, as a skip connection. ``"auto"`` means True
-        for the regressor and for sparse ``X``, False for the classifier on
-        dense ``X``, and what the previous fit had with a warm start (see the
-        user guide).
+        for the regressor, for sparse ``X`` and with ``alpha="auto"``, False
+        for the classifier on dense ``X`` with a float ``alpha``, and what the
+        previous fit had with a warm start (see the user guide).
 
     memory_limit : "auto", float or None, default="auto"
         Bytes the fit may use. The fit estimates its peak memory before

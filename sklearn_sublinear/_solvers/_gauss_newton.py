@@ -311,12 +311,12 @@ class GaussNewton(BaseSolver):
             history["validation_score"] = monitor.scores
         hooks = _NO_HOOKS if hooks is None else hooks
         stop_reason = "max_iter"
-        kept = None
+        kept = at_least = None
         for iteration in range(1, self.max_iter + 1):
             t_start = time.perf_counter()
             hooks.begin(iteration)
             try:
-                step = self._iterate(iteration, problem, point, damping, kept)
+                step = self._iterate(iteration, problem, point, damping, kept, at_least)
             except MemoryLimitReached as refusal:
                 if not history["loss"]:
                     raise
@@ -331,6 +331,7 @@ class GaussNewton(BaseSolver):
                 stop_reason = step
                 break
             point, damping, kept = step.point, step.damping, step.kept
+            at_least = step.at_least
             if kept is not None:
                 monitor.share_at_least(kept_share)
             problem.theta = network.affine_coef = step.theta
@@ -365,13 +366,14 @@ class GaussNewton(BaseSolver):
             )
         return point
 
-    def _damping_floor(self, problem, linearization, system, kept=None):
+    def _damping_floor(self, problem, linearization, system, kept=None, at_least=None):
         """Lowest damping of this iteration, its trace and the GCV choice.
 
         ``alpha`` relative to the trace of ``D^(1/2) G D^(1/2)``, shrunk for
         large total weights (module docstring); with ``alpha="auto"``, the
         damping of lowest GCV score (the problem's ``choose_damping``: a
-        :class:`DampingChoice` or :class:`KrylovChoice`, or None without
+        :class:`DampingChoice` or :class:`KrylovChoice`, the latter at least
+        ``at_least``, the previous Lanczos choice; or None without
         selection), or ``kept`` (relative) once an earlier choice was the
         lowest damping the selection may try.
         """
@@ -380,12 +382,14 @@ class GaussNewton(BaseSolver):
         floor = max(relative, MIN_RELATIVE_DAMPING) * trace
         choice = None
         if self.alpha == "auto" and kept is None:
-            choice = problem.choose_damping(system, linearization, trace)
+            choice = problem.choose_damping(
+                system, linearization, trace, at_least=at_least
+            )
         if choice is not None:
             floor = max(choice.damping, MIN_RELATIVE_DAMPING * trace)
         return floor, trace, choice
 
-    def _iterate(self, iteration, problem, point, damping, kept=None):
+    def _iterate(self, iteration, problem, point, damping, kept=None, at_least=None):
         """One outer iteration: the system at ``point``, then damping trials.
 
         Returns the accepted :class:`_Step`, or why the fit stops: ``"tol"``
@@ -398,7 +402,11 @@ class GaussNewton(BaseSolver):
         if linearization is None:
             return "tol"
         system = problem.system(linearization)
-        floor, trace, choice = self._damping_floor(problem, linearization, system, kept)
+        floor, trace, choice = self._damping_floor(
+            problem, linearization, system, kept, at_least
+        )
+        if choice is not None:
+            at_least = choice.next_at_least
         if choice is not None:
             if self.verbose:
                 print(
@@ -437,7 +445,7 @@ class GaussNewton(BaseSolver):
                 )
                 step.inner = inner
                 step.alpha = floor / trace if choice is None else choice.relative
-                step.kept = kept
+                step.kept, step.at_least = kept, at_least
                 # an accepted step is never undone: its old rows (as large as
                 # the moved weights) are not kept through the next iteration
                 step.old_rows = None
@@ -666,11 +674,11 @@ class _Problem:
             trace = float(linearization.d @ squared_row_norms(self.Ew))
         return trace
 
-    def choose_damping(self, system, linearization, trace):
+    def choose_damping(self, system, linearization, trace, at_least=None):
         """The GCV choice of the step at a linearization: from the spectrum
         of ``system`` (:class:`DampingChoice`), from Lanczos runs of its
-        ``bmatvec`` (:class:`KrylovChoice`), or None (the floor), by
-        :func:`selection_method`."""
+        ``bmatvec`` (:class:`KrylovChoice`, at least ``at_least``), or None
+        (the floor), by :func:`selection_method`."""
         g, h = linearization.g, linearization.h
         rhs = step_rhs(self.s, h, g)
         method = selection_method(self.weighted.size, hasattr(system, "spectrum"))
@@ -686,6 +694,7 @@ class _Problem:
             self.random_state,
             CG_RTOL,
             minimum=self.relative_floor,
+            at_least=at_least,
         )
 
     def step(self, system, linearization, damping):

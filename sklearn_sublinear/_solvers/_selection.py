@@ -103,6 +103,8 @@ class DampingChoice:
         # costs one eigendecomposition, and its range reaches far below the
         # dampings that keep a step linear
         self.lowest = False
+        # nor a bound of the next choice (KrylovChoice.next_at_least)
+        self.next_at_least = None
 
     @property
     def improves(self):
@@ -130,6 +132,13 @@ EIGH_MAX_SAMPLES = 1000
 # fit time (same benchmark and keys); the Lanczos bases (KRYLOV_STEPS vectors
 # per output and probe) stay bounded too.
 KRYLOV_MAX_SAMPLES = 5000
+# A later Lanczos choice of a fit is at least the previous one divided by
+# this: on the suite the choices rose from one iteration to the next, or fell
+# by a grid step or two to the floor, and with a linear term (whose
+# eigenvalues spread the spectrum) resolving the small dampings took four
+# times the Lanczos steps of the large ones (benchmarks/bench_real_tables.py,
+# keys "rows" / "ours_score", "ours_fit_time").
+KRYLOV_DESCENT = 10.0
 
 
 def selection_method(n_weighted, has_spectrum):
@@ -166,39 +175,47 @@ class Lanczos:
         Their off-diagonals; entry ``steps - 1`` is ``beta_k`` (the size of
         the next residual).
     basis : ndarray of shape (max_steps, n, c)
-        The orthonormal bases ``Q``.
+        The orthonormal bases ``Q`` (a view of storage by column, so that
+        each column's basis is one contiguous matrix).
     """
 
     def __init__(self, matvec, Z, max_steps):
         n, c = Z.shape
         self.matvec = matvec
-        self.basis = np.zeros((max_steps, n, c))
+        # column by column: the reorthogonalization's products are a batch
+        # of matrix-vector products (BLAS), not strided sums
+        self._bases = np.zeros((c, max_steps, n))
         self.diagonal = np.zeros((max_steps, c))
         self.offdiagonal = np.zeros((max_steps, c))
-        self.basis[0] = Z / np.linalg.norm(Z, axis=0)
+        self._bases[:, 0] = (Z / np.linalg.norm(Z, axis=0)).T
         self.steps = 0
         self._scale = None
 
+    @property
+    def basis(self):
+        return self._bases.transpose(1, 2, 0)
+
     def extend(self, steps):
         """Run up to ``steps`` steps in all (at most ``max_steps``)."""
-        Q = self.basis
-        for j in range(self.steps, min(steps, Q.shape[0])):
-            w = self.matvec(Q[j])
-            self.diagonal[j] = np.einsum("nc,nc->c", Q[j], w)
+        Q = self._bases
+        for j in range(self.steps, min(steps, Q.shape[1])):
+            w = self.matvec(Q[:, j].T).T.copy()
+            self.diagonal[j] = np.einsum("cn,cn->c", Q[:, j], w)
             if self._scale is None:
                 self._scale = np.maximum(np.abs(self.diagonal[0]), 1e-300)
             # full reorthogonalization, twice ("twice is enough")
             for _ in range(2):
-                w -= np.einsum(
-                    "jnc,jc->nc", Q[: j + 1], np.einsum("jnc,nc->jc", Q[: j + 1], w)
-                )
-            beta = np.linalg.norm(w, axis=0)
+                coef = np.matmul(Q[:, : j + 1], w[:, :, None])
+                w -= np.matmul(Q[:, : j + 1].transpose(0, 2, 1), coef)[:, :, 0]
+            beta = np.linalg.norm(w, axis=1)
             # an invariant subspace ends a column's run: later steps stay
             # zero, and decoupled blocks of T carry no quadrature weight
             beta[beta <= 1e-12 * self._scale] = 0.0
             self.offdiagonal[j] = beta
-            if j + 1 < Q.shape[0]:
-                Q[j + 1] = np.divide(w, beta, out=np.zeros_like(w), where=beta > 0)
+            if j + 1 < Q.shape[1]:
+                Q[:, j + 1] = np.divide(
+                    w, beta[:, None], out=np.zeros_like(w), where=beta[:, None] > 0
+                )
             self.steps = j + 1
 
     def quadrature(self, c):
@@ -237,16 +254,31 @@ class KrylovChoice:
     rtol : float
         Relative residual up to which the Krylov step is used.
     minimum : float, default=0.0
-        Lowest relative damping tried.
+        Lowest relative damping tried: the floor.
+    at_least : float or None, default=None
+        Lowest relative damping tried if above ``minimum``: the previous
+        iteration's choice (:attr:`next_at_least`).
 
     Attributes
     ----------
     damping, relative, score, no_step : float
         As for :class:`DampingChoice`.
+    lowest : bool
+        Whether the choice is the floor ``minimum``.
+    next_at_least : float
+        The lowest relative damping of the next iteration's choice: this one.
     """
 
     def __init__(
-        self, system, rhs, trace, total_weight, random_state, rtol, minimum=0.0
+        self,
+        system,
+        rhs,
+        trace,
+        total_weight,
+        random_state,
+        rtol,
+        minimum=0.0,
+        at_least=None,
     ):
         n, q = rhs.shape
         probes = np.random.RandomState(random_state).choice(
@@ -258,8 +290,14 @@ class KrylovChoice:
         self.no_step = float(np.sum(rhs**2))
         self._runs = Lanczos(system.bmatvec, start, min(KRYLOV_STEPS, n))
         dampings = GCV_RELATIVE_DAMPINGS * trace
-        # dampings below the floor leave the linear regime (rejected steps)
-        allowed = GCV_RELATIVE_DAMPINGS >= minimum
+        # Dampings below the floor leave the linear regime (rejected steps).
+        # Far below the previous iteration's choice, GCV would refit what
+        # that step left as noise; it is also where the quadratures need the
+        # most steps, on spectra spread by a linear term (KRYLOV_DESCENT).
+        floor = GCV_RELATIVE_DAMPINGS >= minimum
+        allowed = floor
+        if at_least is not None:
+            allowed = floor & (GCV_RELATIVE_DAMPINGS >= at_least / KRYLOV_DESCENT)
         last = None
         # Steps in blocks until the choice (and whether to step) is the same
         # as a block before and the step of the chosen damping has converged.
@@ -279,7 +317,8 @@ class KrylovChoice:
         self.damping = float(dampings[best])
         self.relative = float(GCV_RELATIVE_DAMPINGS[best])
         self.score = float(scores[best])
-        self.lowest = best == int(np.argmax(allowed))
+        self.lowest = best == int(np.argmax(floor))
+        self.next_at_least = self.relative
 
     def _scores(self, dampings, n, q, total_weight, allowed):
         """GCV of every damping from the quadratures (``inf`` if not allowed)."""
@@ -325,8 +364,7 @@ class KrylovChoice:
                 continue
             theta, S = self._quadratures[c]
             y = norm * (S @ (S[0] / (theta + lam)))
-            Q = self._runs.basis[: self._runs.steps, :, c]
-            columns.append(np.tensordot(y, Q, axes=1))
+            columns.append(y @ self._runs._bases[c, : self._runs.steps])
         return np.column_stack(columns)
 
     def wrap(self, system):

@@ -421,7 +421,7 @@ class ShardedProblem:
             self._row_order = RowOrder(self.shards.map("weighted_rows"))
         return self._row_order
 
-    def choose_damping(self, system, linearization, trace):
+    def choose_damping(self, system, linearization, trace, at_least=None):
         """The GCV choice of ``alpha="auto"``, as :meth:`_Problem.choose_damping`
         makes it over the same rows in the order of the local fit: from the
         spectrum of the gathered Cholesky system (:class:`DampingChoice`),
@@ -442,6 +442,7 @@ class ShardedProblem:
             self.solver.random_state,
             CG_RTOL,
             minimum=self.relative_floor,
+            at_least=at_least,
         )
         return _ShardedChoice(choice, system)
 

@@ -215,6 +215,27 @@ def test_krylov_choice_is_near_the_exact_choice():
     assert choice.score == pytest.approx(exact[best], rel=0.05)
 
 
+def test_krylov_choice_at_least_a_fraction_of_the_previous_one():
+    # a later choice is at least the previous one over KRYLOV_DESCENT; the
+    # floor ("lowest", the kept choice) stays the minimum's
+    from sklearn_sublinear._solvers._selection import KRYLOV_DESCENT
+
+    B, Z = _spd(n=40)
+    trace, floor = np.trace(B), GCV_RELATIVE_DAMPINGS[8]
+    free = KrylovChoice(_Dense(B), Z, trace, 40.0, 0, rtol=1e-2, minimum=floor)
+    assert free.next_at_least == free.relative
+    for at_least in (free.relative, free.relative * 1e3):
+        choice = KrylovChoice(
+            _Dense(B), Z, trace, 40.0, 0, rtol=1e-2, minimum=floor, at_least=at_least
+        )
+        assert choice.relative >= at_least / KRYLOV_DESCENT * (1 - 1e-12)
+        if at_least == free.relative:
+            assert choice.relative == free.relative
+    assert free.lowest == (free.relative == floor)
+    assert not choice.lowest
+    assert choice.relative > free.relative
+
+
 def test_auto_on_the_cg_path_is_deterministic_and_the_same_on_both_indexes():
     X, y = _noisy(n=300)
     fits = [
@@ -242,8 +263,8 @@ def test_lowest_krylov_choice_is_kept(monkeypatch):
     choices = []
     choose = gn._Problem.choose_damping
 
-    def counting(self, *args):
-        choice = choose(self, *args)
+    def counting(self, *args, **kwargs):
+        choice = choose(self, *args, **kwargs)
         choices.append(choice)
         return choice
 
