@@ -231,14 +231,23 @@ def test_default_stopping_treats_integer_weights_as_repeated_rows(
         )
 
 
+@pytest.mark.parametrize("input_scaling", ["standard", "maxabs"])
 @pytest.mark.parametrize("linear_term", [True, False])
 @pytest.mark.parametrize("homogeneous", [True, False])
-def test_predict_follows_documented_formula(regression_data, homogeneous, linear_term):
+def test_predict_follows_documented_formula(
+    regression_data, homogeneous, linear_term, input_scaling
+):
+    # with "maxabs" the solver scales the linear term's rows by
+    # 0.5 / input_norm_mean_; linear_coef_ stays the model's coefficient
     X, y = regression_data
     reg = SublinearNewtonRegressor(
-        **SMALL, homogeneous=homogeneous, linear_term=linear_term
+        **SMALL,
+        homogeneous=homogeneous,
+        linear_term=linear_term,
+        input_scaling=input_scaling,
     ).fit(X, y)
     assert reg.homogeneous_ is homogeneous
+    assert reg.input_scaling_ == input_scaling
     features = (X - reg.input_mean_) / reg.input_scale_
     U = np.column_stack([features, np.ones(len(X))])
     norms = np.linalg.norm(U, axis=1, keepdims=True)

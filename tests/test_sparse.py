@@ -6,8 +6,14 @@ import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 
 from sklearn_sublinear import SublinearNewtonClassifier, SublinearNewtonRegressor
-from sklearn_sublinear._network import InputTransform, SparseRows, TwoLayerNetwork
+from sklearn_sublinear._network import (
+    InputTransform,
+    SparseRows,
+    TwoLayerNetwork,
+    _inputs,
+)
 from sklearn_sublinear._network._pair_sums import PairSums
+from sklearn_sublinear._solvers import _gauss_newton
 from sklearn_sublinear._solvers._preconditioners import SketchPreconditioner
 from sklearn_sublinear._solvers._systems import CGSystem
 from sklearn_sublinear._tree_index import DenseIndex, TreeIndex, exact_preactivations
@@ -376,3 +382,40 @@ def test_default_scaling_of_sparse_text_beats_standardization():
         clf.fit(X[train], topics[train])
         scores[scaling] = clf.score(X[~train], topics[~train])
     assert scores["auto"] > scores["standard"] + 0.05
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(
+    "scaling, linear_term, uncentered",
+    [("auto", "auto", True), ("none", True, True), ("maxabs", False, False)]
+    + [("standard", True, False)],
+)
+def test_linear_term_on_uncentered_rows_is_scaled(
+    scaling, linear_term, uncentered, monkeypatch
+):
+    # A linear term on uncentered rows (max-abs or none): the solver sees its
+    # rows divided by the mean row norm, and CG stops on the model decrease;
+    # otherwise (standardized rows, or no linear term) neither changes.
+    seen = {}
+    solve = _gauss_newton.GaussNewton.solve
+
+    def spy(self, network, *args, **kwargs):
+        seen.update(scale=network.affine_scale, stop=self.cg_stop)
+        return solve(self, network, *args, **kwargs)
+
+    monkeypatch.setattr(_gauss_newton.GaussNewton, "solve", spy)
+    X, y, _ = _sparse_data()
+    labels = (y > np.median(y)).astype(int)
+    clf = SublinearNewtonClassifier(
+        n_neurons=64,
+        random_state=0,
+        max_iter=2,
+        input_scaling=scaling,
+        linear_term=linear_term,
+    ).fit(X, labels)
+    if uncentered:
+        scale = _inputs.LINEAR_ROW_NORM / clf.input_norm_mean_
+        assert seen == {"scale": scale, "stop": "decrease"}
+        assert clf.input_norm_mean_ > 1.5  # the rule changes something here
+    else:
+        assert seen == {"scale": 1.0, "stop": "residual"}

@@ -108,7 +108,11 @@ _PARAMS_DOC = """
         jointly with the network, as a skip connection. ``"auto"`` means True
         for the regressor, for sparse ``X`` and with ``alpha="auto"``, False
         for the classifier on dense ``X`` with a float ``alpha``, and what the
-        previous fit had with a warm start (see the user guide).
+        previous fit had with a warm start. On uncentered features
+        (``"maxabs"``, ``"none"``) the solver weighs the linear term's rows by
+        ``0.5 / input_norm_mean_``, which damps its coefficients more;
+        ``linear_coef_`` is the model's coefficient either way (see the user
+        guide).
 
     memory_limit : "auto", float or None, default="auto"
         Bytes the fit may use. The fit estimates its peak memory before
@@ -151,6 +155,9 @@ _ATTRIBUTES_DOC = """
 
     input_norm_mean_ : float
         Weighted mean of ``||[(x - mu) / sigma, 1]||`` over the training rows.
+
+    input_scaling_ : {{"standard", "maxabs", "none"}}
+        ``input_scaling`` resolved (``"auto"`` by the format of ``X``).
 
     homogeneous_ : bool
         Whether the network is homogeneous (``homogeneous`` resolved).

@@ -6,6 +6,13 @@ from sklearn.utils.sparsefuncs import min_max_axis
 
 from .._tree_index._sparse_rows import SparseRows, is_sparse_rows
 
+# Mean norm of the linear term's Jacobian rows on uncentered features
+# (InputTransform.affine_scale): against 1, the same test accuracy on the
+# text corpora and fewer CG iterations per step on wide rows
+# (benchmarks/bench_sparse.py, keys "text" / "means" and "memory" /
+# "cg_iterations_per_step").
+LINEAR_ROW_NORM = 0.5
+
 
 def weighted_mean_scale(X, sample_weight, name="X"):
     """Weighted mean and standard deviation of the columns of ``X``.
@@ -174,6 +181,22 @@ class InputTransform:
         norms = 1.0 / (rows.bias if is_sparse_rows(rows) else rows[:, -1])
         self.norm_mean_ = float(sample_weight @ norms / np.sum(sample_weight))
         return self
+
+    def affine_scale(self):
+        """Scale of the linear term's Jacobian rows in the solver (the
+        ``affine_scale`` of :class:`TwoLayerNetwork`).
+
+        ``LINEAR_ROW_NORM / norm_mean_`` for uncentered scalings
+        (``"maxabs"``, ``"none"``), so that the affine rows ``[1, u_i]`` get
+        a mean norm of ``LINEAR_ROW_NORM``, about that of the network's unit
+        rows: on wide rows (text) ``||u_i||`` is large, and the linear term's
+        Gram, with its spread spectrum, would otherwise outweigh the
+        network's and slow the conjugate gradients. 1 for ``"standard"``,
+        with which those fits were tuned (``benchmarks/bench_real_tables.py``).
+        """
+        if self.scaling == "standard":
+            return 1.0
+        return LINEAR_ROW_NORM / self.norm_mean_
 
     def transform(self, X):
         """Return the preprocessed rows, float64 of shape (n, n_features + 1).

@@ -34,7 +34,10 @@ Linear term: with ``linear_coef`` ``V``, the output adds ``<u_i, V_o>`` on the
 standardized features ``u_i`` (``u`` without its bias coordinate). Intercept
 and linear term form the affine part ``<e_i, theta_o>``, ``e_i = [1, u_i]``,
 ``theta = [beta; V]``, whose Jacobian rows are ``e_i`` for every output: the
-Gram gains ``E E^T`` (``1 1^T`` for the intercept alone).
+Gram gains ``E E^T`` (``1 1^T`` for the intercept alone). With an
+``affine_scale`` ``t``, the solver sees the affine part as ``<t e_i, theta / t>``:
+the same outputs, Jacobian rows ``t e_i`` and Gram ``t^2 E E^T``, i.e. the
+damping of ``theta`` multiplied by ``1 / t^2``.
 """
 
 import numpy as np
@@ -81,6 +84,11 @@ class TwoLayerNetwork:
     linear_coef : ndarray of shape (n_inputs - 1, n_outputs), default=None
         Coefficients ``V`` of the linear term ``<u, V_o>`` on the standardized
         features (trained); None for no linear term.
+    affine_scale : float, default=1.0
+        Scale ``t`` of the affine part's Jacobian rows as the solver sees
+        them (see the module docstring): :meth:`affine_rows` are ``t e_i``
+        and :attr:`affine_coef` is ``theta / t``, while ``intercept`` and
+        ``linear_coef`` stay the model's coefficients.
     n_jobs : int, default=None
         The number of threads sharing the rows of the sparse products and the
         overlap counts (scipy's products and the compiled loop release the
@@ -96,6 +104,7 @@ class TwoLayerNetwork:
         intercept,
         norm_scale=None,
         linear_coef=None,
+        affine_scale=1.0,
         n_jobs=None,
     ):
         self.W = W
@@ -104,6 +113,7 @@ class TwoLayerNetwork:
         self.intercept = intercept
         self.norm_scale = norm_scale
         self.linear_coef = linear_coef
+        self.affine_scale = affine_scale
         self.n_jobs = n_jobs
 
     @property
@@ -142,13 +152,13 @@ class TwoLayerNetwork:
 
     # -- affine output part ---------------------------------------------------
     def affine_rows(self, X):
-        """Rows ``e_i`` of the affine output part ``<e_i, theta_o>``.
+        """Rows ``t e_i`` of the affine output part ``<t e_i, theta_o / t>``.
 
         ``e_i = [1]`` (the intercept), or ``[1, u_i]`` with a linear term,
         where ``u_i`` are the standardized features. They are recovered from a
         preprocessed row as ``x[:-1] / x[-1]`` (the bias coordinate is
         ``1 / ||u||``), a ratio that Jacobian rows, multiples of the rows,
-        share.
+        share. ``t`` is ``affine_scale``.
 
         Parameters
         ----------
@@ -161,23 +171,34 @@ class TwoLayerNetwork:
             :class:`SparseRows` with the bias first for sparse rows and a
             linear term.
         """
-        ones = np.ones((X.shape[0], 1))
+        t = self.affine_scale
+        if is_sparse_rows(X) and self.linear_coef is not None:
+            return X.affine(t)
         if self.linear_coef is None:
-            return ones
-        if is_sparse_rows(X):
-            return X.affine()
-        return np.hstack([ones, X[:, :-1] / X[:, -1:]])
+            E = np.ones((X.shape[0], 1))
+        else:
+            E = np.hstack([np.ones((X.shape[0], 1)), X[:, :-1] / X[:, -1:]])
+        if t != 1.0:
+            E *= t
+        return E
 
     @property
     def affine_coef(self):
-        """``theta = [beta; V]``, shape (1, n_outputs) or (n_inputs, n_outputs)."""
+        """``theta / t = [beta; V] / t``, shape (1, n_outputs) or
+        (n_inputs, n_outputs), with ``t`` the ``affine_scale``."""
         theta = self.intercept[None, :]
         if self.linear_coef is None:
-            return theta.copy()
-        return np.vstack([theta, self.linear_coef])
+            theta = theta.copy()
+        else:
+            theta = np.vstack([theta, self.linear_coef])
+        if self.affine_scale != 1.0:
+            theta /= self.affine_scale
+        return theta
 
     @affine_coef.setter
     def affine_coef(self, theta):
+        if self.affine_scale != 1.0:
+            theta = theta * self.affine_scale
         self.intercept = np.array(theta[0])
         if self.linear_coef is not None:
             self.linear_coef = np.array(theta[1:])

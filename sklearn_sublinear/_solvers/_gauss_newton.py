@@ -221,6 +221,8 @@ class GaussNewton(BaseSolver):
         0 silent, 1 one line per iteration, 2 also every damping trial.
     random_state : int or None
         Seed of the sketch in the CG preconditioner.
+    cg_stop : {"residual", "decrease"}, default="residual"
+        When the CG solves stop (:class:`CGSystem`).
     """
 
     def __init__(
@@ -233,6 +235,7 @@ class GaussNewton(BaseSolver):
         linear_solver="cholesky",
         verbose=0,
         random_state=None,
+        cg_stop="residual",
     ):
         self.alpha = alpha
         self.max_iter = max_iter
@@ -241,6 +244,7 @@ class GaussNewton(BaseSolver):
         self.linear_solver = linear_solver
         self.verbose = verbose
         self.random_state = random_state
+        self.cg_stop = cg_stop
 
     def _solve(
         self,
@@ -590,6 +594,9 @@ class _Problem:
                 f"got {solver.linear_solver!r}."
             )
         self.system_cls = SYSTEMS[solver.linear_solver]
+        self.system_params = {}
+        if self.system_cls is SYSTEMS["cg"]:
+            self.system_params["cg_stop"] = solver.cg_stop
         self.random_state = solver.random_state
         self.network, self.loss, self.index, self.X = network, loss, index, X
         self.n = X.shape[0]
@@ -771,6 +778,7 @@ class _Problem:
             affine_rows=self.Ew,
             affine_gram=self.affine_gram,
             previous=previous,
+            **self.system_params,
         )
         check_contract(system, SampleSpaceSystem, "sample-space system")
         return system

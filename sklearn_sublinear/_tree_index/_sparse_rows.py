@@ -159,9 +159,10 @@ class SparseRows:
         """The rows times ``factor`` (one per row); shares the stored entries."""
         return self._like(self.Z, self.scale * factor)
 
-    def affine(self):
-        """The affine rows ``[1, z_i - c]`` (bias first, row scale 1)."""
-        return self._like(self.Z, np.ones(self.shape[0]), bias_first=True)
+    def affine(self, scale=1.0):
+        """The affine rows ``scale [1, z_i - c]`` (bias first, row scale
+        ``scale``); they share the stored entries."""
+        return self._like(self.Z, np.full(self.shape[0], scale), bias_first=True)
 
     def toarray(self):
         """The rows as a dense array (for few rows only)."""

@@ -6,7 +6,11 @@ from _helpers import gram_matvec, jvp, vjp
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.sparse import csr_array
 
-from sklearn_sublinear._network import _sparse, threshold_from_sparsity
+from sklearn_sublinear._network import (
+    InputTransform,
+    _sparse,
+    threshold_from_sparsity,
+)
 from sklearn_sublinear._network._two_layer import TwoLayerNetwork
 
 
@@ -203,3 +207,37 @@ def test_move_neurons_adds_the_step_in_place(n_jobs, monkeypatch):
     assert_array_equal(old_rows, W[changed])
     net.W[changed] = old_rows
     assert_array_equal(net.W, W)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_affine_scale_changes_the_solver_view_not_the_model(sparse):
+    # With affine_scale t the solver sees the affine part as <t e_i, theta / t>:
+    # the same outputs, rows t e_i, coefficients theta / t, and the model's
+    # intercept and linear coefficients unchanged.
+    rng = np.random.RandomState(0)
+    raw = rng.rand(30, 8) * (rng.rand(30, 8) < 0.4)
+    raw = csr_array(raw) if sparse else raw
+    X = InputTransform("maxabs").fit(raw, np.ones(30)).transform(raw)
+    m, t = 64, 0.3
+    W = rng.standard_normal((m, 9))
+    signs = np.where(rng.rand(m, 2) < 0.5, -1.0, 1.0)
+    beta, V = rng.standard_normal(2), rng.standard_normal((8, 2))
+
+    def network(scale):
+        return TwoLayerNetwork(
+            W, signs, 0.5, beta.copy(), linear_coef=V.copy(), affine_scale=scale
+        )
+
+    plain, scaled = network(1.0), network(t)
+    assert_allclose(scaled.forward(X), plain.forward(X), rtol=1e-12, atol=1e-12)
+    E, Et = plain.affine_rows(X), scaled.affine_rows(X)
+    if sparse:
+        E, Et = E.toarray(), Et.toarray()
+    assert_allclose(Et, t * E, rtol=1e-15)
+    assert_allclose(scaled.affine_coef, plain.affine_coef / t, rtol=1e-15)
+    assert_allclose(Et @ scaled.affine_coef, E @ plain.affine_coef, rtol=1e-12)
+    theta = rng.standard_normal((9, 2))
+    scaled.affine_coef = theta
+    assert_allclose(scaled.intercept, t * theta[0], rtol=1e-15)
+    assert_allclose(scaled.linear_coef, t * theta[1:], rtol=1e-15)
+    assert_allclose(scaled.affine_coef, theta, rtol=1e-15)

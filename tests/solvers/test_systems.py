@@ -1,10 +1,12 @@
 """The sample-space systems: BLAS threads of the Cholesky system, its Gram
-from the previous system."""
+from the previous system, CG stops."""
 
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
+from scipy.sparse import csr_array
 
+from sklearn_sublinear._network._two_layer import TwoLayerNetwork
 from sklearn_sublinear._solvers import CholeskySystem, _systems
 
 
@@ -102,3 +104,63 @@ def test_cholesky_gram_from_the_previous_system_is_the_new_gram(
     assert_array_equal(second.G, fresh.G)
     # the handover let go of the old G
     assert handover.take(second) is None
+
+
+class _Unpreconditioned:
+    """``P = I``: CG sees the whole spread of the spectrum."""
+
+    def __init__(self, system, rng):
+        pass
+
+    def apply(self, R, lam):
+        return R.copy()
+
+
+def test_cg_stop_on_the_model_decrease(monkeypatch):
+    # A linear term over wide rows, whose spread spectrum keeps the residual
+    # test waiting (no preconditioner here): "decrease" stops sooner, with
+    # the quadratic model q(c) = c^T A c / 2 - r^T c within 1% of its
+    # minimum; with a zero CG_DECREASE_RTOL it is the residual test.
+    rng = np.random.RandomState(0)
+    n, d, m = 150, 400, 64
+    U = rng.exponential(size=(n, d)) * (rng.rand(n, d) < 0.1)
+    X = np.hstack([U, np.ones((n, 1))])
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    net = TwoLayerNetwork(
+        rng.standard_normal((m, d + 1)),
+        np.ones((m, 1)),
+        0.5,
+        np.zeros(1),
+        linear_coef=np.zeros((d, 1)),
+    )
+    active = csr_array(np.maximum(X @ net.W.T - 0.5, 0.0))
+    dsqrt, lam = np.full(n, 1.0 / np.sqrt(n)), 1e-4
+    R = rng.standard_normal((n, 1))
+
+    def solve(stop):
+        system = _systems.CGSystem(
+            net,
+            active,
+            X,
+            dsqrt,
+            affine_rows=net.affine_rows(X),
+            preconditioner=_Unpreconditioned,
+            cg_stop=stop,
+        )
+        C = system.solve(lam, R)
+        A = system.bmatvec(np.eye(n)) + lam * np.eye(n)
+        return C, A, system.last_info["cg_iterations"]
+
+    C_res, A, it_res = solve("residual")
+    C_dec, _, it_dec = solve("decrease")
+    best = np.linalg.solve(A, R)
+
+    def model(C):
+        return float(C[:, 0] @ A @ C[:, 0] / 2 - R[:, 0] @ C[:, 0])
+
+    assert it_dec < it_res
+    assert model(C_dec) <= 0.99 * model(best) < 0
+    monkeypatch.setattr(_systems, "CG_DECREASE_RTOL", 0.0)
+    assert_array_equal(solve("decrease")[0], C_res)
+    with pytest.raises(ValueError, match="cg_stop"):
+        _systems.CGSystem(net, active, X, dsqrt, cg_stop="never")
