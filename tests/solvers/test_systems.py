@@ -3,6 +3,7 @@ from the previous system, CG stops."""
 
 import numpy as np
 import pytest
+from _other_preconditioners import IdentityPreconditioner
 from numpy.testing import assert_array_equal
 from scipy.sparse import csr_array
 
@@ -106,16 +107,6 @@ def test_cholesky_gram_from_the_previous_system_is_the_new_gram(
     assert handover.take(second) is None
 
 
-class _Unpreconditioned:
-    """``P = I``: CG sees the whole spread of the spectrum."""
-
-    def __init__(self, system, rng):
-        pass
-
-    def apply(self, R, lam):
-        return R.copy()
-
-
 def test_cg_stop_on_the_model_decrease(monkeypatch):
     # A linear term over wide rows, whose spread spectrum keeps the residual
     # test waiting (no preconditioner here): "decrease" stops sooner, with
@@ -144,7 +135,7 @@ def test_cg_stop_on_the_model_decrease(monkeypatch):
             X,
             dsqrt,
             affine_rows=net.affine_rows(X),
-            preconditioner=_Unpreconditioned,
+            preconditioner=IdentityPreconditioner,
             cg_stop=stop,
         )
         C = system.solve(lam, R)
