@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_array
 
 from ._estimators._base import _constant_model
 from ._network import LOSSES, InputTransform, threshold_from_sparsity
+from ._network._inputs import boundary_gaps, boundary_sums, widen_gaps
 from ._solvers._sharded import ShardedProblem
 from ._tree_index import DenseIndex, TreeIndex, make_index
 
@@ -142,6 +143,40 @@ def _transform(shard, transform, total):
     return (shard.sample_weight / total) @ (1.0 / shard.X[:, -1])
 
 
+def _ends(shard):
+    """Smallest and largest value of each column over the rows of positive
+    weight."""
+    rows = shard.X[shard.sample_weight > 0]
+    return np.stack(
+        [np.min(rows, axis=0, initial=np.inf), np.max(rows, axis=0, initial=-np.inf)]
+    )
+
+
+def _boundary_sums(shard, ends):
+    return boundary_sums(shard.X, shard.sample_weight, ends)
+
+
+def _widen(shard, ends, gaps):
+    shard.X = widen_gaps(shard.X, ends, gaps)
+
+
+def sharded_point_masses(shards, total):
+    """The end values and gaps of
+    :func:`~sklearn_sublinear._network.boundary_gaps` over shards (None, None
+    if no column has an end point mass)."""
+    parts = shards.map("call", _ends)
+    ends = np.stack(
+        [np.min([p[0] for p in parts], axis=0), np.max([p[1] for p in parts], axis=0)]
+    )
+    parts = shards.map("call", _boundary_sums, ends)
+    sums = sum(p[0] for p in parts)
+    nearest = np.min([p[1] for p in parts], axis=0)
+    gaps = boundary_gaps(sums, nearest, total)
+    if not np.any(gaps > 0):
+        return None, None
+    return ends, gaps
+
+
 def _n_weighted(shard):
     return int(np.count_nonzero(shard.sample_weight))
 
@@ -196,11 +231,18 @@ def fit_sharded(estimator, shards, n_features=None):
         estimator, shards, checks, n_features, n_rows
     )
 
+    # The shards' rows are moved off the end point masses once, here; the
+    # fitted transform then moves new rows alike.
+    ends, gaps = sharded_point_masses(shards, total)
+    if gaps is not None:
+        shards.map("call", _widen, ends, gaps)
     transform = InputTransform()
+    transform.ends_ = transform.gaps_ = None
     transform.mean_, transform.scale_, _ = sharded_mean_scale(
         shards, "X", total, n_rows, "X"
     )
     transform.norm_mean_ = float(sum(shards.map("call", _transform, transform, total)))
+    transform.ends_, transform.gaps_ = ends, gaps
     n_weighted = int(sum(shards.map("call", _n_weighted)))
     n_outputs = state["y_mean"].size
 

@@ -474,6 +474,8 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
             "input_scale_": transform.scale_,
             "input_norm_mean_": transform.norm_mean_,
             "input_scaling_": transform.scaling,
+            "input_ends_": transform.ends_,
+            "input_gaps_": transform.gaps_,
             "homogeneous_": network.norm_scale is not None,
             "linear_coef_": None if linear_coef is None else linear_coef * y_scale,
             "threshold_": network.threshold,
@@ -590,6 +592,8 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
         transform = InputTransform(self.input_scaling_)
         transform.mean_, transform.scale_ = self.input_mean_, self.input_scale_
         transform.norm_mean_ = self.input_norm_mean_
+        transform.ends_ = getattr(self, "input_ends_", None)
+        transform.gaps_ = getattr(self, "input_gaps_", None)
         return transform
 
     def _raw_output(self, X):

@@ -159,6 +159,21 @@ _ATTRIBUTES_DOC = """
     input_scaling_ : {{"standard", "maxabs", "none"}}
         ``input_scaling`` resolved (``"auto"`` by the format of ``X``).
 
+    input_ends_ : ndarray of shape (2, n_features) or None
+        Smallest and largest training value of each feature, kept when some
+        feature has a point mass at one of them (see ``input_gaps_``); else
+        None.
+
+    input_gaps_ : ndarray of shape (2, n_features) or None
+        On dense input with standard scaling, a feature whose smallest (or
+        largest) value holds at least 5% of the training weight while its
+        nearest other value is close to it (zero hours worked, zero earnings)
+        has its other values moved away from that point mass by
+        ``input_gaps_[0]`` (above the smallest) or ``input_gaps_[1]`` (below
+        the largest) before standardization; ``input_mean_`` and
+        ``input_scale_`` describe the moved values. None if no feature has
+        such a point mass.
+
     homogeneous_ : bool
         Whether the network is homogeneous (``homogeneous`` resolved).
 

@@ -13,6 +13,16 @@ from .._tree_index._sparse_rows import SparseRows, is_sparse_rows
 # "cg_iterations_per_step").
 LINEAR_ROW_NORM = 0.5
 
+# Boundary point masses of dense columns (``boundary_gaps``): an end value of a
+# column holding at least ATOM_SHARE of the weight, whose nearest other value
+# lies closer than ATOM_GAP times the other values' mean distance from it (a
+# mass at the edge of a continuous spread: zero hours worked, zero earnings).
+# Both were set on the real-table suite (benchmarks/bench_real_tables.py): the
+# only such column there (PSID's hours, ratio 0.004) is 25x below ATOM_GAP,
+# the nearest other end value (counts and years) 2x above it.
+ATOM_SHARE = 0.05
+ATOM_GAP = 0.05
+
 
 def weighted_mean_scale(X, sample_weight, name="X"):
     """Weighted mean and standard deviation of the columns of ``X``.
@@ -107,6 +117,91 @@ def _sparse_mean_scale(X, sample_weight, name):
     return mean, scale, constant
 
 
+def boundary_sums(X, sample_weight, ends):
+    """Weighted sums about each column's end values, over rows of positive
+    weight; they add up over blocks of rows.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_columns)
+        Dense values.
+    sample_weight : ndarray of shape (n_samples,)
+        Non-negative weights.
+    ends : ndarray of shape (2, n_columns)
+        The smallest and largest value of each column (over all rows of
+        positive weight).
+
+    Returns
+    -------
+    sums : ndarray of shape (2, 3, n_columns)
+        For the smallest (``[0]``) and largest (``[1]``) value: the weight at
+        it, the weight of the other values and their weighted distance from
+        it.
+    nearest : ndarray of shape (2, n_columns)
+        The distance from each end value to the nearest other value (``inf``
+        if none).
+    """
+    weighted = sample_weight > 0
+    X, sw = X[weighted], sample_weight[weighted]
+    sums = np.empty((2, 3, X.shape[1]))
+    nearest = np.empty((2, X.shape[1]))
+    for side in range(2):
+        distance = np.abs(X - ends[side])
+        at = distance == 0
+        sums[side, 0] = sw @ at
+        sums[side, 1] = sw @ ~at
+        sums[side, 2] = sw @ distance
+        nearest[side] = np.min(np.where(at, np.inf, distance), axis=0, initial=np.inf)
+    return sums, nearest
+
+
+def boundary_gaps(sums, nearest, total_weight):
+    """The shifts that move a column's values away from an end point mass.
+
+    An end value of a column holding at least ``ATOM_SHARE`` of the weight,
+    with the nearest other value closer than ``ATOM_GAP`` times the other
+    values' mean distance from it, is a point mass at the edge of a continuous
+    spread. Such a column often jumps there (no hours worked, no earnings),
+    which standardized inputs show as a step over a tiny distance; its other
+    values are moved away from the point mass by their mean distance from it.
+
+    Parameters
+    ----------
+    sums, nearest : ndarray
+        The results of :func:`boundary_sums`, summed and minimized over blocks
+        of rows.
+    total_weight : float
+        Total weight of the rows.
+
+    Returns
+    -------
+    gaps : ndarray of shape (2, n_columns)
+        The shift of the values above the smallest (``[0]``) and below the
+        largest (``[1]``) value; 0 where the end is not such a point mass.
+    """
+    at, rest, distance = sums[:, 0], sums[:, 1], sums[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_distance = np.where(rest > 0, distance / rest, 0.0)
+    mass = (at >= ATOM_SHARE * total_weight) & (rest > 0)
+    mass &= nearest < ATOM_GAP * mean_distance
+    return np.where(mass, mean_distance, 0.0)
+
+
+def widen_gaps(X, ends, gaps):
+    """``X`` with the values beyond each end point mass moved away from it
+    (a copy; ``X`` itself if ``gaps`` is None or no column has a gap)."""
+    if gaps is None:
+        return X
+    columns = np.flatnonzero(np.any(gaps > 0, axis=0))
+    if columns.size == 0:
+        return X
+    X = np.array(X, dtype=np.float64)
+    for j in columns:
+        x = X[:, j]
+        x += gaps[0, j] * (x > ends[0, j]) - gaps[1, j] * (x < ends[1, j])
+    return X
+
+
 def weighted_max_abs(X, sample_weight):
     """Largest magnitude of each column of ``X`` over the rows of positive weight.
 
@@ -134,18 +229,31 @@ def weighted_max_abs(X, sample_weight):
     return np.where(peak > 0, peak, 1.0)
 
 
+def _point_masses(X, sample_weight):
+    """The end values of the columns of ``X`` and the gaps of
+    :func:`boundary_gaps` (None, None if no column has one)."""
+    weighted = X[sample_weight > 0]
+    ends = np.stack([np.min(weighted, axis=0), np.max(weighted, axis=0)])
+    gaps = boundary_gaps(*boundary_sums(X, sample_weight, ends), np.sum(sample_weight))
+    if not np.any(gaps > 0):
+        return None, None
+    return ends, gaps
+
+
 class InputTransform:
     """Weighted input scaling, a constant bias coordinate, unit-length rows.
 
     ``x' = [(x - mu) / sigma, 1] / ||[(x - mu) / sigma, 1]||``. With
     ``scaling="standard"``, ``mu`` and ``sigma`` are the weighted mean and
     standard deviation of the training rows (a zero ``sigma`` is replaced by
-    1); with ``"maxabs"``, ``mu = 0`` and ``sigma`` is the largest magnitude
-    of the column on the training rows of positive weight (scikit-learn's
-    ``MaxAbsScaler``: zeros stay zero and no rare column is magnified beyond
-    1); with ``"none"``, ``mu = 0`` and ``sigma = 1``. Sparse inputs stay sparse: their
-    rows are :class:`SparseRows`, the same rows with the centering folded into
-    the products. Rows of ``x'`` have unit norm, as the
+    1), and on dense rows the values beyond a column's end point mass are
+    first moved away from it (:func:`boundary_gaps`); with ``"maxabs"``,
+    ``mu = 0`` and ``sigma`` is the largest magnitude of the column on the
+    training rows of positive weight (scikit-learn's ``MaxAbsScaler``: zeros
+    stay zero and no rare column is magnified beyond 1); with ``"none"``,
+    ``mu = 0`` and ``sigma = 1``. Sparse inputs stay sparse: their rows are
+    :class:`SparseRows`, the same rows with the centering folded into the
+    products. Rows of ``x'`` have unit norm, as the
     method's analysis assumes, and the bias coordinate lets a neuron's hyperplane
     leave the origin. Weights only enter through weighted means, so integer
     weights are equivalent to repeated rows and zero weights have no effect.
@@ -162,9 +270,15 @@ class InputTransform:
     def fit(self, X, sample_weight):
         """Learn ``mu``, ``sigma`` and the weighted mean norm of the rows.
 
+        ``ends_`` and ``gaps_`` hold the columns' end values and the shifts of
+        :func:`boundary_gaps` (both None if no column has an end point mass).
         ``norm_mean_`` is the weighted mean of ``||[(x - mu) / sigma, 1]||``
         over the rows of ``X``, the ``norm_scale`` of a homogeneous network.
         """
+        self.ends_ = self.gaps_ = None
+        if self.scaling == "standard" and not sp.issparse(X):
+            self.ends_, self.gaps_ = _point_masses(X, sample_weight)
+            X = widen_gaps(X, self.ends_, self.gaps_)
         if self.scaling == "standard":
             self.mean_, self.scale_, _ = weighted_mean_scale(X, sample_weight)
         elif self.scaling == "maxabs":
@@ -177,7 +291,7 @@ class InputTransform:
                 f"scaling must be 'standard', 'maxabs' or 'none', got {self.scaling!r}."
             )
         # The transform's bias coordinate x'[-1] is 1 / ||u||.
-        rows = self.transform(X)
+        rows = self._transform_widened(X)
         norms = 1.0 / (rows.bias if is_sparse_rows(rows) else rows[:, -1])
         self.norm_mean_ = float(sample_weight @ norms / np.sum(sample_weight))
         return self
@@ -203,6 +317,12 @@ class InputTransform:
 
         :class:`SparseRows` for a sparse ``X``.
         """
+        if sp.issparse(X):
+            return self._transform_sparse(X)
+        X = widen_gaps(X, getattr(self, "ends_", None), getattr(self, "gaps_", None))
+        return self._transform_widened(X)
+
+    def _transform_widened(self, X):
         if sp.issparse(X):
             return self._transform_sparse(X)
         n = X.shape[0]
