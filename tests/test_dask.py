@@ -95,6 +95,9 @@ TASKS = {
 def _task_data(task, n=400, seed=1):
     rng = np.random.RandomState(seed)
     X = rng.normal(size=(n, 5))
+    # a point mass at the smallest value of a continuous column, which the
+    # standard scaling moves the other values away from (input_gaps_)
+    X[:, 4] = np.where(rng.uniform(size=n) < 0.3, 0.0, np.exp(X[:, 4]))
     w = rng.randint(0, 4, size=n).astype(float)
     labels = np.digitize(X[:, 0] + 0.5 * X[:, 1], [-0.5, 0.5])
     y = {
@@ -154,6 +157,8 @@ def test_distributed_fit_agrees_with_local(process_client, task, solver):
     assert on_dask.communication_["calls"] > 0
     assert on_dask.n_iter_ == local.n_iter_
     assert on_dask.solver_ == local.solver_ == solver
+    assert local.input_gaps_[0, 4] > 0
+    np.testing.assert_allclose(on_dask.input_gaps_, local.input_gaps_, rtol=1e-12)
     assert _relative_error(_raw(local, X), _raw(on_dask, dX)) < 1e-6
     np.testing.assert_allclose(on_dask.loss_curve_, local.loss_curve_, rtol=1e-6)
     if task != "regression":

@@ -35,3 +35,64 @@ def test_input_transform_norm_mean_is_weighted_mean_norm():
         np.repeat(X, w.astype(int), axis=0), np.ones(int(w.sum()))
     )
     assert repeated.norm_mean_ == pytest.approx(t.norm_mean_, rel=1e-12)
+
+
+def _point_mass_data(n=300, seed=0):
+    """Columns: a continuous spread with 30% of zeros (a point mass at its
+    smallest value), its negative (at its largest), counts 0..9 (every value
+    an end is 1 unit away) and a normal column."""
+    rng = np.random.RandomState(seed)
+    spread = np.where(rng.uniform(size=n) < 0.3, 0.0, rng.uniform(1.0, 100.0, n))
+    spread[0] = 0.5  # next to the point mass
+    counts = rng.randint(0, 10, size=n).astype(float)
+    return np.column_stack([spread, -spread, counts, rng.standard_normal(n)])
+
+
+def test_end_point_masses_are_moved_off_by_the_mean_distance():
+    X = _point_mass_data()
+    t = InputTransform().fit(X, np.ones(len(X)))
+    positive = X[:, 0] > 0
+    gap = np.mean(X[positive, 0])
+    expected = np.zeros((2, 4))
+    expected[0, 0] = expected[1, 1] = gap
+    assert_allclose(t.gaps_, expected, rtol=1e-12)
+    assert_allclose(t.ends_, [X.min(axis=0), X.max(axis=0)])
+    # the slow reference: move, then standardize
+    moved = X.copy()
+    moved[positive, 0] += gap
+    moved[positive, 1] -= gap
+    assert_allclose(t.mean_, moved.mean(axis=0), rtol=1e-12)
+    assert_allclose(t.scale_, moved.std(axis=0), rtol=1e-12)
+    U = np.column_stack([(moved - t.mean_) / t.scale_, np.ones(len(X))])
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    assert_allclose(t.transform(X), U, rtol=1e-12, atol=1e-15)
+    # new rows beyond the end values are not moved (the end value holds)
+    beyond = np.array([[-1.0, 1.0, 0.0, 0.0]])
+    u = (beyond[0] - t.mean_) / t.scale_
+    assert_allclose(t.transform(beyond)[0, :-1], u / np.sqrt(u @ u + 1.0))
+
+
+def test_end_point_masses_weigh_as_repeated_rows_and_not_zero_weights():
+    X = _point_mass_data(n=60, seed=1)
+    w = np.random.RandomState(2).randint(0, 4, size=len(X)).astype(float)
+    weighted = InputTransform().fit(X, w)
+    repeated = InputTransform().fit(
+        np.repeat(X, w.astype(int), axis=0), np.ones(int(w.sum()))
+    )
+    assert weighted.gaps_[0, 0] > 0
+    for name in ("ends_", "gaps_", "mean_", "scale_"):
+        assert_allclose(getattr(weighted, name), getattr(repeated, name), rtol=1e-12)
+    assert_allclose(weighted.transform(X), repeated.transform(X), rtol=1e-12)
+
+
+@pytest.mark.parametrize("share", [0.02, 1.0])
+def test_no_gap_without_a_point_mass_or_other_values(share):
+    # a 2% mass is below ATOM_SHARE; a constant column has no other values
+    rng = np.random.RandomState(3)
+    x = np.where(rng.uniform(size=500) < share, 0.0, rng.lognormal(size=500))
+    t = InputTransform().fit(x[:, None], np.ones(500))
+    assert t.gaps_ is None and t.ends_ is None
+    assert_allclose(
+        t.transform(x[:, None]),
+        InputTransform("standard").fit(x[:, None], np.ones(500)).transform(x[:, None]),
+    )
