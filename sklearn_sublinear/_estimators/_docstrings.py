@@ -168,11 +168,11 @@ _ATTRIBUTES_DOC = """
         On dense input with standard scaling, a feature whose smallest (or
         largest) value holds at least 5% of the training weight while its
         nearest other value is close to it (zero hours worked, zero earnings)
-        has its other values moved away from that point mass by
-        ``input_gaps_[0]`` (above the smallest) or ``input_gaps_[1]`` (below
-        the largest) before standardization; ``input_mean_`` and
-        ``input_scale_`` describe the moved values. None if no feature has
-        such a point mass.
+        has the gap between that point mass and its other values widened
+        before standardization: the values above the smallest rise by
+        ``input_gaps_[0]``, those at or above the largest by
+        ``input_gaps_[1]``; ``input_mean_`` and ``input_scale_`` describe the
+        moved values. None if no feature has such a point mass.
 
     homogeneous_ : bool
         Whether the network is homogeneous (``homogeneous`` resolved).

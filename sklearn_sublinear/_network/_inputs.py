@@ -146,11 +146,13 @@ def boundary_sums(X, sample_weight, ends):
     sums = np.empty((2, 3, X.shape[1]))
     nearest = np.empty((2, X.shape[1]))
     for side in range(2):
-        distance = np.abs(X - ends[side])
-        at = distance == 0
-        sums[side, 0] = sw @ at
-        sums[side, 1] = sw @ ~at
-        sums[side, 2] = sw @ distance
+        # distances beyond the float64 range are inf: no gap (boundary_gaps)
+        with np.errstate(over="ignore", invalid="ignore"):
+            distance = np.abs(X - ends[side])
+            at = distance == 0
+            sums[side, 0] = sw @ at
+            sums[side, 1] = sw @ ~at
+            sums[side, 2] = sw @ distance
         nearest[side] = np.min(np.where(at, np.inf, distance), axis=0, initial=np.inf)
     return sums, nearest
 
@@ -162,8 +164,10 @@ def boundary_gaps(sums, nearest, total_weight):
     with the nearest other value closer than ``ATOM_GAP`` times the other
     values' mean distance from it, is a point mass at the edge of a continuous
     spread. Such a column often jumps there (no hours worked, no earnings),
-    which standardized inputs show as a step over a tiny distance; its other
-    values are moved away from the point mass by their mean distance from it.
+    which standardized inputs show as a step over a tiny distance; the gap
+    between the point mass and the other values is widened by their mean
+    distance from it (:func:`widen_gaps`). Columns whose distances exceed the
+    float64 range get no gap.
 
     Parameters
     ----------
@@ -176,20 +180,28 @@ def boundary_gaps(sums, nearest, total_weight):
     Returns
     -------
     gaps : ndarray of shape (2, n_columns)
-        The shift of the values above the smallest (``[0]``) and below the
+        The widening of the gap after the smallest (``[0]``) and before the
         largest (``[1]``) value; 0 where the end is not such a point mass.
     """
     at, rest, distance = sums[:, 0], sums[:, 1], sums[:, 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         mean_distance = np.where(rest > 0, distance / rest, 0.0)
     mass = (at >= ATOM_SHARE * total_weight) & (rest > 0)
+    mass &= np.isfinite(mean_distance)
     mass &= nearest < ATOM_GAP * mean_distance
     return np.where(mass, mean_distance, 0.0)
 
 
 def widen_gaps(X, ends, gaps):
-    """``X`` with the values beyond each end point mass moved away from it
-    (a copy; ``X`` itself if ``gaps`` is None or no column has a gap)."""
+    """``X`` with the gaps at the end point masses widened.
+
+    The values above a column's smallest value ``lo`` rise by ``gaps[0]``,
+    and those at or above its largest value ``hi`` by ``gaps[1]``:
+    ``x + gaps[0] [x > lo] + gaps[1] [x >= hi]``, an increasing map, so the
+    order of the values holds with point masses at both ends, and new values
+    beyond ``hi`` keep their distance to it. A copy; ``X`` itself if ``gaps``
+    is None or no column has a gap.
+    """
     if gaps is None:
         return X
     columns = np.flatnonzero(np.any(gaps > 0, axis=0))
@@ -198,7 +210,7 @@ def widen_gaps(X, ends, gaps):
     X = np.array(X, dtype=np.float64)
     for j in columns:
         x = X[:, j]
-        x += gaps[0, j] * (x > ends[0, j]) - gaps[1, j] * (x < ends[1, j])
+        x += gaps[0, j] * (x > ends[0, j]) + gaps[1, j] * (x >= ends[1, j])
     return X
 
 
@@ -246,8 +258,8 @@ class InputTransform:
     ``x' = [(x - mu) / sigma, 1] / ||[(x - mu) / sigma, 1]||``. With
     ``scaling="standard"``, ``mu`` and ``sigma`` are the weighted mean and
     standard deviation of the training rows (a zero ``sigma`` is replaced by
-    1), and on dense rows the values beyond a column's end point mass are
-    first moved away from it (:func:`boundary_gaps`); with ``"maxabs"``,
+    1), and on dense rows the gap between a column's end point mass and its
+    other values is first widened (:func:`boundary_gaps`); with ``"maxabs"``,
     ``mu = 0`` and ``sigma`` is the largest magnitude of the column on the
     training rows of positive weight (scikit-learn's ``MaxAbsScaler``: zeros
     stay zero and no rare column is magnified beyond 1); with ``"none"``,

@@ -60,15 +60,16 @@ def test_end_point_masses_are_moved_off_by_the_mean_distance():
     # the slow reference: move, then standardize
     moved = X.copy()
     moved[positive, 0] += gap
-    moved[positive, 1] -= gap
+    moved[~positive, 1] += gap  # the largest value, the point mass, rises
     assert_allclose(t.mean_, moved.mean(axis=0), rtol=1e-12)
     assert_allclose(t.scale_, moved.std(axis=0), rtol=1e-12)
     U = np.column_stack([(moved - t.mean_) / t.scale_, np.ones(len(X))])
     U /= np.linalg.norm(U, axis=1, keepdims=True)
     assert_allclose(t.transform(X), U, rtol=1e-12, atol=1e-15)
-    # new rows beyond the end values are not moved (the end value holds)
+    # new rows below the smallest value stay, those above the largest rise
+    # with it
     beyond = np.array([[-1.0, 1.0, 0.0, 0.0]])
-    u = (beyond[0] - t.mean_) / t.scale_
+    u = (beyond[0] + [0.0, gap, 0.0, 0.0] - t.mean_) / t.scale_
     assert_allclose(t.transform(beyond)[0, :-1], u / np.sqrt(u @ u + 1.0))
 
 
@@ -96,3 +97,28 @@ def test_no_gap_without_a_point_mass_or_other_values(share):
         t.transform(x[:, None]),
         InputTransform("standard").fit(x[:, None], np.ones(500)).transform(x[:, None]),
     )
+
+
+def test_point_masses_at_both_ends_keep_the_order():
+    # 30% at 0, 30% at 100 and a spread between: the largest gap of one end
+    # must not undo the other's
+    rng = np.random.RandomState(4)
+    u = rng.uniform(size=400)
+    x = np.where(u < 0.3, 0.0, np.where(u > 0.7, 100.0, rng.uniform(0.5, 99.5, 400)))
+    x[:2] = [0.1, 99.9]  # next to both point masses
+    t = InputTransform().fit(x[:, None], np.ones(400))
+    assert np.all(t.gaps_[:, 0] > 0)
+    order = np.argsort(x, kind="stable")
+    moved = t.transform(x[:, None])[:, 0] / t.transform(x[:, None])[:, 1]
+    assert np.all(np.diff(moved[order]) >= 0)
+    middle = (x > 0) & (x < 100)
+    assert np.min(moved[middle]) - np.max(moved[x == 0]) > t.gaps_[0, 0] / t.scale_[0]
+    assert np.min(moved[x == 100]) - np.max(moved[middle]) > t.gaps_[1, 0] / t.scale_[0]
+
+
+def test_no_gap_where_distances_overflow():
+    x = np.where(np.arange(200) < 60, 0.0, np.linspace(1e-3, 1.0, 200))
+    x[-1] = 1.7e308
+    x[-2] = -1.7e308
+    t = InputTransform().fit(x[:, None], np.ones(200))
+    assert t.gaps_ is None
