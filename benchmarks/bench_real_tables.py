@@ -207,7 +207,7 @@ def make_models(task, params, names=ESTIMATORS):
     """The models compared, each behind a ``StandardScaler``."""
     if task == "regression":
         models = {
-            "ours": SublinearNewtonRegressor(random_state=0, **params),
+            "ours": SublinearNewtonRegressor(**{"random_state": 0, **params}),
             "linear": RidgeCV(),
             "mlp": MLPRegressor(max_iter=500, random_state=0),
             "svm": SVR(),
@@ -215,7 +215,7 @@ def make_models(task, params, names=ESTIMATORS):
         }
     else:
         models = {
-            "ours": SublinearNewtonClassifier(random_state=0, **params),
+            "ours": SublinearNewtonClassifier(**{"random_state": 0, **params}),
             "linear": LogisticRegression(max_iter=1000),
             "mlp": MLPClassifier(max_iter=500, random_state=0),
             "svm": SVC(),
@@ -312,7 +312,7 @@ def run_diabetes(params):
         row = {"seed": seed}
         models = {
             "ridgecv": RidgeCV(),
-            "ours": SublinearNewtonRegressor(random_state=0, **params),
+            "ours": SublinearNewtonRegressor(**{"random_state": 0, **params}),
         }
         for key, model in models.items():
             model = make_pipeline(StandardScaler(), model)
