@@ -104,6 +104,21 @@ MODELS = {
 }
 
 
+def _prose_lines(doc):
+    """The lines of ``doc`` outside its examples: a ``>>>`` line and the
+    lines after it up to the next blank line (their printed output, which
+    may be random: the corpus must be the same in every process)."""
+    in_example = False
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(">>>"):
+            in_example = True
+        elif not stripped:
+            in_example = False
+        if not in_example:
+            yield line
+
+
 def docstring_corpus():
     """``(documents, labels)``: one docstring per public object, deduplicated."""
     seen, docs, labels = set(), [], []
@@ -117,11 +132,7 @@ def docstring_corpus():
                 doc = inspect.getdoc(obj)
                 if not doc:
                     continue
-                prose = "\n".join(
-                    line
-                    for line in doc.splitlines()
-                    if not line.lstrip().startswith((">>>", "..."))
-                )
+                prose = "\n".join(_prose_lines(doc))
                 prose = PACKAGE_WORDS.sub(" ", prose)
                 if len(prose) < 200 or prose in seen:
                     continue
