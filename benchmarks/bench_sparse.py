@@ -27,6 +27,9 @@ Usage::
         [--rows N] [--neurons M] [--corpora docstrings bag_of_words]
         [--output PATH]
 
+Probes beside them: ours with ``tol=0.01, max_iter=40`` and the linear model with
+``C=100``.
+
 Writes ``benchmarks/results/bench_sparse.json`` (``--quick``:
 ``bench_sparse_quick.json``; one part: ``..._memory.json`` or
 ``..._text_<corpora>.json``).
@@ -98,7 +101,11 @@ MODELS = {
         random_state=0, input_scaling="standard", linear_term=False
     ),
     "ours_none": SublinearNewtonClassifier(random_state=0, input_scaling="none"),
+    # a probe: the defaults with a longer fit (the stopping rule's tol)
+    "ours_tol_0.01": SublinearNewtonClassifier(random_state=0, tol=0.01, max_iter=40),
     "logistic": LogisticRegression(C=10.0, max_iter=2000),
+    # a probe: the linear peer with weaker regularization
+    "logistic_c100": LogisticRegression(C=100.0, max_iter=2000),
     "mlp": MLPClassifier(random_state=0),
     "svc": SVC(C=10.0),
 }
@@ -297,7 +304,7 @@ def text_part(quick, corpora):
         print(f"{name} {Xt.shape} nnz={Xt.nnz}", flush=True)
         for key, values in means.items():
             print(
-                f"  {key:10s} accuracy {values['accuracy']:.4f}"
+                f"  {key:14s} accuracy {values['accuracy']:.4f}"
                 f"  fit {values['fit_time']:.2f} s"
             )
     return results
