@@ -85,6 +85,18 @@ def test_persistence_round_trip(dump, classification_data, tmp_path):
     assert len(pickle.dumps(clf)) < 2 * clf.coefs_[0].nbytes + 100_000
 
 
+def test_models_saved_before_the_input_attributes_still_predict(regression_data):
+    # input_scaling_, input_ends_ and input_gaps_ came later: a standardized
+    # model saved without them predicts as it did.
+    X, y = regression_data
+    reg = SublinearNewtonRegressor(**SMALL).fit(X, y)
+    assert reg.input_scaling_ == "standard" and reg.input_gaps_ is None
+    expected = reg.predict(X)
+    for name in ("input_scaling_", "input_ends_", "input_gaps_"):
+        delattr(reg, name)
+    assert_array_equal(pickle.loads(pickle.dumps(reg)).predict(X), expected)
+
+
 def test_clone_is_unfitted_with_same_params():
     est = SublinearNewtonRegressor(n_neurons=300, alpha=0.3, verbose=0)
     cloned = clone(est)

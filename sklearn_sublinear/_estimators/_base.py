@@ -589,7 +589,9 @@ class BaseSublinearNewton(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
 
     # -- prediction -----------------------------------------------------------
     def _fitted_transform(self):
-        transform = InputTransform(self.input_scaling_)
+        # Models saved before input_scaling_ and input_ends_ existed were
+        # standardized without moved point masses.
+        transform = InputTransform(getattr(self, "input_scaling_", "standard"))
         transform.mean_, transform.scale_ = self.input_mean_, self.input_scale_
         transform.norm_mean_ = self.input_norm_mean_
         transform.ends_ = getattr(self, "input_ends_", None)
