@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_array
 
 from ._estimators._base import _constant_model
 from ._network import LOSSES, InputTransform, threshold_from_sparsity
-from ._network._inputs import boundary_gaps, boundary_sums, widen_gaps
+from ._network._inputs import boundary_sums, column_ends, point_masses, widen_gaps
 from ._solvers._sharded import ShardedProblem
 from ._tree_index import DenseIndex, TreeIndex, make_index
 
@@ -144,12 +144,7 @@ def _transform(shard, transform, total):
 
 
 def _ends(shard):
-    """Smallest and largest value of each column over the rows of positive
-    weight."""
-    rows = shard.X[shard.sample_weight > 0]
-    return np.stack(
-        [np.min(rows, axis=0, initial=np.inf), np.max(rows, axis=0, initial=-np.inf)]
-    )
+    return column_ends(shard.X, shard.sample_weight)
 
 
 def _boundary_sums(shard, ends):
@@ -171,10 +166,7 @@ def sharded_point_masses(shards, total):
     parts = shards.map("call", _boundary_sums, ends)
     sums = sum(p[0] for p in parts)
     nearest = np.min([p[1] for p in parts], axis=0)
-    gaps = boundary_gaps(sums, nearest, total)
-    if not np.any(gaps > 0):
-        return None, None
-    return ends, gaps
+    return point_masses(ends, sums, nearest, total)
 
 
 def _n_weighted(shard):

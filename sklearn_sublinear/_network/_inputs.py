@@ -241,15 +241,32 @@ def weighted_max_abs(X, sample_weight):
     return np.where(peak > 0, peak, 1.0)
 
 
-def _point_masses(X, sample_weight):
-    """The end values of the columns of ``X`` and the gaps of
-    :func:`boundary_gaps` (None, None if no column has one)."""
-    weighted = X[sample_weight > 0]
-    ends = np.stack([np.min(weighted, axis=0), np.max(weighted, axis=0)])
-    gaps = boundary_gaps(*boundary_sums(X, sample_weight, ends), np.sum(sample_weight))
+def column_ends(X, sample_weight):
+    """Smallest and largest value of each column of ``X`` over the rows of
+    positive weight, shape (2, n_columns); over blocks of rows, their minimum
+    and maximum."""
+    rows = X[sample_weight > 0]
+    return np.stack(
+        [np.min(rows, axis=0, initial=np.inf), np.max(rows, axis=0, initial=-np.inf)]
+    )
+
+
+def point_masses(ends, sums, nearest, total_weight):
+    """``(ends, gaps)`` of :func:`boundary_gaps`, or ``(None, None)`` if no
+    column has an end point mass."""
+    gaps = boundary_gaps(sums, nearest, total_weight)
     if not np.any(gaps > 0):
         return None, None
     return ends, gaps
+
+
+def _point_masses(X, sample_weight):
+    """The end values of the columns of ``X`` and the gaps of
+    :func:`boundary_gaps` (None, None if no column has one)."""
+    ends = column_ends(X, sample_weight)
+    return point_masses(
+        ends, *boundary_sums(X, sample_weight, ends), np.sum(sample_weight)
+    )
 
 
 class InputTransform:

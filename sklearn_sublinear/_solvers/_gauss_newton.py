@@ -411,7 +411,6 @@ class GaussNewton(BaseSolver):
         )
         if choice is not None:
             at_least = choice.next_at_least
-        if choice is not None:
             if self.verbose:
                 print(
                     f"Iteration {iteration}: GCV chose alpha={choice.relative:.3g} "

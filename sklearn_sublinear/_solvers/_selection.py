@@ -176,7 +176,7 @@ class Lanczos:
         the next residual).
     basis : ndarray of shape (max_steps, n, c)
         The orthonormal bases ``Q`` (a view of storage by column, so that
-        each column's basis is one contiguous matrix).
+        each column's basis is one contiguous matrix: :meth:`column_basis`).
     """
 
     def __init__(self, matvec, Z, max_steps):
@@ -194,6 +194,11 @@ class Lanczos:
     @property
     def basis(self):
         return self._bases.transpose(1, 2, 0)
+
+    def column_basis(self, c):
+        """The orthonormal basis of column ``c``'s run so far, shape
+        (steps, n): stored column by column, one contiguous matrix."""
+        return self._bases[c, : self.steps]
 
     def extend(self, steps):
         """Run up to ``steps`` steps in all (at most ``max_steps``)."""
@@ -364,7 +369,7 @@ class KrylovChoice:
                 continue
             theta, S = self._quadratures[c]
             y = norm * (S @ (S[0] / (theta + lam)))
-            columns.append(y @ self._runs._bases[c, : self._runs.steps])
+            columns.append(y @ self._runs.column_basis(c))
         return np.column_stack(columns)
 
     def wrap(self, system):

@@ -352,6 +352,11 @@ class CGSystem(_System):
         decrease, last = np.zeros(R.shape[1]), np.full(R.shape[1], np.inf)
         by_decrease = self.cg_stop == "decrease"
 
+        def converged():
+            if np.all(np.linalg.norm(res, axis=0) <= target):
+                return True
+            return by_decrease and bool(np.all(last <= CG_DECREASE_RTOL * decrease))
+
         def run(max_iter):
             nonlocal X, res
             precondition = self.preconditioner.apply
@@ -359,9 +364,7 @@ class CGSystem(_System):
             P = Z.copy()
             rz = np.sum(res * Z, axis=0)
             for it in range(max_iter):
-                if np.all(np.linalg.norm(res, axis=0) <= target):
-                    return it, True
-                if by_decrease and np.all(last <= CG_DECREASE_RTOL * decrease):
+                if converged():
                     return it, True
                 AP = self.bmatvec(P) + lam * P
                 pAp = np.sum(P * AP, axis=0)
@@ -376,10 +379,7 @@ class CGSystem(_System):
                 beta = np.divide(rz_new, rz, out=np.zeros_like(rz), where=rz > 0)
                 P = Z + beta * P
                 rz = rz_new
-            converged = np.all(np.linalg.norm(res, axis=0) <= target)
-            if by_decrease:
-                converged |= np.all(last <= CG_DECREASE_RTOL * decrease)
-            return max_iter, bool(converged)
+            return max_iter, converged()
 
         self._solve_with_reuse(run)
         self._record_residual(np.linalg.norm(res, axis=0), norms)
