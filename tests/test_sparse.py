@@ -1,5 +1,7 @@
 """Sparse inputs: the same model as dense inputs, computed from the stored entries."""
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -244,6 +246,36 @@ def test_sparse_and_dense_fits_agree(Estimator, solver, fmt, scaling):
         assert_allclose(
             sparse.predict_proba(Xs), dense.predict_proba(X.toarray()), atol=1e-8
         )
+
+
+def _unsorted(X):
+    """The csr array ``X`` with the entries of every row stored in reverse
+    order (unsorted indices, as a product of sparse matrices may give)."""
+    X = sp.csr_array(X)
+    order = np.concatenate(
+        [np.arange(end - 1, start - 1, -1) for start, end in pairwise(X.indptr)]
+    )
+    return sp.csr_array((X.data[order], X.indices[order], X.indptr), shape=X.shape)
+
+
+@pytest.mark.parametrize("scaling", ["maxabs", "standard"])
+def test_unsorted_sparse_input_is_left_unchanged_and_fits_as_sorted(scaling):
+    X, y, _ = _sparse_data()
+    unsorted = _unsorted(X)
+    assert not unsorted.has_sorted_indices
+    arrays = ("data", "indices", "indptr")
+    stored = [getattr(unsorted, name).copy() for name in arrays]
+    params = dict(n_neurons=256, random_state=0, max_iter=4, input_scaling=scaling)
+    fit = SublinearNewtonRegressor(**params).fit(unsorted, y)
+    predicted = fit.predict(unsorted)
+    # fit and predict keep the caller's arrays as they were
+    for name, before in zip(arrays, stored):
+        assert_array_equal(getattr(unsorted, name), before)
+    assert_array_equal(unsorted.toarray(), X.toarray())
+    # the same matrix stored in order: the same fit
+    reference = SublinearNewtonRegressor(**params).fit(X, y)
+    assert_allclose(fit.loss_curve_, reference.loss_curve_, rtol=1e-12)
+    assert_allclose(predicted, reference.predict(X), rtol=1e-10, atol=1e-12)
 
 
 def test_sparse_fit_does_not_depend_on_n_jobs_or_index():

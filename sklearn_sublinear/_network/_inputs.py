@@ -24,6 +24,22 @@ ATOM_SHARE = 0.05
 ATOM_GAP = 0.05
 
 
+def canonical_csr(X, dtype=None):
+    """``X`` as a csr array with sorted indices and no duplicates; ``X`` itself
+    is never changed.
+
+    ``sum_duplicates`` works in place, and a csr array made from ``X`` shares
+    its index arrays: on a copy of the data with ``X``'s indices, it would
+    leave ``X`` with sorted indices and its data in the old order (other
+    values in other columns). A canonical ``X`` (the usual case) is not copied.
+    """
+    X = sp.csr_array(X, dtype=dtype)
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    return X
+
+
 def weighted_mean_scale(X, sample_weight, name="X"):
     """Weighted mean and standard deviation of the columns of ``X``.
 
@@ -92,8 +108,7 @@ def _sparse_mean_scale(X, sample_weight, name):
     sw = sample_weight / np.sum(sample_weight)
     X = X[sw > 0] if np.any(sw == 0) else X
     sw = sw[sw > 0]
-    X = sp.csr_array(X, dtype=np.float64)
-    X.sum_duplicates()
+    X = canonical_csr(X, dtype=np.float64)
     d = X.shape[1]
     mean = X.T @ sw
     rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
@@ -379,11 +394,10 @@ class InputTransform:
         return out
 
     def _transform_sparse(self, X):
-        X = sp.csr_array(X)
+        X = canonical_csr(X)
         Z = sp.csr_array(
             (X.data / self.scale_[X.indices], X.indices, X.indptr), shape=X.shape
         )
-        Z.sum_duplicates()
         rows = SparseRows(Z, self.mean_ / self.scale_, np.ones(X.shape[0]))
         with np.errstate(over="ignore", invalid="ignore"):
             norms = np.sqrt(rows.centered_squared_norms())
