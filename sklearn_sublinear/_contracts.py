@@ -86,6 +86,10 @@ class Loss(Protocol):
     #: None, or the share from the iteration on where ``alpha="auto"`` keeps
     #: the lowest damping it may choose (``_solvers._gauss_newton``).
     kept_stopping_share: float | None
+    #: True when the curvature is the same at every output (the squared
+    #: error): later steps refit one working response, and ``alpha="auto"``
+    #: counts the earlier steps' degrees of freedom in its GCV.
+    constant_curvature: bool
 
     def value(self, y, raw, sample_weight=None):
         """Return the weighted mean loss (a float); reads its arguments only."""

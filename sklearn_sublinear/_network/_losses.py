@@ -21,7 +21,10 @@ also counts an iteration as an improvement when it lowers the loss by at least
 ``tol * stopping_share`` of its value (``_solvers._stopping.StoppingRule``);
 and ``kept_stopping_share`` (default None), the share from the iteration on
 where ``alpha="auto"`` keeps the lowest damping it may choose
-(``_solvers._gauss_newton``).
+(``_solvers._gauss_newton``); and ``constant_curvature`` (default False),
+True when the curvature ``raw_hessian`` is the same at every output, so that
+successive steps refit one working response and ``alpha="auto"`` counts the
+earlier steps' degrees of freedom in its GCV (``_solvers._selection``).
 
 Targets ``y`` have shape ``(n_samples, n_outputs)``: real values for the squared
 loss, 0/1 for the binary logistic loss (one column per independent label), one-hot
@@ -66,6 +69,7 @@ class SquaredLoss:
     name = "squared_error"
     stopping_share = None
     kept_stopping_share = SQUARED_KEPT_STOPPING_SHARE
+    constant_curvature = True
 
     def value(self, y, raw, sample_weight=None):
         """Weighted mean of the per-sample loss."""
@@ -90,6 +94,7 @@ class BinaryLogisticLoss:
     name = "binary_log_loss"
     stopping_share = None
     kept_stopping_share = None
+    constant_curvature = False
 
     def value(self, y, raw, sample_weight=None):
         """Weighted mean of the per-sample loss (computed without overflow)."""
@@ -118,6 +123,7 @@ class MultinomialLoss:
     name = "log_loss"
     stopping_share = None
     kept_stopping_share = None
+    constant_curvature = False
 
     def value(self, y, raw, sample_weight=None):
         """Weighted mean of the per-sample loss (computed without overflow)."""
@@ -151,6 +157,7 @@ class PoissonLoss:
     name = "poisson"
     stopping_share = POISSON_STOPPING_SHARE
     kept_stopping_share = None
+    constant_curvature = False
 
     def value(self, y, raw, sample_weight=None):
         """Weighted mean of the per-sample loss (inf where ``e^f`` overflows)."""

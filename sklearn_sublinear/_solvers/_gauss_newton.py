@@ -316,11 +316,17 @@ class GaussNewton(BaseSolver):
         hooks = _NO_HOOKS if hooks is None else hooks
         stop_reason = "max_iter"
         kept = at_least = None
+        # the accepted steps' dampings relative to their trace, which GCV
+        # counts when the curvature is constant (successive steps refit one
+        # working response)
+        earlier = [] if getattr(loss, "constant_curvature", False) else None
         for iteration in range(1, self.max_iter + 1):
             t_start = time.perf_counter()
             hooks.begin(iteration)
             try:
-                step = self._iterate(iteration, problem, point, damping, kept, at_least)
+                step = self._iterate(
+                    iteration, problem, point, damping, kept, at_least, earlier
+                )
             except MemoryLimitReached as refusal:
                 if not history["loss"]:
                     raise
@@ -336,6 +342,8 @@ class GaussNewton(BaseSolver):
                 break
             point, damping, kept = step.point, step.damping, step.kept
             at_least = step.at_least
+            if earlier is not None and step.used is not None:
+                earlier.append(step.used)
             if kept is not None:
                 monitor.share_at_least(kept_share)
             problem.theta = network.affine_coef = step.theta
@@ -370,7 +378,9 @@ class GaussNewton(BaseSolver):
             )
         return point
 
-    def _damping_floor(self, problem, linearization, system, kept=None, at_least=None):
+    def _damping_floor(
+        self, problem, linearization, system, kept=None, at_least=None, earlier=None
+    ):
         """Lowest damping of this iteration, its trace and the GCV choice.
 
         ``alpha`` relative to the trace of ``D^(1/2) G D^(1/2)``, shrunk for
@@ -379,21 +389,30 @@ class GaussNewton(BaseSolver):
         :class:`DampingChoice` or :class:`KrylovChoice`, the latter at least
         ``at_least``, the previous Lanczos choice; or None without
         selection), or ``kept`` (relative) once an earlier choice was the
-        lowest damping the selection may try.
+        lowest damping the selection may try. ``earlier`` holds the relative
+        dampings of the accepted steps that GCV counts (None: none).
         """
         trace = max(problem.gram_trace(linearization), 1e-300)
         relative = problem.relative_floor if kept is None else kept
         floor = max(relative, MIN_RELATIVE_DAMPING) * trace
         choice = None
         if self.alpha == "auto" and kept is None:
+            # earlier dampings relative to this trace: the Gram grows as more
+            # neurons fire
             choice = problem.choose_damping(
-                system, linearization, trace, at_least=at_least
+                system,
+                linearization,
+                trace,
+                at_least=at_least,
+                earlier=tuple(r * trace for r in earlier or ()),
             )
         if choice is not None:
             floor = max(choice.damping, MIN_RELATIVE_DAMPING * trace)
         return floor, trace, choice
 
-    def _iterate(self, iteration, problem, point, damping, kept=None, at_least=None):
+    def _iterate(
+        self, iteration, problem, point, damping, kept=None, at_least=None, earlier=None
+    ):
         """One outer iteration: the system at ``point``, then damping trials.
 
         Returns the accepted :class:`_Step`, or why the fit stops: ``"tol"``
@@ -407,7 +426,7 @@ class GaussNewton(BaseSolver):
             return "tol"
         system = problem.system(linearization)
         floor, trace, choice = self._damping_floor(
-            problem, linearization, system, kept, at_least
+            problem, linearization, system, kept, at_least, earlier
         )
         if choice is not None:
             at_least = choice.next_at_least
@@ -421,7 +440,9 @@ class GaussNewton(BaseSolver):
             # At the lowest damping it may try, GCV asks for more fitting than
             # the damping allows: later iterations keep that damping without
             # selecting again (KEEP_LOWEST_CHOICE).
-            if KEEP_LOWEST_CHOICE and choice.lowest:
+            # Not after earlier steps: GCV, counting them, is what stops the
+            # fit then.
+            if KEEP_LOWEST_CHOICE and choice.lowest and not earlier:
                 kept = choice.relative
             # The trials start from the chosen damping, not the last one.
             damping = None
@@ -447,6 +468,8 @@ class GaussNewton(BaseSolver):
                     floor, damping * max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
                 )
                 step.inner = inner
+                # what GCV counts of it later (selected steps only)
+                step.used = None if choice is None else damping / trace
                 step.alpha = floor / trace if choice is None else choice.relative
                 step.kept, step.at_least = kept, at_least
                 # an accepted step is never undone: its old rows (as large as
@@ -680,16 +703,17 @@ class _Problem:
             trace = float(linearization.d @ squared_row_norms(self.Ew))
         return trace
 
-    def choose_damping(self, system, linearization, trace, at_least=None):
+    def choose_damping(self, system, linearization, trace, at_least=None, earlier=()):
         """The GCV choice of the step at a linearization: from the spectrum
         of ``system`` (:class:`DampingChoice`), from Lanczos runs of its
         ``bmatvec`` (:class:`KrylovChoice`, at least ``at_least``), or None
-        (the floor), by :func:`selection_method`."""
+        (the floor), by :func:`selection_method`; ``earlier``: the dampings
+        of the earlier steps it counts."""
         g, h = linearization.g, linearization.h
         rhs = step_rhs(self.s, h, g)
         method = selection_method(self.weighted.size, hasattr(system, "spectrum"))
         if method == "eigh":
-            return DampingChoice(system, rhs, trace, self.total_weight)
+            return DampingChoice(system, rhs, trace, self.total_weight, earlier)
         if method is None:
             return None
         return KrylovChoice(
@@ -701,6 +725,7 @@ class _Problem:
             CG_RTOL,
             minimum=self.relative_floor,
             at_least=at_least,
+            earlier=earlier,
         )
 
     def step(self, system, linearization, damping):

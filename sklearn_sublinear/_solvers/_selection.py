@@ -28,9 +28,24 @@ from scipy.linalg import eigh_tridiagonal
 # (benchmarks/bench_real_tables.py, history_["alpha"]) with margin on both
 # sides; 1e2 is nearly no step.
 GCV_RELATIVE_DAMPINGS = np.logspace(-7.0, 2.0, 73)
+# After earlier steps (constant curvature), a step is taken only if its GCV
+# score is below no step's by this share: the smaller gains came from steps
+# at dampings near the top of the grid, which moved nothing but cost an
+# iteration each (benchmarks/bench_real_tables.py, keys "rows" /
+# "ours_score", "ours_fit_time", table Males).
+LATER_MIN_GAIN = 1e-3
 
 
-def gcv_scores(eigenvalues, projected, dampings, total_weight):
+def earlier_shrink(nodes, earlier):
+    """``prod_j lam_j / (e + lam_j)`` at every node ``e``: what the earlier
+    steps of dampings ``earlier`` left of each direction (1 without any)."""
+    shrink = np.ones_like(nodes)
+    for lam in earlier:
+        shrink = shrink * (lam / (nodes + lam))
+    return shrink
+
+
+def gcv_scores(eigenvalues, projected, dampings, total_weight, earlier=()):
     """GCV score of the step of every damping.
 
     Parameters
@@ -43,6 +58,10 @@ def gcv_scores(eigenvalues, projected, dampings, total_weight):
         Dampings ``lam > 0``.
     total_weight : float
         ``N``, the total sample weight.
+    earlier : sequence of float, default=()
+        Dampings of the earlier steps of the fit (constant curvature): the
+        step refits what they left (:func:`earlier_shrink`), and their
+        degrees of freedom count with its own.
 
     Returns
     -------
@@ -50,8 +69,50 @@ def gcv_scores(eigenvalues, projected, dampings, total_weight):
         ``GCV(lam)``; ``inf`` where ``trace(H) >= N``.
     """
     energy = np.sum(projected**2, axis=1)
-    shrink = dampings[:, None] / (eigenvalues[None, :] + dampings[:, None])
-    return _gcv(shrink**2 @ energy, np.sum(1.0 - shrink, axis=1), total_weight)
+    shrink = _shrink(dampings, eigenvalues)
+    dof = earlier_dof(eigenvalues, earlier) + np.sum(
+        added_dof(shrink, eigenvalues, earlier), axis=1
+    )
+    return _gcv(shrink**2 @ energy, dof, total_weight)
+
+
+def _shrink(dampings, nodes):
+    """``lam / (e + lam)`` per damping ``lam`` (rows) and node ``e``."""
+    return dampings[:, None] / (nodes[None, :] + dampings[:, None])
+
+
+def added_dof(shrink, nodes, earlier):
+    """``(1 - lam / (e + lam)) prod_j lam_j / (e + lam_j)`` per damping and
+    node ``e``: the degrees of freedom a step adds in each direction after
+    the earlier steps of dampings ``earlier`` (``shrink``: ``lam / (e +
+    lam)``, shape (n_dampings, n_nodes))."""
+    if not earlier:
+        return 1.0 - shrink
+    return (1.0 - shrink) * earlier_shrink(nodes, earlier)[None, :]
+
+
+def earlier_dof(nodes, earlier, weights=None):
+    """The earlier steps' degrees of freedom ``trace(I - prod_j S_j)`` over
+    the eigenvalues ``nodes`` (or a quadrature's nodes with ``weights``);
+    0 without earlier steps."""
+    if not earlier:
+        return 0.0
+    left = 1.0 - earlier_shrink(nodes, earlier)
+    return float(np.sum(left) if weights is None else left @ weights)
+
+
+def _no_step(rhs, dof, total_weight):
+    """GCV of no step, ``||z||^2 / (1 - dof / N)^2``, with ``dof`` the earlier
+    steps' degrees of freedom (0 without any: the training error)."""
+    return float(_gcv(np.array([np.sum(rhs**2)]), np.array([dof]), total_weight)[0])
+
+
+def _improves(score, no_step, earlier):
+    """Whether a step of GCV ``score`` is expected to lower the held-out
+    error of no step's ``no_step``: after earlier steps, by at least
+    ``LATER_MIN_GAIN``."""
+    gain = LATER_MIN_GAIN if earlier else 0.0
+    return score < no_step * (1.0 - gain)
 
 
 def _gcv(residual, dof, total_weight, allowed=True):
@@ -77,6 +138,9 @@ class DampingChoice:
         Trace of ``B``, the scale of the dampings tried.
     total_weight : float
         ``N``, the total sample weight.
+    earlier : sequence of float, default=()
+        Dampings of the earlier steps, as for :func:`gcv_scores`; their
+        degrees of freedom count in the scores of every step and of no step.
 
     Attributes
     ----------
@@ -87,18 +151,22 @@ class DampingChoice:
     score : float
         Its GCV score.
     no_step : float
-        ``||z||^2``, the score of no step.
+        The score of no step, ``||z||^2 / (1 - dof / N)^2`` with ``dof``
+        the earlier steps' (``||z||^2``, the training error, without any).
     """
 
-    def __init__(self, system, rhs, trace, total_weight):
+    def __init__(self, system, rhs, trace, total_weight, earlier=()):
         eigenvalues, vectors = system.spectrum()
         dampings = GCV_RELATIVE_DAMPINGS * trace
-        scores = gcv_scores(eigenvalues, vectors.T @ rhs, dampings, total_weight)
+        scores = gcv_scores(
+            eigenvalues, vectors.T @ rhs, dampings, total_weight, earlier
+        )
         best = int(np.argmin(scores))
         self.damping = float(dampings[best])
         self.relative = float(GCV_RELATIVE_DAMPINGS[best])
         self.score = float(scores[best])
-        self.no_step = float(np.sum(rhs**2))
+        self.no_step = _no_step(rhs, earlier_dof(eigenvalues, earlier), total_weight)
+        self._earlier = tuple(earlier)
         # never kept (GaussNewton's KEEP_LOWEST_CHOICE): the exact selection
         # costs one eigendecomposition, and its range reaches far below the
         # dampings that keep a step linear
@@ -109,7 +177,7 @@ class DampingChoice:
     @property
     def improves(self):
         """Whether the chosen step is expected to lower the held-out error."""
-        return self.score < self.no_step
+        return _improves(self.score, self.no_step, self._earlier)
 
     def wrap(self, system):
         """The system of the steps: ``system`` itself (its spectrum solves)."""
@@ -122,6 +190,12 @@ class DampingChoice:
 KRYLOV_STEPS = 64
 TRACE_PROBES = 1
 KRYLOV_BLOCK = 8
+# After earlier steps, the Lanczos runs go on until the earlier steps'
+# degrees of freedom (from the probes' quadratures) move by at most this
+# share over a block: runs that stopped once the choice settled (a large
+# damping, after 16 steps) overstated them by half, and with them the score
+# of no step (same benchmark and keys, table Males).
+EARLIER_DOF_RTOL = 0.01
 # GCV from the exact spectrum (one eigh, about ten Cholesky factorizations)
 # up to this many weighted rows of a Cholesky system, from the Lanczos
 # quadratures beyond (same benchmark and keys).
@@ -263,6 +337,9 @@ class KrylovChoice:
     at_least : float or None, default=None
         Lowest relative damping tried if above ``minimum``: the previous
         iteration's choice (:attr:`next_at_least`).
+    earlier : sequence of float, default=()
+        As for :class:`DampingChoice`; their degrees of freedom
+        (:attr:`earlier_dof`) from the quadratures of the probes' runs.
 
     Attributes
     ----------
@@ -272,6 +349,8 @@ class KrylovChoice:
         Whether the choice is the floor ``minimum``.
     next_at_least : float
         The lowest relative damping of the next iteration's choice: this one.
+    earlier_dof : float
+        The earlier steps' degrees of freedom (0.0 without any).
     """
 
     def __init__(
@@ -284,6 +363,7 @@ class KrylovChoice:
         rtol,
         minimum=0.0,
         at_least=None,
+        earlier=(),
     ):
         n, q = rhs.shape
         probes = np.random.RandomState(random_state).choice(
@@ -292,7 +372,7 @@ class KrylovChoice:
         norms = np.linalg.norm(rhs, axis=0)
         start = np.hstack([np.where(norms > 0, rhs, 1.0), probes])
         self.rhs, self.rtol, self._norms = rhs, rtol, norms
-        self.no_step = float(np.sum(rhs**2))
+        self._earlier = tuple(earlier)
         self._runs = Lanczos(system.bmatvec, start, min(KRYLOV_STEPS, n))
         dampings = GCV_RELATIVE_DAMPINGS * trace
         # Dampings below the floor leave the linear regime (rejected steps).
@@ -304,18 +384,24 @@ class KrylovChoice:
         if at_least is not None:
             allowed = floor & (GCV_RELATIVE_DAMPINGS >= at_least / KRYLOV_DESCENT)
         last = None
+        self.earlier_dof = 0.0
         # Steps in blocks until the choice (and whether to step) is the same
-        # as a block before and the step of the chosen damping has converged.
+        # as a block before, the step of the chosen damping has converged,
+        # and so has the earlier steps' degrees of freedom.
         for steps in range(KRYLOV_BLOCK, KRYLOV_STEPS + KRYLOV_BLOCK, KRYLOV_BLOCK):
             self._runs.extend(steps)
             self._quadratures = [
                 self._runs.quadrature(c) for c in range(start.shape[1])
             ]
+            settled = self._update_earlier_dof(n, q)
             scores = self._scores(dampings, n, q, total_weight, allowed)
+            self.no_step = _no_step(rhs, self.earlier_dof, total_weight)
             best = int(np.argmin(scores))
             choice = (best, bool(scores[best] < self.no_step))
             if self._runs.steps >= min(KRYLOV_STEPS, n) or (
-                choice == last and self._converged(dampings[best : best + 1])[0]
+                choice == last
+                and settled
+                and self._converged(dampings[best : best + 1])[0]
             ):
                 break
             last = choice
@@ -325,25 +411,44 @@ class KrylovChoice:
         self.lowest = best == int(np.argmax(floor))
         self.next_at_least = self.relative
 
+    def _probe_sum(self, n, q, per_probe):
+        """``n / TRACE_PROBES`` times the sum of ``per_probe(theta, w)`` over
+        the probes' quadratures (nodes ``theta``, weights ``w``): the
+        Hutchinson estimate of a trace."""
+        return (n / TRACE_PROBES) * sum(
+            per_probe(theta, S[0] ** 2) for theta, S in self._quadratures[q:]
+        )
+
+    def _update_earlier_dof(self, n, q):
+        """Estimate the earlier steps' degrees of freedom from the probes'
+        quadratures after a block of steps; whether it moved by at most
+        ``EARLIER_DOF_RTOL`` since the last block (True without earlier
+        steps)."""
+        before = self.earlier_dof
+        self.earlier_dof = self._probe_sum(
+            n, q, lambda theta, w: earlier_dof(theta, self._earlier, w)
+        )
+        return abs(self.earlier_dof - before) <= EARLIER_DOF_RTOL * self.earlier_dof
+
     def _scores(self, dampings, n, q, total_weight, allowed):
         """GCV of every damping from the quadratures (``inf`` if not allowed)."""
-        shrink = [
-            dampings[:, None] / (theta[None, :] + dampings[:, None])
-            for theta, _ in self._quadratures
-        ]
-        weights = [S[0] ** 2 for _, S in self._quadratures]
         residual = sum(
-            self._norms[c] ** 2 * (shrink[c] ** 2 @ weights[c]) for c in range(q)
+            self._norms[c] ** 2 * (_shrink(dampings, theta) ** 2 @ (S[0] ** 2))
+            for c, (theta, S) in enumerate(self._quadratures[:q])
         )
-        dof = (n / TRACE_PROBES) * sum(
-            (1.0 - shrink[c]) @ weights[c] for c in range(q, len(shrink))
+        dof = self.earlier_dof + self._probe_sum(
+            n,
+            q,
+            lambda theta, w: (
+                added_dof(_shrink(dampings, theta), theta, self._earlier) @ w
+            ),
         )
         return _gcv(residual, dof, total_weight, allowed)
 
     @property
     def improves(self):
         """Whether the chosen step is expected to lower the held-out error."""
-        return self.score < self.no_step
+        return _improves(self.score, self.no_step, self._earlier)
 
     def _converged(self, dampings):
         """Whether the Krylov step of every output has a relative residual of

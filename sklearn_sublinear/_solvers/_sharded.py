@@ -421,7 +421,7 @@ class ShardedProblem:
             self._row_order = RowOrder(self.shards.map("weighted_rows"))
         return self._row_order
 
-    def choose_damping(self, system, linearization, trace, at_least=None):
+    def choose_damping(self, system, linearization, trace, at_least=None, earlier=()):
         """The GCV choice of ``alpha="auto"``, as :meth:`_Problem.choose_damping`
         makes it over the same rows in the order of the local fit: from the
         spectrum of the gathered Cholesky system (:class:`DampingChoice`),
@@ -433,7 +433,9 @@ class ShardedProblem:
         if method is None:
             return None
         if method == "eigh":
-            return DampingChoice(system.system, system.rhs(), trace, self.total_weight)
+            return DampingChoice(
+                system.system, system.rhs(), trace, self.total_weight, earlier
+            )
         choice = KrylovChoice(
             system.krylov_operator(),
             system.rhs(),
@@ -443,6 +445,7 @@ class ShardedProblem:
             CG_RTOL,
             minimum=self.relative_floor,
             at_least=at_least,
+            earlier=earlier,
         )
         return _ShardedChoice(choice, system)
 
