@@ -10,8 +10,10 @@ from sklearn_sublinear._solvers import GaussNewton
 from sklearn_sublinear._solvers._gauss_newton import DAMPING_REFERENCE_WEIGHT
 from sklearn_sublinear._solvers._selection import (
     GCV_RELATIVE_DAMPINGS,
+    DampingChoice,
     KrylovChoice,
     Lanczos,
+    earlier_dof,
     gcv_scores,
 )
 from sklearn_sublinear._tree_index import DenseIndex
@@ -291,3 +293,130 @@ def test_lowest_krylov_choice_is_kept(monkeypatch):
     monkeypatch.setattr(gn, "KEEP_LOWEST_CHOICE", False)
     again = fit()
     assert len(choices) >= again.n_iter_ > 1
+
+
+def _ridge_shrink(A, damping):
+    """``I - H`` of the ridge fit ``min ||r - A t||^2 + damping ||t||^2`` in
+    sample space, by refits of every unit vector."""
+    n, p = A.shape
+    fitted = A @ np.linalg.solve(A.T @ A + damping * np.eye(p), A.T)
+    return np.eye(n) - fitted
+
+
+def test_gcv_after_earlier_steps_matches_refits():
+    # successive ridge steps on one working response: the fit so far has
+    # the residual S_2 S_1 z and the hat matrix I - S_2 S_1; a step of
+    # damping lam leaves S_lam S_2 S_1 z with I - S_lam S_2 S_1
+    rng = np.random.RandomState(0)
+    A = rng.standard_normal((15, 6))
+    z = rng.standard_normal(15)
+    earlier = (0.3, 2.0)
+    left = _ridge_shrink(A, earlier[1]) @ _ridge_shrink(A, earlier[0])
+    residual = left @ z
+    eigenvalues, V = np.linalg.eigh(A @ A.T)
+    eigenvalues = np.maximum(eigenvalues, 0)
+    dampings = np.array([1e-3, 0.1, 1.0, 10.0])
+    scores = gcv_scores(eigenvalues, V.T @ residual[:, None], dampings, 15.0, earlier)
+    expected = []
+    for lam in dampings:
+        after = _ridge_shrink(A, lam) @ left
+        dof = np.trace(np.eye(15) - after)
+        expected.append(np.sum((after @ z) ** 2) / (1 - dof / 15.0) ** 2)
+    assert_allclose(scores, expected, rtol=1e-8)
+    # no step: the fit so far, with the earlier steps' degrees of freedom
+    assert earlier_dof(eigenvalues, earlier) == pytest.approx(
+        np.trace(np.eye(15) - left), rel=1e-10
+    )
+    assert earlier_dof(eigenvalues, ()) == 0.0
+
+
+class _Spectral:
+    """A system of a given ``B`` offering its spectrum (DampingChoice)."""
+
+    def __init__(self, B):
+        self.B = B
+
+    def spectrum(self):
+        e, V = np.linalg.eigh(self.B)
+        return np.maximum(e, 0.0), V
+
+    def bmatvec(self, V):
+        return self.B @ V
+
+
+def test_krylov_earlier_dof_is_exact_on_a_diagonal_system():
+    # One Rademacher probe of a diagonal B gives trace(f(B)) exactly, and a
+    # run of n steps integrates exactly: the Krylov choice after earlier steps
+    # then has the scores of the exact spectrum.
+    n = 8
+    e = np.logspace(0, -3, n)
+    B = np.diag(e)
+    z = np.random.RandomState(1).standard_normal((n, 1))
+    trace = float(np.sum(e))
+    earlier = (0.05 * trace, 0.2 * trace)
+    krylov = KrylovChoice(_Dense(B), z, trace, float(n), 0, rtol=1e-2, earlier=earlier)
+    exact = DampingChoice(_Spectral(B), z, trace, float(n), earlier)
+    left = np.prod([lam / (e + lam) for lam in earlier], axis=0)
+    assert krylov.earlier_dof == pytest.approx(np.sum(1 - left), rel=1e-10)
+    assert krylov.no_step == pytest.approx(exact.no_step, rel=1e-10)
+    assert krylov.no_step == pytest.approx(
+        np.sum(z**2) / (1 - np.sum(1 - left) / n) ** 2, rel=1e-10
+    )
+    assert krylov.relative == exact.relative
+    assert krylov.score == pytest.approx(exact.score, rel=1e-8)
+
+
+def test_krylov_earlier_dof_is_unbiased_against_the_exact_trace():
+    # a kernel-like Gram of 400 rows: the mean of the probes' estimates of
+    # the earlier steps' degrees of freedom (runs until they settle) over
+    # seeds against the exact trace (one probe's spread is about a fifth)
+    rng = np.random.RandomState(0)
+    n = 400
+    X = rng.standard_normal((n, 3))
+    A = np.hstack([np.maximum(X @ rng.standard_normal((3, 200)), 0), np.ones((n, 1))])
+    B = A @ A.T / 200
+    z = (np.sin(2 * X[:, :1]) + 0.5 * rng.standard_normal((n, 1))) / np.sqrt(n)
+    trace = np.trace(B)
+    e = np.maximum(np.linalg.eigvalsh(B), 0)
+    for relative in (1e-4, 1e-3):
+        earlier = (relative * trace, 3 * relative * trace)
+        estimates = [
+            KrylovChoice(
+                _Dense(B), z, trace, float(n), seed, rtol=1e-2, earlier=earlier
+            ).earlier_dof
+            for seed in range(64)
+        ]
+        assert np.mean(estimates) == pytest.approx(earlier_dof(e, earlier), rel=0.08)
+
+
+def test_later_steps_count_the_earlier_steps(monkeypatch):
+    """The squared error's later selections get the earlier steps' dampings
+    (relative to the trace of their own step, at the current trace); a
+    classifier's never do."""
+    import sklearn_sublinear._solvers._gauss_newton as gn
+
+    calls = []
+    choose = gn._Problem.choose_damping
+
+    def recording(self, system, linearization, trace, at_least=None, earlier=()):
+        choice = choose(self, system, linearization, trace, at_least, earlier)
+        calls.append((trace, earlier, choice))
+        return choice
+
+    monkeypatch.setattr(gn._Problem, "choose_damping", recording)
+    X, y = _noisy(n=600)
+    reg = SublinearNewtonRegressor(n_neurons=256, solver="cg", random_state=0)
+    reg.fit(X, y)
+    # no choice is kept after the first step: every later step selects
+    assert len(calls) >= reg.n_iter_ >= 2
+    assert calls[0][1] == ()
+    for k, (trace, earlier, _) in enumerate(calls[1:], start=1):
+        assert len(earlier) == k
+        # the accepted dampings, never below the choices
+        relative = np.array(earlier) / trace
+        chosen = np.array([c.relative for _, _, c in calls[:k]])
+        assert np.all(relative >= chosen * (1 - 1e-12))
+    calls.clear()
+    Xc, yc = X, (y > np.median(y)).astype(int)
+    SublinearNewtonClassifier(n_neurons=256, solver="cg", random_state=0).fit(Xc, yc)
+    assert calls and all(earlier == () for _, earlier, _ in calls)
