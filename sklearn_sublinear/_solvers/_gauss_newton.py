@@ -316,9 +316,13 @@ class GaussNewton(BaseSolver):
         hooks = _NO_HOOKS if hooks is None else hooks
         stop_reason = "max_iter"
         kept = at_least = None
-        # the accepted steps' dampings relative to their trace, which GCV
-        # counts when the curvature is constant (successive steps refit one
-        # working response)
+        # the accepted steps' dampings, which GCV counts when the curvature
+        # is constant (successive steps refit one working response), each at
+        # the damping it was taken with: relative to the trace instead (which
+        # grows as neurons start firing), they counted the later steps as
+        # adding more degrees of freedom, and the fits took fewer of them
+        # (benchmarks/bench_real_tables.py, keys "rows" / "ours_score",
+        # "ours_fit_time", table Males)
         earlier = [] if getattr(loss, "constant_curvature", False) else None
         for iteration in range(1, self.max_iter + 1):
             t_start = time.perf_counter()
@@ -389,22 +393,20 @@ class GaussNewton(BaseSolver):
         :class:`DampingChoice` or :class:`KrylovChoice`, the latter at least
         ``at_least``, the previous Lanczos choice; or None without
         selection), or ``kept`` (relative) once an earlier choice was the
-        lowest damping the selection may try. ``earlier`` holds the relative
-        dampings of the accepted steps that GCV counts (None: none).
+        lowest damping the selection may try. ``earlier`` holds the dampings
+        of the accepted steps that GCV counts (None: none).
         """
         trace = max(problem.gram_trace(linearization), 1e-300)
         relative = problem.relative_floor if kept is None else kept
         floor = max(relative, MIN_RELATIVE_DAMPING) * trace
         choice = None
         if self.alpha == "auto" and kept is None:
-            # earlier dampings relative to this trace: the Gram grows as more
-            # neurons fire
             choice = problem.choose_damping(
                 system,
                 linearization,
                 trace,
                 at_least=at_least,
-                earlier=tuple(r * trace for r in earlier or ()),
+                earlier=tuple(earlier or ()),
             )
         if choice is not None:
             floor = max(choice.damping, MIN_RELATIVE_DAMPING * trace)
@@ -469,7 +471,7 @@ class GaussNewton(BaseSolver):
                 )
                 step.inner = inner
                 # what GCV counts of it later (selected steps only)
-                step.used = None if choice is None else damping / trace
+                step.used = None if choice is None else damping
                 step.alpha = floor / trace if choice is None else choice.relative
                 step.kept, step.at_least = kept, at_least
                 # an accepted step is never undone: its old rows (as large as

@@ -390,9 +390,8 @@ def test_krylov_earlier_dof_is_unbiased_against_the_exact_trace():
 
 
 def test_later_steps_count_the_earlier_steps(monkeypatch):
-    """The squared error's later selections get the earlier steps' dampings
-    (relative to the trace of their own step, at the current trace); a
-    classifier's never do."""
+    """The squared error's later selections get the dampings the earlier
+    steps were taken with; a classifier's never do."""
     import sklearn_sublinear._solvers._gauss_newton as gn
 
     calls = []
@@ -410,12 +409,11 @@ def test_later_steps_count_the_earlier_steps(monkeypatch):
     # no choice is kept after the first step: every later step selects
     assert len(calls) >= reg.n_iter_ >= 2
     assert calls[0][1] == ()
-    for k, (trace, earlier, _) in enumerate(calls[1:], start=1):
+    for k, (_, earlier, _) in enumerate(calls[1:], start=1):
         assert len(earlier) == k
-        # the accepted dampings, never below the choices
-        relative = np.array(earlier) / trace
-        chosen = np.array([c.relative for _, _, c in calls[:k]])
-        assert np.all(relative >= chosen * (1 - 1e-12))
+        assert earlier[:-1] == calls[k - 1][1]
+        # the accepted damping, never below the choice
+        assert earlier[-1] >= calls[k - 1][2].damping * (1 - 1e-12)
     calls.clear()
     Xc, yc = X, (y > np.median(y)).astype(int)
     SublinearNewtonClassifier(n_neurons=256, solver="cg", random_state=0).fit(Xc, yc)
