@@ -199,14 +199,20 @@ def test_krylov_path_solves_shifted_systems_and_falls_back():
     assert Counting.calls == 1
 
 
-def test_krylov_choice_is_near_the_exact_choice():
-    # the Cholesky system's GCV from its spectrum against the Krylov quadratures
-    rng = np.random.RandomState(0)
-    n = 400
+def _kernel_gram(n=400, seed=0):
+    """A kernel-like Gram of ReLU features with an intercept, and a noisy
+    working response ``z``."""
+    rng = np.random.RandomState(seed)
     X = rng.standard_normal((n, 3))
     A = np.hstack([np.maximum(X @ rng.standard_normal((3, 200)), 0), np.ones((n, 1))])
-    B = A @ A.T / 200
     z = (np.sin(2 * X[:, :1]) + 0.5 * rng.standard_normal((n, 1))) / np.sqrt(n)
+    return A @ A.T / 200, z
+
+
+def test_krylov_choice_is_near_the_exact_choice():
+    # the Cholesky system's GCV from its spectrum against the Krylov quadratures
+    B, z = _kernel_gram()
+    n = len(z)
     e, V = np.linalg.eigh(B)
     trace = np.trace(B)
     exact = gcv_scores(np.maximum(e, 0), V.T @ z, GCV_RELATIVE_DAMPINGS * trace, n)
@@ -370,12 +376,8 @@ def test_krylov_earlier_dof_is_unbiased_against_the_exact_trace():
     # a kernel-like Gram of 400 rows: the mean of the probes' estimates of
     # the earlier steps' degrees of freedom (runs until they settle) over
     # seeds against the exact trace (one probe's spread is about a fifth)
-    rng = np.random.RandomState(0)
-    n = 400
-    X = rng.standard_normal((n, 3))
-    A = np.hstack([np.maximum(X @ rng.standard_normal((3, 200)), 0), np.ones((n, 1))])
-    B = A @ A.T / 200
-    z = (np.sin(2 * X[:, :1]) + 0.5 * rng.standard_normal((n, 1))) / np.sqrt(n)
+    B, z = _kernel_gram()
+    n = len(z)
     trace = np.trace(B)
     e = np.maximum(np.linalg.eigvalsh(B), 0)
     for relative in (1e-4, 1e-3):
