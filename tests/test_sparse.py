@@ -452,3 +452,33 @@ def test_linear_term_on_uncentered_rows_is_scaled(
         assert clf.input_norm_mean_ > 1.5  # the rule changes something here
     else:
         assert seen == {"scale": 1.0, "stop": "residual"}
+
+
+def _starting_loss(capsys):
+    """The loss before the first iteration, from a fit's verbose output."""
+    out = capsys.readouterr().out
+    return float(out.split("Iteration 0: loss=")[1].split(",")[0])
+
+
+@pytest.mark.parametrize("scaling", ["maxabs", "none", "standard"])
+def test_log_loss_fits_on_uncentered_rows_start_from_zero_logits(scaling, capsys):
+    X, y, _ = _sparse_data()
+    # imbalanced classes: 60%, 30%, 10%
+    y = np.digitize(y, np.quantile(y, [0.6, 0.9]))
+    priors = np.bincount(y) / y.size
+    SublinearNewtonClassifier(
+        n_neurons=64, max_iter=1, input_scaling=scaling, verbose=1, random_state=0
+    ).fit(X, y)
+    start = _starting_loss(capsys)
+    # zero logits: the uniform prediction, log(3) per row; standardized rows
+    # start from the constant model, the class-prior logits (their entropy)
+    expected = np.log(3) if scaling != "standard" else -priors @ np.log(priors)
+    assert start == pytest.approx(expected, rel=1e-5)
+    # the squared error keeps the constant model on every scaling: the mean
+    # of the standardized targets, half their unit variance
+    reg = SublinearNewtonRegressor(
+        n_neurons=64, max_iter=1, input_scaling=scaling, verbose=1, random_state=0
+    )
+    reg.fit(X, 5.0 + y)
+    start = _starting_loss(capsys)
+    assert start == pytest.approx(0.5, rel=1e-5)
