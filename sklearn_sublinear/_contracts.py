@@ -83,6 +83,9 @@ class Loss(Protocol):
     #: None, or the share of the loss's value that a gain of ``tol`` times it
     #: counts as an improvement (``_solvers._stopping.StoppingRule``).
     stopping_share: float | None
+    #: None, or the fraction of the starting loss below which the share no
+    #: longer counts (the log losses: separated classes).
+    stopping_share_above: float | None
     #: None, or the share from the iteration on where ``alpha="auto"`` keeps
     #: the lowest damping it may choose (``_solvers._gauss_newton``).
     kept_stopping_share: float | None

@@ -51,9 +51,9 @@ def gram_matvec(network, active, X, u):
     return network.gram_operator(active, X)(u)
 
 
-def replay_stopping_rule(values, tol, n_iter_no_change, share=None):
+def replay_stopping_rule(values, tol, n_iter_no_change, share=None, share_above=None):
     """Iterations run by :class:`StoppingRule` on ``values`` (start first)."""
-    rule = StoppingRule(tol, n_iter_no_change, values[0], share)
+    rule = StoppingRule(tol, n_iter_no_change, values[0], share, share_above)
     for k, value in enumerate(values[1:], start=1):
         if rule.update(value):
             return k

@@ -307,9 +307,16 @@ class GaussNewton(BaseSolver):
         point = self._start(problem)
         history = {key: [] for key in HISTORY_KEYS}
         share = None if loss is None else loss.stopping_share
+        share_above = None if loss is None else loss.stopping_share_above
         kept_share = None if loss is None else loss.kept_stopping_share
         monitor = _Monitor(
-            self, validation, point, network.W, problem.theta, share=share
+            self,
+            validation,
+            point,
+            network.W,
+            problem.theta,
+            share=share,
+            share_above=share_above,
         )
         if validation is not None:
             history["validation_score"] = monitor.scores
@@ -840,14 +847,16 @@ class _Monitor:
     where a validation part of zero weight could not even be scored).
     """
 
-    def __init__(self, solver, validation, start, W, theta, share=None):
+    def __init__(
+        self, solver, validation, start, W, theta, share=None, share_above=None
+    ):
         self.tol, self.n_iter_no_change = solver.tol, solver.n_iter_no_change
         # the starting point without its active sets, which would otherwise
         # be held beside every later iteration's
         self.validation, self.start = validation, _Point(None, start.raw, start.value)
         self.stopping = None
-        # the loss's stopping_share (StoppingRule)
-        self.share = share
+        # the loss's stopping_share and stopping_share_above (StoppingRule)
+        self.share, self.share_above = share, share_above
         self.scores = []
         self.best_score = -np.inf
         self.best_iteration = 0
@@ -874,7 +883,7 @@ class _Monitor:
             if self.validation is not None:
                 start = 1.0 - self._score(self.start)
             self.stopping = StoppingRule(
-                self.tol, self.n_iter_no_change, start, self.share
+                self.tol, self.n_iter_no_change, start, self.share, self.share_above
             )
         if self.validation is None:
             return self.stopping.update(point.value)

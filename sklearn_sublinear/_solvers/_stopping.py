@@ -35,12 +35,17 @@ class StoppingRule:
         error). For losses whose Gauss-Newton steps converge slowly (the
         Poisson loss: ``stopping_share`` of the loss), so that a fit goes on
         while each step still lowers the loss by a fixed fraction of itself.
+    share_above : float, default=None
+        If given, the share counts only while ``value >= share_above *
+        start``: the log losses, whose loss on separated classes falls
+        geometrically towards zero, where a share would never stop the fit.
     """
 
-    def __init__(self, tol, n_iter_no_change, start, share=None):
+    def __init__(self, tol, n_iter_no_change, start, share=None, share_above=None):
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.share = share
+        self.share_floor = None if share_above is None else share_above * start
         self.best = self.reference = start
         self.largest_gain = 0.0
         self.no_improvement = 0
@@ -51,7 +56,7 @@ class StoppingRule:
         if gain > self.largest_gain:
             self.largest_gain, self.reference = gain, value
         scale = self.reference - value
-        if self.share is not None:
+        if self._share_counts(value):
             scale = min(scale, self.share * max(value, 0.0))
         if gain > 0 and gain >= self.tol * scale:
             self.no_improvement = 0
@@ -59,3 +64,9 @@ class StoppingRule:
             self.no_improvement += 1
         self.best = min(self.best, value)
         return self.no_improvement >= self.n_iter_no_change
+
+    def _share_counts(self, value):
+        """Whether the share applies at ``value`` (``share_above``)."""
+        if self.share is None:
+            return False
+        return self.share_floor is None or value >= self.share_floor

@@ -3,6 +3,8 @@
 import numpy as np
 from _helpers import replay_stopping_rule
 
+from sklearn_sublinear._network._losses import LOG_SHARE_ABOVE, LOG_STOPPING_SHARE
+
 
 def test_stopping_rule_measures_gains_from_the_largest_one():
     # The first step gains 0.9, the later ones 0.04, 0.01, 0.005. Against the
@@ -46,3 +48,30 @@ def test_stopping_share_keeps_fits_going_while_the_loss_falls_by_a_fraction():
     scaled = [1e3 * v for v in losses]
     assert replay_stopping_rule(scaled, 0.25, 2, share=0.04) == 8
     assert replay_stopping_rule(losses, 0.0, 2, share=0.04) == len(losses) - 1
+
+
+def test_log_loss_share_goes_on_while_the_loss_falls_by_a_fraction_of_itself():
+    # Overlapping classes: after the first gain (0.2, reference 0.8) the gains
+    # 0.04 and 0.02 improve, 0.01 < 0.25 * (0.8 - 0.73) and 0.008 do not:
+    # stop at 5. With the log losses' share (0.04, above half the start), a
+    # gain of 1% of the value also improves: 0.01 (of 0.73) and 0.008 (of
+    # 0.722) do, 0.006 (of 0.716) and 0.0015 do not: stop at 7.
+    losses = [1.0, 0.8, 0.76, 0.74, 0.73, 0.722, 0.716, 0.7145, 0.7135]
+    share = LOG_STOPPING_SHARE
+    assert replay_stopping_rule(losses, 0.25, 2) == 5
+    assert replay_stopping_rule(losses, 0.25, 2, share, LOG_SHARE_ABOVE) == 7
+    # Below share_above times the start the share no longer counts.
+    assert replay_stopping_rule(losses, 0.25, 2, share, share_above=0.8) == 5
+
+
+def test_log_loss_share_stops_separable_fits_early():
+    # Separated classes: the loss halves at every step. Against the largest
+    # gain (0.5), the gains fall below tol of the refinement once the value is
+    # below 0.1: stop at 5. A share alone would count every halving as an
+    # improvement and run to the end; below half the start it no longer
+    # counts, so the fit stops where it did without it.
+    losses = list(0.5 ** np.arange(12))
+    share = LOG_STOPPING_SHARE
+    assert replay_stopping_rule(losses, 0.25, 2) == 5
+    assert replay_stopping_rule(losses, 0.25, 2, share) == len(losses) - 1
+    assert replay_stopping_rule(losses, 0.25, 2, share, LOG_SHARE_ABOVE) == 5
