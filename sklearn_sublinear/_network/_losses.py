@@ -57,13 +57,13 @@ POISSON_STOPPING_SHARE = 0.04
 SQUARED_KEPT_STOPPING_SHARE = 0.04
 # The log losses also improve while an iteration lowers the loss by
 # tol * LOG_STOPPING_SHARE of itself, but only while the loss is at least
-# LOG_SHARE_ABOVE times the starting one: on overlapping classes (brand
-# choices) their steps gain a slowly shrinking fraction of the loss, which
-# the rule's comparison with the first, largest gain stopped early (Catsup,
-# Cracker: benchmarks/bench_real_tables.py --own, key "rows"); once the loss
-# is below half the start the classes are largely separated, the loss falls
-# geometrically towards zero and the share would never stop the fit
-# (make_moons, Treatment; the text corpora of benchmarks/bench_sparse.py).
+# LOG_SHARE_ABOVE times the starting one. On overlapping classes (brand
+# choices) their steps gain a slowly shrinking fraction of the loss, which the
+# comparison with the first, largest gain stopped early
+# (benchmarks/bench_real_tables.py --tables Catsup,Cracker, key "rows" /
+# "ours_score"). Below half the start the classes are largely separated: the
+# loss falls geometrically towards zero and the share would never stop the fit
+# (make_moons, Treatment, the text corpora of benchmarks/bench_sparse.py).
 LOG_STOPPING_SHARE = 0.04
 LOG_SHARE_ABOVE = 0.5
 
